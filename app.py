@@ -1,0 +1,132 @@
+"""The Starlette app: GraphQL, keys, health and metrics (DESIGN.md section 6).
+
+HTTP -> app -> schema -> resolvers -> (auth, licensing, loaders) -> models.
+"""
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from auth.authenticate import authenticate
+from auth.tokens import InvalidToken
+from loaders.base import RequestDb
+from models.db import Database, connect
+from resolvers.runtime import Runtime
+from schema import schema
+from schema.context import Context
+from settings import Settings
+
+log = logging.getLogger("bureau.http")
+
+REQUESTS = Counter("bureau_graphql_requests_total", "GraphQL requests", ["outcome"])
+LATENCY = Histogram("bureau_graphql_request_seconds", "GraphQL request latency")
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    async def get_context(self, request: Any, response: Any) -> Context:
+        context: Context = request.state.context if hasattr(request.state, "context") else None  # type: ignore[assignment]
+        if context is not None:
+            context.request, context.response = request, response
+        return context
+
+
+def _wants_ide(request: Request) -> bool:
+    return (request.method == "GET" and "text/html" in request.headers.get("accept", "")
+            and "query" not in request.query_params)
+
+
+def unauthenticated(reason: str) -> Response:
+    """RFC 6750: 401 with a WWW-Authenticate challenge; the body is a GraphQL error."""
+    body = {"data": None, "errors": [{"message": "Authentication required: " + reason,
+                                      "extensions": {"code": "UNAUTHENTICATED"}}]}
+    error = "invalid_request" if reason.startswith(("missing", "expected")) else "invalid_token"
+    challenge = f'Bearer realm="bureau", error="{error}", error_description="{reason}"'
+    return Response(json.dumps(body), status_code=401, media_type="application/json",
+                    headers={"WWW-Authenticate": challenge})
+
+
+class GraphQLEndpoint:
+    """Authenticates every request before strawberry sees it; one read session per request."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.graphql = GraphQLApp(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.graphql(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if _wants_ide(request):
+            await self.graphql(scope, receive, send)
+            return
+        started = time.perf_counter()
+        async with self.runtime.database.sessions() as session:
+            try:
+                principal = await authenticate(self.runtime.tokens, session, request.headers.get("authorization"))
+            except InvalidToken as exc:
+                REQUESTS.labels("unauthenticated").inc()
+                await unauthenticated(str(exc))(scope, receive, send)
+                return
+            await session.rollback()  # end the auth read; the request's reads start fresh
+            db = RequestDb(session, self.runtime.now())
+            scope.setdefault("state", {})["context"] = Context(principal=principal, db=db, runtime=self.runtime)
+            await self.graphql(scope, receive, send)
+        REQUESTS.labels("ok").inc()
+        LATENCY.observe(time.perf_counter() - started)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(database: Database | None = None, settings: Settings | None = None,
+               runtime: Runtime | None = None) -> Starlette:
+    runtime = runtime or Runtime.create(database or connect(), settings)
+
+    async def readyz(request: Request) -> Response:
+        try:
+            async with runtime.database.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("not ready: %s", type(exc).__name__)
+            return PlainTextResponse("database unreachable", status_code=503)
+        return PlainTextResponse("ready")
+
+    async def jwks(request: Request) -> Response:
+        key_set = await runtime.keys.key_set()
+        return JSONResponse(key_set.as_dict(private=False), headers={"Cache-Control": "public, max-age=300"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await runtime.database.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", GraphQLEndpoint(runtime), methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/.well-known/jwks.json", jwks),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,54 @@
+"""Turns a bearer token into a Principal with its grants (one small query each)."""
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.principal import CompanyGrant, Grants, Principal
+from auth.tokens import InvalidToken, TokenService
+from models import Company, FirmMember, Membership, OAuthClient, User
+from models.enums import MembershipStatus, UserStatus
+from models.ids import decode_as
+
+
+async def load_grants(session: AsyncSession, user_id: int) -> Grants:
+    staff = await session.execute(select(FirmMember.firm_id, FirmMember.role).where(FirmMember.user_id == user_id))
+    rows = await session.execute(
+        select(
+            Membership.company_id, Company.agreement_id, Company.firm_id,
+            Membership.role, Membership.license_type, Membership.status,
+        )
+        .join(Company, Company.id == Membership.company_id)
+        .where(Membership.user_id == user_id, Membership.status != MembershipStatus.DEACTIVATED)
+    )
+    return Grants(
+        firm_roles={firm_id: role for firm_id, role in staff.all()},
+        companies={row[0]: CompanyGrant(*row) for row in rows.all()},
+    )
+
+
+async def authenticate(tokens: TokenService, session: AsyncSession, authorization: str | None) -> Principal:
+    """Validates the `Authorization: Bearer` header; raises InvalidToken for anything else."""
+    if not authorization:
+        raise InvalidToken("missing bearer token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("expected a bearer token")
+    claims = await tokens.validate(token.strip())
+    client = (
+        await session.execute(select(OAuthClient.firm_id).where(OAuthClient.client_id == claims.client_id))
+    ).first()
+    if client is None:
+        raise InvalidToken("unknown client")
+    principal = Principal(client_id=claims.client_id, scopes=claims.scopes, token_id=claims.token_id)
+    if claims.subject == claims.client_id:
+        principal.client_firm_id = client.firm_id
+        return principal
+    user_id = decode_as(claims.subject, "User")
+    if user_id is None:
+        raise InvalidToken("unknown subject")
+    status = await session.scalar(select(User.status).where(User.id == user_id))
+    if status is None or status is UserStatus.DEACTIVATED:
+        raise InvalidToken("unknown or deactivated user")
+    principal.user_id = user_id
+    principal.grants = await load_grants(session, user_id)
+    return principal

@@ -1,0 +1,159 @@
+"""Which rows a caller may read, as SQLAlchemy filters (DESIGN.md sections 3 and 5).
+
+Written once per type over the principal, so the loaders use them now and a compiled
+selection-to-SQL path can use them later. A `platform:admin` token sees everything.
+"""
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from auth.principal import Principal
+from models import (
+    Agreement,
+    AuditEvent,
+    ClientUser,
+    Company,
+    Firm,
+    FirmMember,
+    Invoice,
+    LicenseSession,
+    Membership,
+    Order,
+    Subscription,
+    User,
+)
+from models.enums import Role
+
+Filter = ColumnElement[bool]
+SUBSCRIPTION_READERS = {Role.ADMINISTRATOR, Role.ACCOUNTANT}
+
+
+def _ids(values: set[int]) -> list[int]:
+    return sorted(values)
+
+
+def visible_firms(p: Principal) -> Filter:
+    if p.is_platform_admin:
+        return true()
+    return Firm.id.in_(_ids(p.staff_firm_ids() | p.grants.member_firm_ids()))
+
+
+def visible_agreements(p: Principal) -> Filter:
+    if p.is_platform_admin:
+        return true()
+    return or_(
+        Agreement.firm_id.in_(_ids(p.staff_firm_ids())),
+        Agreement.id.in_(_ids(p.grants.member_agreement_ids())),
+    )
+
+
+def visible_companies(p: Principal) -> Filter:
+    if p.is_platform_admin:
+        return true()
+    return or_(
+        Company.firm_id.in_(_ids(p.staff_firm_ids())),
+        Company.id.in_(_ids(set(p.grants.companies))),
+    )
+
+
+def visible_memberships(p: Principal) -> Filter:
+    """REPORTER sees its own membership only; every other role the company's members."""
+    if p.is_platform_admin:
+        return true()
+    readable = {g.company_id for g in p.grants.companies.values() if g.role is not Role.REPORTER}
+    clauses: list[Filter] = [
+        Membership.firm_id.in_(_ids(p.staff_firm_ids())),
+        Membership.company_id.in_(_ids(readable)),
+    ]
+    if p.user_id is not None:
+        clauses.append(Membership.user_id == p.user_id)
+    return or_(*clauses)
+
+
+def visible_firm_members(p: Principal) -> Filter:
+    if p.is_platform_admin:
+        return true()
+    return FirmMember.firm_id.in_(_ids(p.staff_firm_ids()))
+
+
+def visible_client_users(p: Principal) -> Filter:
+    if p.is_platform_admin:
+        return true()
+    return ClientUser.firm_id.in_(_ids(p.staff_firm_ids()))
+
+
+def visible_users(p: Principal) -> Filter:
+    """A user is visible to whoever may read one of its memberships or its staff record."""
+    if p.is_platform_admin:
+        return true()
+    clauses: list[Filter] = [
+        User.id.in_(select(Membership.user_id).where(visible_memberships(p))),
+        User.id.in_(select(FirmMember.user_id).where(visible_firm_members(p))),
+        User.id.in_(select(ClientUser.user_id).where(visible_client_users(p))),
+    ]
+    if p.user_id is not None:
+        clauses.append(User.id == p.user_id)
+    return or_(*clauses)
+
+
+def _subscription_agreements(p: Principal) -> set[int]:
+    return {g.agreement_id for g in p.grants.companies.values() if g.role in SUBSCRIPTION_READERS}
+
+
+def visible_subscriptions(p: Principal) -> Filter:
+    """Follows the "read subscription, orders, invoices, audit" row of section 3."""
+    if p.is_platform_admin:
+        return true()
+    return or_(
+        Subscription.firm_id.in_(_ids(p.staff_firm_ids())),
+        Subscription.agreement_id.in_(_ids(_subscription_agreements(p))),
+    )
+
+
+def visible_orders(p: Principal) -> Filter:
+    if p.is_platform_admin:
+        return true()
+    return Order.subscription_id.in_(select(Subscription.id).where(visible_subscriptions(p)))
+
+
+def visible_invoices(p: Principal) -> Filter:
+    if p.is_platform_admin:
+        return true()
+    return or_(
+        Invoice.firm_id.in_(_ids(p.staff_firm_ids())),
+        Invoice.agreement_id.in_(_ids(_subscription_agreements(p))),
+    )
+
+
+def visible_audit_events(p: Principal) -> Filter:
+    if p.is_platform_admin:
+        return true()
+    readers = {g.company_id for g in p.grants.companies.values() if g.role in SUBSCRIPTION_READERS}
+    return or_(
+        AuditEvent.firm_id.in_(_ids(p.staff_firm_ids())),
+        AuditEvent.company_id.in_(_ids(readers)),
+        AuditEvent.subscription_id.in_(select(Subscription.id).where(visible_subscriptions(p))),
+    )
+
+
+def visible_sessions(p: Principal) -> Filter:
+    if p.is_platform_admin:
+        return true()
+    if p.user_id is None:
+        return LicenseSession.firm_id.in_(_ids(p.staff_firm_ids())) if p.staff_firm_ids() else false()
+    return or_(LicenseSession.firm_id.in_(_ids(p.staff_firm_ids())), LicenseSession.user_id == p.user_id)
+
+
+VISIBILITY = {
+    Firm: visible_firms,
+    Agreement: visible_agreements,
+    Company: visible_companies,
+    Membership: visible_memberships,
+    FirmMember: visible_firm_members,
+    ClientUser: visible_client_users,
+    User: visible_users,
+    Subscription: visible_subscriptions,
+    Order: visible_orders,
+    Invoice: visible_invoices,
+    AuditEvent: visible_audit_events,
+    LicenseSession: visible_sessions,
+}

@@ -1,0 +1,180 @@
+"""The `bureau` command (DESIGN.md section 6). A command that prints a result prints it last."""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+
+from models import ids
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from models.db import connect
+    from resolvers.runtime import Runtime
+
+    return Runtime.create(connect())
+
+
+async def _migrate() -> None:
+    from models.migrate import migrate
+
+    await migrate()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    asyncio.run(_migrate())
+    print("database is at the newest schema")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from models.db import database_url
+
+    if database_url().startswith("sqlite"):
+        asyncio.run(_migrate())  # the embedded default migrates itself on first start
+    print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
+          flush=True)
+    uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level="info")
+    return 0
+
+
+async def _issue_token(client_id: str, user_email: str | None, scopes: list[str], ttl: int | None) -> str:
+    from auth.clients import find_client
+    from models import User
+    from models.enums import UserStatus
+
+    runtime = _runtime()
+    try:
+        async with runtime.database.sessions() as session:
+            client = await find_client(session, client_id)
+            if client is None:
+                raise SystemExit(f"no OAuth client {client_id}")
+            granted = set(client.scopes.split())
+            if not set(scopes) <= granted:
+                raise SystemExit(f"the client may not have: {' '.join(sorted(set(scopes) - granted))}")
+            subject = client_id
+            if user_email:
+                user = await session.scalar(select(User).where(User.email_normalized == user_email.strip().lower()))
+                if user is None or user.status is UserStatus.DEACTIVATED:
+                    raise SystemExit(f"no active or invited user with email {user_email}")
+                subject = ids.of(user)
+        return await runtime.tokens.issue(subject=subject, client_id=client_id, scopes=scopes, ttl=ttl)
+    finally:
+        await runtime.database.dispose()
+
+
+def cmd_tokens_issue(args: argparse.Namespace) -> int:
+    print(asyncio.run(_issue_token(args.client_id, args.user_email, args.scopes.split(), args.ttl)))
+    return 0
+
+
+async def _create_client(args: argparse.Namespace) -> dict[str, str | None]:
+    from auth.clients import register_client
+
+    firm_id = None
+    if args.firm:
+        firm_id = ids.decode_as(args.firm, "Firm")
+        if firm_id is None:
+            raise SystemExit("--firm takes a Firm's global ID")
+    runtime = _runtime()
+    try:
+        async with runtime.database.sessions.begin() as session:
+            client = await register_client(
+                session, name=args.name, scopes=args.scopes.split(), firm_id=firm_id,
+                redirect_uris=args.redirect_uri or [], public=args.public)
+    finally:
+        await runtime.database.dispose()
+    return {"client_id": client.client_id, "client_secret": client.client_secret}
+
+
+def cmd_clients_create(args: argparse.Namespace) -> int:
+    print(json.dumps(asyncio.run(_create_client(args))))
+    return 0
+
+
+async def _demo() -> str:
+    from demo import load_demo
+
+    await _migrate()
+    runtime = _runtime()
+    try:
+        client_id, email = await load_demo(runtime)
+    finally:
+        await runtime.database.dispose()
+    from auth.clients import ALL_SCOPES
+
+    scopes = [s for s in ALL_SCOPES if s != "platform:admin"]
+    return await _issue_token(client_id, email, scopes, 8 * 3600)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    token = asyncio.run(_demo())
+    print("Demo firm loaded. Open http://127.0.0.1:8000/graphql and send the header")
+    print("  Authorization: Bearer <token below>   (the firm admin, valid 8 hours)")
+    print(token)
+    return 0
+
+
+def cmd_schema_export(args: argparse.Namespace) -> int:
+    from schema import schema
+
+    Path(args.path).write_text(schema.as_str() + "\n")
+    print(f"wrote {args.path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bureau", description="Partner licensing server")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=cmd_serve)
+
+    sub.add_parser("migrate", help="bring the database to the newest schema").set_defaults(run=cmd_migrate)
+    sub.add_parser("demo", help="load demo data and print a token").set_defaults(run=cmd_demo)
+
+    clients = sub.add_parser("clients", help="OAuth clients").add_subparsers(dest="clients_command", required=True)
+    create = clients.add_parser("create", help="register an OAuth client")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", required=True)
+    create.add_argument("--firm")
+    create.add_argument("--redirect-uri", action="append")
+    create.add_argument("--public", action="store_true")
+    create.set_defaults(run=cmd_clients_create)
+
+    tokens = sub.add_parser("tokens", help="access tokens").add_subparsers(dest="tokens_command", required=True)
+    issue = tokens.add_parser("issue", help="print a signed access token")
+    issue.add_argument("--client-id", required=True)
+    issue.add_argument("--user-email")
+    issue.add_argument("--scopes", required=True)
+    issue.add_argument("--ttl", type=int)
+    issue.set_defaults(run=cmd_tokens_issue)
+
+    schema_cmd = sub.add_parser("schema", help="the GraphQL schema").add_subparsers(dest="schema_command",
+                                                                                   required=True)
+    export = schema_cmd.add_parser("export", help="write the SDL")
+    export.add_argument("path", nargs="?", default="schema.graphql")
+    export.set_defaults(run=cmd_schema_export)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

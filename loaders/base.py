@@ -1,0 +1,192 @@
+"""Batching building blocks: every relation is one loader class created per request.
+
+An AsyncSession is not safe across concurrent tasks, and aiodataloader dispatches batches
+as tasks: `RequestDb` serialises them on the request's one read session.
+"""
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from aiodataloader import DataLoader
+from sqlalchemy import ColumnElement, Executable, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from auth.principal import Principal
+from models import Base
+
+M = TypeVar("M", bound=Base)
+V = TypeVar("V")
+K = TypeVar("K", bound=Hashable)
+Filter = ColumnElement[bool]
+
+
+class RequestDb:
+    """The request's read session, and the request's one "now" (seat usage depends on it)."""
+
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self._lock = asyncio.Lock()
+
+    async def all(self, stmt: Executable) -> Sequence[Any]:
+        async with self._lock:
+            return (await self.session.execute(stmt)).all()
+
+    async def scalars(self, stmt: Executable) -> Sequence[Any]:
+        async with self._lock:
+            return (await self.session.scalars(stmt)).all()
+
+    async def scalar(self, stmt: Executable) -> Any:
+        async with self._lock:
+            return await self.session.scalar(stmt)
+
+
+class RequestLoader(DataLoader, Generic[K, V]):  # type: ignore[misc]
+    """A DataLoader bound to one request's database session and principal."""
+
+    def __init__(self, db: RequestDb, principal: Principal) -> None:
+        super().__init__()
+        self.db = db
+        self.principal = principal
+
+
+class ByIdLoader(RequestLoader[int, M]):
+    """`<Thing>ByIdLoader`: rows the caller may see, None for the rest."""
+
+    model: ClassVar[type[Base]]
+    visible: ClassVar[Callable[[Principal], Filter]]
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[M | None]:
+        model: Any = self.model
+        rows = await self.db.scalars(select(model).where(model.id.in_(keys), type(self).visible(self.principal)))
+        by_id = {row.id: row for row in rows}
+        return [by_id.get(key) for key in keys]
+
+
+class ByKeyLoader(RequestLoader[Any, M]):
+    """Rows grouped by a foreign key, in id order; unpaginated (small, bounded lists)."""
+
+    model: ClassVar[type[Base]]
+    key: ClassVar[InstrumentedAttribute[Any]]
+    visible: ClassVar[Callable[[Principal], Filter] | None] = None
+
+    async def batch_load_fn(self, keys: Sequence[Any]) -> list[list[M]]:
+        model: Any = self.model
+        key_col = type(self).key
+        visible = type(self).visible
+        where = visible(self.principal) if visible else true()
+        rows = await self.db.scalars(select(model).where(key_col.in_(keys), where).order_by(model.id))
+        grouped: dict[Any, list[M]] = defaultdict(list)
+        for row in rows:
+            grouped[getattr(row, key_col.key)].append(row)
+        return [grouped.get(key, []) for key in keys]
+
+
+@dataclass(frozen=True)
+class PageArgs:
+    """One page of a connection: `first` rows after the row with id `after`."""
+
+    first: int
+    after: int | None = None
+    search: str | None = None
+    filters: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass
+class Page(Generic[M]):
+    rows: list[M]
+    has_next: bool
+    has_previous: bool
+
+
+class PageLoader(RequestLoader[tuple[Any, PageArgs], Page[M]]):
+    """`<Things>By<Parent>Loader`: one page per parent, for many parents in one query.
+
+    Keyset pagination on the primary key keeps cursors stable while rows are added; a
+    window function numbers each parent's rows so that one statement serves every parent.
+    """
+
+    model: ClassVar[type[Base]]
+    parent: ClassVar[InstrumentedAttribute[Any]]
+    visible: ClassVar[Callable[[Principal], Filter]]
+    search_columns: ClassVar[tuple[InstrumentedAttribute[Any], ...]] = ()
+    newest_first: ClassVar[bool] = False
+
+    def conditions(self, args: PageArgs) -> list[Filter]:
+        model: Any = self.model
+        where: list[Filter] = [type(self).visible(self.principal)]
+        if args.search and self.search_columns:
+            pattern = f"%{args.search.lower()}%"
+            where.append(func.lower(self.search_columns[0]).like(pattern) if len(self.search_columns) == 1
+                         else _any_like(self.search_columns, pattern))
+        for column, value in args.filters:
+            where.append(getattr(model, column) == value)
+        return where
+
+    async def batch_load_fn(self, keys: Sequence[tuple[Any, PageArgs]]) -> list[Page[M]]:
+        by_args: dict[PageArgs, list[Any]] = defaultdict(list)
+        for parent, args in keys:
+            by_args[args].append(parent)
+        pages: dict[tuple[Any, PageArgs], Page[M]] = {}
+        for args, parents in by_args.items():
+            for parent, rows in (await self._load(parents, args)).items():
+                pages[(parent, args)] = Page(rows[: args.first], len(rows) > args.first, args.after is not None)
+        return [pages.get(key, Page([], False, key[1].after is not None)) for key in keys]
+
+    async def _load(self, parents: list[Any], args: PageArgs) -> dict[Any, list[M]]:
+        model: Any = self.model
+        parent_col = type(self).parent
+        order = model.id.desc() if self.newest_first else model.id.asc()
+        where = [parent_col.in_(parents), *self.conditions(args)]
+        if args.after is not None:
+            where.append(model.id < args.after if self.newest_first else model.id > args.after)
+        numbered = (
+            select(model.id.label("id"), parent_col.label("parent"),
+                   func.row_number().over(partition_by=parent_col, order_by=order).label("n"))
+            .where(*where)
+            .subquery()
+        )
+        stmt = (
+            select(model, numbered.c.parent)
+            .join(numbered, model.id == numbered.c.id)
+            .where(numbered.c.n <= args.first + 1)
+            .order_by(numbered.c.parent, order)
+        )
+        grouped: dict[Any, list[M]] = {parent: [] for parent in parents}
+        for row, parent in await self.db.all(stmt):
+            grouped[parent].append(row)
+        return grouped
+
+
+def _any_like(columns: Iterable[InstrumentedAttribute[Any]], pattern: str) -> Filter:
+    from sqlalchemy import or_
+
+    return or_(*(func.lower(column).like(pattern) for column in columns))
+
+
+class CountLoader(RequestLoader[tuple[Any, PageArgs], int]):
+    """totalCount of a connection, asked for only when the client selects it."""
+
+    page_loader: ClassVar[type[PageLoader[Any]]]
+
+    async def batch_load_fn(self, keys: Sequence[tuple[Any, PageArgs]]) -> list[int]:
+        spec = self.page_loader(self.db, self.principal)
+        parent_col = type(spec).parent
+        by_args: dict[PageArgs, list[Any]] = defaultdict(list)
+        for parent, args in keys:
+            by_args[args].append(parent)
+        counts: dict[tuple[Any, PageArgs], int] = {}
+        for args, parents in by_args.items():
+            stmt = (
+                select(parent_col, func.count())
+                .where(parent_col.in_(parents), *spec.conditions(args))
+                .group_by(parent_col)
+            )
+            for parent, count in await self.db.all(stmt):
+                counts[(parent, args)] = int(count)
+        return [counts.get(key, 0) for key in keys]

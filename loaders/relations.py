@@ -1,0 +1,275 @@
+"""The loaders of every relation the schema resolves."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+
+from auth import visibility as v
+from licensing import usage
+from licensing.catalog import PriceBook
+from loaders.base import ByIdLoader, ByKeyLoader, CountLoader, PageLoader, RequestLoader
+from models import (
+    Agreement,
+    AuditEvent,
+    ClientUser,
+    ClientUserCompany,
+    Company,
+    Edition,
+    EditionPrice,
+    Feature,
+    FeaturePrice,
+    Firm,
+    FirmMember,
+    Invoice,
+    InvoiceLine,
+    LicenseSession,
+    Membership,
+    Order,
+    OrderLine,
+    ScheduledChange,
+    SeatPool,
+    Subscription,
+    SubscriptionFeature,
+    User,
+)
+
+# ------------------------------------------------------------------ by id
+
+
+class FirmByIdLoader(ByIdLoader[Firm]):
+    model, visible = Firm, v.visible_firms
+
+
+class AgreementByIdLoader(ByIdLoader[Agreement]):
+    model, visible = Agreement, v.visible_agreements
+
+
+class CompanyByIdLoader(ByIdLoader[Company]):
+    model, visible = Company, v.visible_companies
+
+
+class UserByIdLoader(ByIdLoader[User]):
+    model, visible = User, v.visible_users
+
+
+class MembershipByIdLoader(ByIdLoader[Membership]):
+    model, visible = Membership, v.visible_memberships
+
+
+class FirmMemberByIdLoader(ByIdLoader[FirmMember]):
+    model, visible = FirmMember, v.visible_firm_members
+
+
+class ClientUserByIdLoader(ByIdLoader[ClientUser]):
+    model, visible = ClientUser, v.visible_client_users
+
+
+class SubscriptionByIdLoader(ByIdLoader[Subscription]):
+    model, visible = Subscription, v.visible_subscriptions
+
+
+class OrderByIdLoader(ByIdLoader[Order]):
+    model, visible = Order, v.visible_orders
+
+
+class InvoiceByIdLoader(ByIdLoader[Invoice]):
+    model, visible = Invoice, v.visible_invoices
+
+
+class AuditEventByIdLoader(ByIdLoader[AuditEvent]):
+    model, visible = AuditEvent, v.visible_audit_events
+
+
+class LicenseSessionByIdLoader(ByIdLoader[LicenseSession]):
+    model, visible = LicenseSession, v.visible_sessions
+
+
+# ------------------------------------------------------------------ one per parent
+
+
+class SubscriptionByAgreementLoader(RequestLoader[int, Subscription | None]):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Subscription | None]:
+        rows = await self.db.scalars(
+            select(Subscription).where(Subscription.agreement_id.in_(keys), v.visible_subscriptions(self.principal))
+        )
+        by_key = {row.agreement_id: row for row in rows}
+        return [by_key.get(key) for key in keys]
+
+
+class MasterSubscriptionByFirmLoader(RequestLoader[int, Subscription | None]):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[Subscription | None]:
+        rows = await self.db.scalars(
+            select(Subscription).where(Subscription.master_firm_id.in_(keys), v.visible_subscriptions(self.principal))
+        )
+        by_key = {row.master_firm_id: row for row in rows}
+        return [by_key.get(key) for key in keys]
+
+
+class CompanyCountByAgreementLoader(RequestLoader[int, int]):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
+        rows = await self.db.all(
+            select(Company.agreement_id, func.count())
+            .where(Company.agreement_id.in_(keys), v.visible_companies(self.principal))
+            .group_by(Company.agreement_id)
+        )
+        counts = {agreement_id: int(count) for agreement_id, count in rows}
+        return [counts.get(key, 0) for key in keys]
+
+
+# ------------------------------------------------------------------ small lists
+
+
+class SeatPoolsBySubscriptionLoader(ByKeyLoader[SeatPool]):
+    model, key = SeatPool, SeatPool.subscription_id
+
+
+class FeaturesBySubscriptionLoader(ByKeyLoader[SubscriptionFeature]):
+    model, key = SubscriptionFeature, SubscriptionFeature.subscription_id
+
+
+class PendingChangesBySubscriptionLoader(ByKeyLoader[ScheduledChange]):
+    model, key = ScheduledChange, ScheduledChange.subscription_id
+
+    async def batch_load_fn(self, keys: Sequence[Any]) -> list[list[ScheduledChange]]:
+        rows = await self.db.scalars(
+            select(ScheduledChange)
+            .where(
+                ScheduledChange.subscription_id.in_(keys),
+                ScheduledChange.applied_at.is_(None),
+                ScheduledChange.cancelled_at.is_(None),
+            )
+            .order_by(ScheduledChange.effective_on, ScheduledChange.id)
+        )
+        grouped: dict[int, list[ScheduledChange]] = {key: [] for key in keys}
+        for row in rows:
+            grouped[row.subscription_id].append(row)
+        return [grouped[key] for key in keys]
+
+
+class OrderLinesByOrderLoader(ByKeyLoader[OrderLine]):
+    model, key = OrderLine, OrderLine.order_id
+
+
+class CompanyLinksByClientUserLoader(ByKeyLoader[ClientUserCompany]):
+    model, key = ClientUserCompany, ClientUserCompany.client_user_id
+
+
+# ------------------------------------------------------------------ connections
+
+
+class AgreementsByFirmLoader(PageLoader[Agreement]):
+    model, parent, visible = Agreement, Agreement.firm_id, v.visible_agreements
+    search_columns = (Agreement.name, Agreement.customer_number)
+
+
+class CompaniesByFirmLoader(PageLoader[Company]):
+    model, parent, visible = Company, Company.firm_id, v.visible_companies
+    search_columns = (Company.name, Company.organization_number)
+
+
+class CompaniesByAgreementLoader(PageLoader[Company]):
+    model, parent, visible = Company, Company.agreement_id, v.visible_companies
+
+
+class MembershipsByCompanyLoader(PageLoader[Membership]):
+    model, parent, visible = Membership, Membership.company_id, v.visible_memberships
+
+
+class MembershipsByUserLoader(PageLoader[Membership]):
+    model, parent, visible = Membership, Membership.user_id, v.visible_memberships
+
+
+class StaffByFirmLoader(PageLoader[FirmMember]):
+    model, parent, visible = FirmMember, FirmMember.firm_id, v.visible_firm_members
+
+
+class StaffByUserLoader(PageLoader[FirmMember]):
+    model, parent, visible = FirmMember, FirmMember.user_id, v.visible_firm_members
+
+
+class ClientUsersByFirmLoader(PageLoader[ClientUser]):
+    model, parent, visible = ClientUser, ClientUser.firm_id, v.visible_client_users
+
+
+class OrdersBySubscriptionLoader(PageLoader[Order]):
+    model, parent, visible = Order, Order.subscription_id, v.visible_orders
+    newest_first = True
+
+
+class InvoicesByFirmLoader(PageLoader[Invoice]):
+    model, parent, visible = Invoice, Invoice.firm_id, v.visible_invoices
+    newest_first = True
+
+
+class InvoicesByAgreementLoader(PageLoader[Invoice]):
+    model, parent, visible = Invoice, Invoice.agreement_id, v.visible_invoices
+    newest_first = True
+
+
+class AuditEventsByFirmLoader(PageLoader[AuditEvent]):
+    model, parent, visible = AuditEvent, AuditEvent.firm_id, v.visible_audit_events
+    newest_first = True
+
+
+class AuditEventsByCompanyLoader(PageLoader[AuditEvent]):
+    model, parent, visible = AuditEvent, AuditEvent.company_id, v.visible_audit_events
+    newest_first = True
+
+
+class AuditEventsBySubscriptionLoader(PageLoader[AuditEvent]):
+    model, parent, visible = AuditEvent, AuditEvent.subscription_id, v.visible_audit_events
+    newest_first = True
+
+
+def count_loader(page_loader: type[PageLoader[Any]]) -> type[CountLoader]:
+    """The totalCount loader that goes with a page loader (one class per relation)."""
+    made = _COUNTS.get(page_loader)
+    if made is None:
+        name = page_loader.__name__.replace("Loader", "CountLoader")
+        made = _COUNTS[page_loader] = type(name, (CountLoader,), {"page_loader": page_loader})
+    return made
+
+
+_COUNTS: dict[type[PageLoader[Any]], type[CountLoader]] = {}
+
+
+class InvoiceLinesByInvoiceLoader(ByKeyLoader[InvoiceLine]):
+    model, key = InvoiceLine, InvoiceLine.invoice_id
+
+
+# ------------------------------------------------------------------ catalog and usage
+
+
+class PriceBookLoader(RequestLoader[str, PriceBook]):
+    """The catalog with its prices, once per request (key: "catalog")."""
+
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[PriceBook]:
+        book = PriceBook.of(
+            list(await self.db.scalars(select(Edition))),
+            list(await self.db.scalars(select(EditionPrice))),
+            list(await self.db.scalars(select(Feature))),
+            list(await self.db.scalars(select(FeaturePrice))),
+        )
+        return [book for _ in keys]
+
+
+class _CountBy(RequestLoader[int, int]):
+    async def counts(self, stmt: Any, keys: Sequence[int]) -> list[int]:
+        found = {key: int(count) for key, count in await self.db.all(stmt)}
+        return [found.get(key, 0) for key in keys]
+
+
+class NamedSeatsInUseByAgreementLoader(_CountBy):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
+        return await self.counts(usage.named_seats_in_use(list(keys), self.db.now), keys)
+
+
+class LiveSessionsBySubscriptionLoader(_CountBy):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
+        return await self.counts(usage.live_sessions(list(keys), self.db.now), keys)
+
+
+class ClientUserCountByFirmLoader(_CountBy):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
+        return await self.counts(usage.client_users_assigned(list(keys)), keys)

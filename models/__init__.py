@@ -1,0 +1,28 @@
+"""The data model: SQLAlchemy 2 typed models, one module per aggregate."""
+
+from models.agreements import Agreement
+from models.audit import AuditEvent
+from models.base import Base
+from models.billing import Invoice, InvoiceLine, Order, OrderLine
+from models.catalog import Edition, EditionPrice, Feature, FeaturePrice
+from models.companies import Company
+from models.firms import ClientUser, ClientUserCompany, Firm, FirmMember
+from models.idempotency import IdempotencyRecord
+from models.oauth import OAuthClient, ServerSecret, SigningKey
+from models.outbox import OutboxEmail
+from models.subscriptions import (
+    LicenseSession,
+    ScheduledChange,
+    SeatPool,
+    Subscription,
+    SubscriptionFeature,
+)
+from models.users import Membership, User
+
+__all__ = [
+    "Agreement", "AuditEvent", "Base", "ClientUser", "ClientUserCompany", "Company",
+    "Edition", "EditionPrice", "Feature", "FeaturePrice", "Firm", "FirmMember",
+    "IdempotencyRecord", "Invoice", "InvoiceLine", "LicenseSession", "Membership",
+    "OAuthClient", "Order", "OrderLine", "OutboxEmail", "ScheduledChange", "SeatPool",
+    "ServerSecret", "SigningKey", "Subscription", "SubscriptionFeature", "User",
+]

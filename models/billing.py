@@ -1,0 +1,78 @@
+"""Orders (charged at once) and invoices (monthly, in arrears)."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, CreatedMixin, IdMixin, MoneyType, UTCDateTime, enum_type
+from models.enums import BillingMode, LicenseType
+
+
+class Order(IdMixin, CreatedMixin, Base):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("firm_id", "number"), Index(None, "subscription_id"))
+
+    firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(30))
+    order_date: Mapped[date] = mapped_column(Date)
+    # How the order is priced: list (CUSTOMER) or reseller (FIRM), as the invoice it lands on (R24).
+    billing_mode: Mapped[BillingMode] = mapped_column(enum_type(BillingMode))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal] = mapped_column(MoneyType())
+
+
+class OrderLine(IdMixin, Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (Index(None, "order_id"),)
+
+    firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(300))
+    license_type: Mapped[LicenseType | None] = mapped_column(enum_type(LicenseType))
+    feature_code: Mapped[str | None] = mapped_column(String(50))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(MoneyType())
+    amount: Mapped[Decimal] = mapped_column(MoneyType())
+
+
+class Invoice(IdMixin, Base):
+    """Issued once per billing account and month; never changed afterwards (R24)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("firm_id", "number"),
+        # "firm" for the consolidated invoice, "agreement:<id>" for a direct one: exactly once (R15).
+        UniqueConstraint("firm_id", "billing_account", "period_start"),
+        Index(None, "agreement_id"),
+    )
+
+    firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
+    agreement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agreements.id", ondelete="SET NULL"))
+    billing_account: Mapped[str] = mapped_column(String(40))
+    billing_mode: Mapped[BillingMode] = mapped_column(enum_type(BillingMode))
+    number: Mapped[str] = mapped_column(String(30))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal] = mapped_column(MoneyType())
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InvoiceLine(IdMixin, Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (Index(None, "invoice_id"),)
+
+    firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
+    invoice_id: Mapped[int] = mapped_column(BigId, ForeignKey("invoices.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    agreement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agreements.id", ondelete="SET NULL"))
+    customer_number: Mapped[str | None] = mapped_column(String(50))
+    description: Mapped[str] = mapped_column(String(300))
+    license_type: Mapped[LicenseType | None] = mapped_column(enum_type(LicenseType))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(MoneyType())
+    amount: Mapped[Decimal] = mapped_column(MoneyType())

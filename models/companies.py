@@ -1,0 +1,18 @@
+"""Client companies: each lives in one agreement of one firm."""
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, CreatedMixin, IdMixin
+
+
+class Company(IdMixin, CreatedMixin, Base):
+    __tablename__ = "companies"
+    __table_args__ = (Index(None, "agreement_id"), Index(None, "firm_id", "name"))
+
+    firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
+    agreement_id: Mapped[int] = mapped_column(BigId, ForeignKey("agreements.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    organization_number: Mapped[str | None] = mapped_column(String(40))
+    vat_number: Mapped[str | None] = mapped_column(String(40))
+    country: Mapped[str] = mapped_column(String(2))

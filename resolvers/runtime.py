@@ -1,0 +1,36 @@
+"""What outlives a request: the database, the token service, settings and the clock."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from auth.keys import KeyRing
+from auth.tokens import TokenService
+from models.db import Database
+from settings import Settings
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    database: Database
+    settings: Settings
+    keys: KeyRing
+    tokens: TokenService
+    # Tests replace the clock; "today" is always the UTC date (DESIGN.md, Periods).
+    clock: Callable[[], datetime] = field(default=_now)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today(self) -> date:
+        return self.clock().astimezone(UTC).date()
+
+    @classmethod
+    def create(cls, database: Database, settings: Settings | None = None) -> "Runtime":
+        settings = settings or Settings()
+        keys = KeyRing(database.sessions, settings.signing_key_file)
+        return cls(database, settings, keys, TokenService(keys, settings))

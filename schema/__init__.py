@@ -1,0 +1,34 @@
+"""The GraphQL schema: strawberry types, inputs, payloads and errors; thin over resolvers."""
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+
+from schema.errors import ErrorCodes
+from schema.mutations.agreements import AgreementMutations
+from schema.mutations.firms import FirmMutations
+from schema.mutations.subscriptions import SubscriptionMutations
+from schema.mutations.users import UserMutations
+from schema.query import Query
+from schema.scopes import ScopeCheck
+from schema.types.agreements import Agreement
+from schema.types.audit import AuditEvent
+from schema.types.billing import Invoice, Order
+from schema.types.companies import Company
+from schema.types.firms import ClientUser, Firm, FirmMember
+from schema.types.subscriptions import LicenseSession, LicenseSubscription
+from schema.types.users import Membership, User
+
+
+@strawberry.type
+class Mutation(FirmMutations, AgreementMutations, SubscriptionMutations, UserMutations):
+    pass
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
+           LicenseSession, Order, Invoice, AuditEvent],
+    extensions=[ErrorCodes, ScopeCheck, lambda: QueryDepthLimiter(max_depth=20),
+                lambda: MaxAliasesLimiter(max_alias_count=50)],
+)

@@ -1,0 +1,27 @@
+"""The per-request context every resolver receives."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.types import Info as StrawberryInfo
+
+from auth.principal import Principal
+from loaders import Loaders
+from loaders.base import RequestDb
+from resolvers.runtime import Runtime
+
+
+@dataclass
+class Context:
+    principal: Principal
+    db: RequestDb
+    runtime: Runtime
+    loaders: Loaders = field(init=False)
+    request: Any = None
+    response: Any = None
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db, self.principal)
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,184 @@
+"""Agreement and company mutations."""
+
+import strawberry
+
+from auth.policy import Action
+from models import Agreement as AgreementRow
+from models import Company as CompanyRow
+from models import Firm as FirmRow
+from resolvers import agreements, companies
+from resolvers.agreements import NewAgreement
+from resolvers.companies import NewCompany
+from schema.context import Info
+from schema.errors import UserError
+from schema.mutations.base import Target, run, user_errors
+from schema.types.agreements import Agreement
+from schema.types.common import BillingMode
+from schema.types.companies import Company
+
+
+@strawberry.input
+class NewCompanyInput:
+    name: str
+    organization_number: str | None = None
+    vat_number: str | None = None
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
+
+    def args(self) -> NewCompany:
+        return NewCompany(self.name, self.organization_number, self.vat_number, self.country)
+
+
+@strawberry.input
+class CreateAgreementInput:
+    firm_id: strawberry.ID
+    name: str
+    customer_number: str | None = None
+    billing_mode: BillingMode  # type: ignore[valid-type]
+    company: NewCompanyInput | None = strawberry.field(
+        default=None, description="Optionally create the agreement's first company in the same step."
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class CreateAgreementPayload:
+    agreement: Agreement | None = None
+    company: Company | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class UpdateAgreementInput:
+    agreement_id: strawberry.ID
+    name: str | None = None
+    customer_number: str | None = None
+    billing_mode: BillingMode | None = None  # type: ignore[valid-type]
+    primary_contact_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class UpdateAgreementPayload:
+    agreement: Agreement | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class DeleteAgreementInput:
+    agreement_id: strawberry.ID
+
+
+@strawberry.type
+class DeleteAgreementPayload:
+    deleted_agreement_id: strawberry.ID | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CreateCompanyInput:
+    agreement_id: strawberry.ID
+    company: NewCompanyInput
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class CreateCompanyPayload:
+    company: Company | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class UpdateCompanyInput:
+    company_id: strawberry.ID
+    name: str | None = None
+    organization_number: str | None = None
+    vat_number: str | None = strawberry.field(
+        default=None, description="Changing the VAT number needs a contract transfer and is refused here."
+    )
+
+
+@strawberry.type
+class UpdateCompanyPayload:
+    company: Company | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class NewAgreementInput:
+    name: str
+    customer_number: str | None = None
+    billing_mode: BillingMode  # type: ignore[valid-type]
+
+    def args(self) -> NewAgreement:
+        return NewAgreement(self.name, self.customer_number, self.billing_mode)
+
+
+@strawberry.input
+class MoveCompanyInput:
+    company_id: strawberry.ID
+    to_agreement_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Move into this existing agreement of the same firm..."
+    )
+    new_agreement: NewAgreementInput | None = strawberry.field(
+        default=None, description="...or into a new agreement created in the same step. Give exactly one of the two."
+    )
+
+
+@strawberry.type
+class MoveCompanyPayload:
+    company: Company | None = None
+    from_agreement: Agreement | None = None
+    to_agreement: Agreement | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class AgreementMutations:
+    @strawberry.mutation
+    async def create_agreement(self, info: Info, input: CreateAgreementInput) -> CreateAgreementPayload:
+        new = NewAgreement(input.name, input.customer_number, input.billing_mode)
+        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId", Action.MANAGE_AGREEMENTS),
+                            lambda uow, firm: agreements.create_agreement(
+                                uow, firm, new, input.company.args() if input.company else None))
+        agreement, company = outcome.value or (None, None)
+        return CreateAgreementPayload(agreement=Agreement.maybe(agreement), company=Company.maybe(company),
+                                      user_errors=user_errors(outcome))
+
+    @strawberry.mutation
+    async def update_agreement(self, info: Info, input: UpdateAgreementInput) -> UpdateAgreementPayload:
+        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", Action.MANAGE_AGREEMENTS),
+                            lambda uow, agreement: agreements.update_agreement(
+                                uow, agreement, name=input.name, customer_number=input.customer_number,
+                                billing_mode=input.billing_mode, primary_contact_id=input.primary_contact_id))
+        return UpdateAgreementPayload(agreement=Agreement.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @strawberry.mutation
+    async def delete_agreement(self, info: Info, input: DeleteAgreementInput) -> DeleteAgreementPayload:
+        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", Action.MANAGE_AGREEMENTS),
+                            agreements.delete_agreement)
+        deleted = strawberry.ID(outcome.value) if outcome.value else None
+        return DeleteAgreementPayload(deleted_agreement_id=deleted, user_errors=user_errors(outcome))
+
+    @strawberry.mutation
+    async def create_company(self, info: Info, input: CreateCompanyInput) -> CreateCompanyPayload:
+        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", Action.MANAGE_AGREEMENTS),
+                            lambda uow, agreement: companies.create_company(uow, agreement, input.company.args()))
+        return CreateCompanyPayload(company=Company.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @strawberry.mutation
+    async def update_company(self, info: Info, input: UpdateCompanyInput) -> UpdateCompanyPayload:
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.UPDATE_COMPANY),
+                            lambda uow, company: companies.update_company(
+                                uow, company, name=input.name, organization_number=input.organization_number,
+                                vat_number=input.vat_number))
+        return UpdateCompanyPayload(company=Company.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @strawberry.mutation(description="Move a company to another existing agreement, or to a new one created in the "
+                         "same step.")
+    async def move_company(self, info: Info, input: MoveCompanyInput) -> MoveCompanyPayload:
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_AGREEMENTS),
+                            lambda uow, company: agreements.move_company(
+                                uow, company, to_agreement_id=input.to_agreement_id,
+                                new_agreement=input.new_agreement.args() if input.new_agreement else None))
+        company, source, target = outcome.value or (None, None, None)
+        return MoveCompanyPayload(company=Company.maybe(company), from_agreement=Agreement.maybe(source),
+                                  to_agreement=Agreement.maybe(target), user_errors=user_errors(outcome))

@@ -1,0 +1,57 @@
+"""How every mutation runs: the target and the action are declared at the field, loaded and
+authorized here before the resolver runs, all in one transaction (R26)."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from auth.policy import Action
+from models import Base
+from resolvers.base import Outcome, UnitOfWork, run_in_transaction
+from schema.context import Info
+from schema.errors import UserError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The object a mutation acts on: its model, global ID, input field name and the action."""
+
+    model: type[Base]
+    global_id: str | None
+    field: str
+    action: Action
+    lock: bool = False
+
+
+async def run(
+    info: Info,
+    target: Target | None,
+    work: Callable[[UnitOfWork, Any], Awaitable[T]],
+) -> Outcome[T]:
+    """Loads the target (NOT_FOUND when it cannot be seen), authorizes the action (FORBIDDEN),
+    runs the resolver and commits; userErrors roll everything back."""
+    context = info.context
+
+    async def unit(uow: UnitOfWork) -> T:
+        obj: Any = None
+        if target is not None:
+            obj = await uow.get(target.model, target.global_id, ["input", target.field], lock=target.lock)
+            uow.authorize(target.action, obj)
+        return await work(uow, obj)
+
+    outcome = await run_in_transaction(context.runtime, context.principal, unit)
+    context.loaders.clear()
+    return outcome
+
+
+def platform_only(info: Info) -> None:
+    """For mutations with no target object: the vendor's back office only."""
+    from auth.policy import Tenancy, authorize
+
+    authorize(info.context.principal, Action.PLATFORM, Tenancy(firm_id=0))
+
+
+def user_errors(outcome: Outcome[Any]) -> list[UserError]:
+    return [UserError.of(violation) for violation in outcome.errors]

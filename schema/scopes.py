@@ -1,0 +1,144 @@
+"""Deny by default: the OAuth scope every field needs, checked once per request before
+execution (scopes depend only on the document and the token).
+
+A type maps to a default scope ("*") and per-field overrides; PUBLIC needs only a valid
+token. tests/unit/test_scopes.py fails when a type or field of the schema is missing
+here, or when this map names one that no longer exists.
+"""
+
+from collections.abc import Iterator
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    get_named_type,
+    visit,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+PUBLIC = "public"
+
+# Value types reached only through a guarded field: they add no scope of their own.
+VALUE_TYPES = {
+    "PageInfo", "Money", "UserError", "BillingPeriod", "SeatPool", "FeatureState", "ScheduledChange",
+    "Address", "EInvoiceSettings", "ChangePreview", "ChargeableAccess", "ChargeLine", "OrderLine",
+    "InvoiceLine", "Catalog", "Edition", "Feature",
+}
+
+SCOPES: dict[str, dict[str, str]] = {
+    "Query": {"node": PUBLIC, "nodes": PUBLIC, "viewer": PUBLIC, "firm": "firms:read",
+              "agreement": "agreements:read", "company": "companies:read", "catalog": PUBLIC},
+    "Viewer": {"*": PUBLIC, "firms": "firms:read", "memberships": "users:read"},
+    "Node": {"id": PUBLIC},
+    "Firm": {"*": "firms:read", "agreements": "agreements:read", "companies": "companies:read",
+             "masterSubscription": "subscriptions:read", "billingDetails": "billing:read",
+             "invoices": "billing:read", "upcomingInvoice": "billing:read", "auditLog": "audit:read"},
+    "FirmMember": {"*": "firms:read"},
+    "ClientUser": {"*": "firms:read"},
+    "Agreement": {"*": "agreements:read", "subscription": "subscriptions:read",
+                  "companies": "companies:read", "companyCount": "companies:read",
+                  "billingDetails": "billing:read", "chargeableAccesses": "subscriptions:read",
+                  "chargeBreakdown": "subscriptions:read", "invoices": "billing:read",
+                  "upcomingInvoice": "billing:read"},
+    "Company": {"*": "companies:read", "members": "users:read", "auditLog": "audit:read"},
+    "User": {"*": "users:read"},
+    "Membership": {"*": "users:read"},
+    "LicenseSubscription": {"*": "subscriptions:read", "orders": "billing:read", "auditLog": "audit:read"},
+    "LicenseSession": {"*": "subscriptions:read"},
+    "Order": {"*": "billing:read"},
+    "Invoice": {"*": "billing:read"},
+    "InvoicePreview": {"*": "billing:read"},
+    "BillingDetails": {"*": "billing:read"},
+    "AuditEvent": {"*": "audit:read"},
+    "Mutation": {
+        "createFirm": "platform:admin", "upsertEdition": "platform:admin", "upsertFeature": "platform:admin",
+        "updateFirm": "firms:write", "addFirmStaff": "firms:write", "removeFirmStaff": "firms:write",
+        "createAgreement": "agreements:write", "updateAgreement": "agreements:write",
+        "deleteAgreement": "agreements:write", "moveCompany": "agreements:write",
+        "createCompany": "companies:write", "updateCompany": "companies:write",
+        "createSubscription": "subscriptions:write", "changeSeats": "subscriptions:write",
+        "changeEdition": "subscriptions:write", "cancelScheduledChange": "subscriptions:write",
+        "setFeature": "subscriptions:write",
+        "inviteUser": "users:write", "grantAccountantAccess": "users:write", "updateMembership": "users:write",
+        "deactivateMembership": "users:write", "reactivateMembership": "users:write",
+        "resendWelcomeEmail": "users:write",
+        "assignClientUser": "firms:write", "addClientUserCompany": "firms:write",
+        "removeClientUserCompany": "firms:write",
+        "startSession": "subscriptions:write", "renewSession": "subscriptions:write",
+        "endSession": "subscriptions:write",
+        "updateBillingDetails": "billing:write",
+    },
+    "Subscription": {"seatUsageChanged": "subscriptions:read", "auditEvents": "audit:read"},
+}
+
+
+def is_structural(type_name: str) -> bool:
+    """Connections, edges and mutation payloads carry their parent field's scope."""
+    return type_name.endswith(("Connection", "Edge", "Payload")) or type_name in VALUE_TYPES
+
+
+def scope_of(type_name: str, field_name: str) -> str | None:
+    """The scope a field needs; None when the field is unclassified (denied)."""
+    if field_name.startswith("__") or field_name == "id":
+        return PUBLIC  # opaque IDs reveal nothing; the object itself is checked for visibility
+    if is_structural(type_name):
+        return PUBLIC
+    fields = SCOPES.get(type_name)
+    if fields is None:
+        return None
+    return fields.get(field_name, fields.get("*"))
+
+
+def required_scopes(schema: GraphQLSchema, document: DocumentNode) -> tuple[set[str], list[str]]:
+    """Every scope the document's fields need, and the fields no one classified."""
+    type_info = TypeInfo(schema)
+    needed: set[str] = set()
+    unknown: list[str] = []
+
+    class Collect(Visitor):
+        def enter_field(self, node: FieldNode, *_: object) -> None:
+            parent = type_info.get_parent_type()
+            if parent is None:
+                return
+            parent_name = get_named_type(parent).name
+            scope = scope_of(parent_name, node.name.value)
+            if scope is None:
+                unknown.append(f"{parent_name}.{node.name.value}")
+            elif scope != PUBLIC:
+                needed.add(scope)
+
+    visit(document, TypeInfoVisitor(type_info, Collect()))
+    return needed, unknown
+
+
+class ScopeCheck(SchemaExtension):
+    """Refuses the whole operation with FORBIDDEN when the token lacks a needed scope."""
+
+    def on_validate(self) -> Iterator[None]:
+        # Strawberry returns validation errors before an extension's post-yield code runs,
+        # so validate here first and decide scopes before yielding.
+        context = self.execution_context
+        if context.pre_execution_errors is None and context.graphql_document is not None:
+            errors = validate_document(context.schema._schema, context.graphql_document, context.validation_rules)
+            context.pre_execution_errors = errors or self._scope_errors()
+        yield
+
+    def _scope_errors(self) -> list[GraphQLError]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        needed, unknown = required_scopes(context.schema._schema, context.graphql_document)
+        if unknown:
+            return [GraphQLError(f"Fields not open to any caller: {', '.join(unknown)}",
+                                 extensions={"code": "FORBIDDEN"})]
+        principal = context.context.principal
+        missing = sorted(scope for scope in needed if not principal.has_scope(scope))
+        if missing:
+            return [GraphQLError(f"The access token lacks the scopes this operation needs: {' '.join(missing)}",
+                                 extensions={"code": "FORBIDDEN", "missingScopes": missing})]
+        return []

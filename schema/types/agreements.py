@@ -1,0 +1,76 @@
+"""Customer agreements."""
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+import models
+from loaders import relations as r
+from schema.context import Info
+from schema.types.base import FromModel
+from schema.types.billing import BillingDetails, Invoice
+from schema.types.common import BillingMode, Connection, Node, connection, page_args
+from schema.types.firms import Firm, load_firm
+
+if TYPE_CHECKING:
+    from schema.types.companies import Company
+    from schema.types.subscriptions import LicenseSubscription
+    from schema.types.users import User
+
+CompanyT = Annotated["Company", strawberry.lazy("schema.types.companies")]
+UserT = Annotated["User", strawberry.lazy("schema.types.users")]
+SubscriptionT = Annotated["LicenseSubscription", strawberry.lazy("schema.types.subscriptions")]
+
+
+@strawberry.type(description="A customer agreement: groups a customer's companies for licensing and invoicing.")
+class Agreement(Node, FromModel):
+    model: strawberry.Private[models.Agreement]
+    name: str
+    customer_number: str | None = strawberry.field(
+        description="The customer's number in the firm's own sales ledger, used to re-invoice licence and "
+        "transaction costs."
+    )
+    billing_mode: BillingMode  # type: ignore[valid-type]
+    created_at: datetime
+
+    @strawberry.field
+    async def firm(self, info: Info) -> Firm:
+        return await load_firm(info, self.model.firm_id)
+
+    @strawberry.field
+    async def primary_contact(self, info: Info) -> UserT | None:
+        from schema.types.users import User
+
+        if self.model.primary_contact_id is None:
+            return None
+        return User.maybe(await info.context.loaders.get(r.UserByIdLoader).load(self.model.primary_contact_id))
+
+    @strawberry.field
+    async def subscription(self, info: Info) -> SubscriptionT | None:
+        from schema.types.subscriptions import LicenseSubscription
+
+        row = await info.context.loaders.get(r.SubscriptionByAgreementLoader).load(self.model.id)
+        return LicenseSubscription.maybe(row)
+
+    @strawberry.field
+    async def companies(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[CompanyT]:
+        from schema.types.companies import Company
+
+        return await connection(info, r.CompaniesByAgreementLoader, self.model.id, page_args(first, after),
+                                Company.from_model)
+
+    @strawberry.field
+    async def company_count(self, info: Info) -> int:
+        return int(await info.context.loaders.get(r.CompanyCountByAgreementLoader).load(self.model.id))
+
+    @strawberry.field
+    def billing_details(self) -> BillingDetails | None:
+        return BillingDetails.of(self.model)
+
+    @strawberry.field(description="Direct invoices of a CUSTOMER agreement (consolidated ones are on the firm).")
+    async def invoices(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[Invoice]:
+        return await connection(info, r.InvoicesByAgreementLoader, self.model.id, page_args(first, after),
+                                Invoice.from_model)

@@ -1,0 +1,160 @@
+"""Billing details, orders and invoices."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+import models
+from loaders import relations as r
+from models.billing_details import BillingDetailsColumns
+from schema.context import Info
+from schema.types.base import FromModel
+from schema.types.common import BillingMode, Money, Node
+
+if TYPE_CHECKING:
+    from schema.types.agreements import Agreement
+
+AgreementT = Annotated["Agreement", strawberry.lazy("schema.types.agreements")]
+
+
+@strawberry.type
+class Address:
+    street: str
+    postal_code: str
+    city: str
+    country: str
+
+
+@strawberry.type
+class EInvoiceSettings:
+    enabled: bool
+    address: str | None
+    operator_code: str | None
+
+
+@strawberry.type
+class BillingDetails:
+    billing_contact_name: str | None
+    billing_email: str | None
+    invoice_address: Address | None
+    e_invoice: EInvoiceSettings | None
+
+    @classmethod
+    def of(cls, owner: BillingDetailsColumns) -> "BillingDetails | None":
+        address = None
+        if owner.invoice_street is not None:
+            address = Address(
+                street=owner.invoice_street,
+                postal_code=owner.invoice_postal_code or "",
+                city=owner.invoice_city or "",
+                country=owner.invoice_country or "",
+            )
+        if address is None and owner.billing_contact_name is None and owner.billing_email is None:
+            return None
+        return cls(
+            billing_contact_name=owner.billing_contact_name,
+            billing_email=owner.billing_email,
+            invoice_address=address,
+            e_invoice=EInvoiceSettings(
+                enabled=owner.e_invoice_enabled,
+                address=owner.e_invoice_address,
+                operator_code=owner.e_invoice_operator_code,
+            ),
+        )
+
+
+@strawberry.type
+class BillingPeriod:
+    start: date
+    end: date = strawberry.field(description="Exclusive.")
+
+
+@strawberry.type
+class OrderLine:
+    description: str
+    quantity: int
+    unit_price: Money
+    amount: Money
+
+
+@strawberry.type(description="An order confirmation: created at once when seats or paid add-ons are added.")
+class Order(Node, FromModel):
+    model: strawberry.Private[models.Order]
+    number: str
+    created_at: datetime
+
+    @strawberry.field
+    async def lines(self, info: Info) -> list[OrderLine]:
+        rows = await info.context.loaders.get(r.OrderLinesByOrderLoader).load(self.model.id)
+        currency = self.model.currency
+        return [
+            OrderLine(
+                description=row.description,
+                quantity=row.quantity,
+                unit_price=Money(amount=row.unit_price, currency=currency),
+                amount=Money(amount=row.amount, currency=currency),
+            )
+            for row in sorted(rows, key=lambda line: line.position)
+        ]
+
+    @strawberry.field
+    def total(self) -> Money:
+        return Money(amount=self.model.total, currency=self.model.currency)
+
+
+@strawberry.type
+class InvoiceLine:
+    agreement_pk: strawberry.Private[int | None]
+    customer_number: str | None
+    description: str
+    quantity: int
+    unit_price: Money
+    amount: Money
+
+    @strawberry.field
+    async def agreement(self, info: Info) -> AgreementT | None:
+        from schema.types.agreements import Agreement
+
+        if self.agreement_pk is None:
+            return None
+        return Agreement.maybe(await info.context.loaders.get(r.AgreementByIdLoader).load(self.agreement_pk))
+
+
+@strawberry.type
+class Invoice(Node, FromModel):
+    model: strawberry.Private[models.Invoice]
+    number: str
+    billing_mode: BillingMode = strawberry.field(  # type: ignore[valid-type]
+        description="FIRM for a consolidated invoice to the firm, CUSTOMER for a direct invoice."
+    )
+    issued_at: datetime
+
+    @strawberry.field
+    def period(self) -> BillingPeriod:
+        return BillingPeriod(start=self.model.period_start, end=self.model.period_end)
+
+    @strawberry.field
+    async def lines(self, info: Info) -> list[InvoiceLine]:
+        rows = await info.context.loaders.get(r.InvoiceLinesByInvoiceLoader).load(self.model.id)
+        currency = self.model.currency
+        return [
+            InvoiceLine(
+                agreement_pk=row.agreement_id,
+                customer_number=row.customer_number,
+                description=row.description,
+                quantity=row.quantity,
+                unit_price=Money(amount=row.unit_price, currency=currency),
+                amount=Money(amount=row.amount, currency=currency),
+            )
+            for row in sorted(rows, key=lambda line: line.position)
+        ]
+
+    @strawberry.field
+    def total(self) -> Money:
+        return Money(amount=self.model.total, currency=self.model.currency)
+
+
+__all__ = ["Address", "BillingDetails", "BillingPeriod", "Decimal", "EInvoiceSettings", "Invoice", "InvoiceLine",
+           "Order", "OrderLine"]

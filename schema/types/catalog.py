@@ -1,0 +1,49 @@
+"""The catalog: editions and add-ons, priced in the caller's currency."""
+
+from datetime import date
+
+import strawberry
+
+from licensing.catalog import PriceBook
+from models import Edition as EditionRow
+from models import Feature as FeatureRow
+from schema.types.common import FeatureKind, Money
+
+
+@strawberry.type
+class Edition:
+    code: str
+    name: str
+    seat_price: Money = strawberry.field(description="Price of one seat per month; the same for every role.")
+    included_file_storage_gb: int
+
+    @classmethod
+    def priced(cls, row: EditionRow, book: PriceBook, currency: str, on: date) -> "Edition":
+        return cls(code=row.code, name=row.name, included_file_storage_gb=row.included_file_storage_gb,
+                   seat_price=Money(amount=book.seat_price(row.code, currency, on), currency=currency))
+
+
+@strawberry.type
+class Feature:
+    code: str
+    name: str
+    kind: FeatureKind  # type: ignore[valid-type]
+    monthly_price: Money
+
+    @classmethod
+    def priced(cls, row: FeatureRow, book: PriceBook, currency: str, on: date) -> "Feature":
+        return cls(code=row.code, name=row.name, kind=row.kind,
+                   monthly_price=Money(amount=book.feature_price(row.code, currency, on), currency=currency))
+
+
+@strawberry.type
+class Catalog:
+    editions: list[Edition]
+    features: list[Feature]
+
+    @classmethod
+    def of(cls, book: PriceBook, currency: str, on: date) -> "Catalog":
+        return cls(
+            editions=[Edition.priced(e, book, currency, on) for e in book.editions_in_order(currency, on)],
+            features=[Feature.priced(f, book, currency, on) for f in book.features_in_order()],
+        )
