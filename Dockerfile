@@ -12,7 +12,8 @@ COPY migrations ./migrations
 COPY models ./models
 COPY resolvers ./resolvers
 COPY schema ./schema
-RUN pip install . && useradd --create-home --uid 10001 bureau && chown bureau /app
+# Editable: migrations/ and alembic.ini stay beside the code, where `bureau migrate` finds them.
+RUN pip install -e . && useradd --create-home --uid 10001 bureau && chown bureau /app
 
 USER bureau
 EXPOSE 8000

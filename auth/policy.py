@@ -16,22 +16,40 @@ ADM, ACC, APP, REP = Role.ADMINISTRATOR, Role.ACCOUNTANT, Role.APPROVER, Role.RE
 
 
 class Action(enum.Enum):
-    """What a caller does; the value lists the roles that may (the table of section 3)."""
+    """What a caller does. Values are plain names: roles live in ALLOWED, because enum
+    members with equal values would silently become aliases of each other."""
 
-    READ_COMPANY = frozenset({FA, FV, ADM, ACC, APP, REP})
-    UPDATE_COMPANY = frozenset({FA, ADM})
-    MANAGE_MEMBERS = frozenset({FA, FV, ADM})
-    READ_SUBSCRIPTION = frozenset({FA, FV, ADM, ACC})
-    CHANGE_SUBSCRIPTION = frozenset({FA, ADM})
-    BILLING_DETAILS = frozenset({FA, ADM})
-    MANAGE_AGREEMENTS = frozenset({FA})
-    MANAGE_CLIENT_USERS = frozenset({FA})
-    MANAGE_FIRM = frozenset({FA})
-    READ_FIRM_STAFF = frozenset({FA, FV})
+    READ_COMPANY = enum.auto()
+    UPDATE_COMPANY = enum.auto()
+    MANAGE_MEMBERS = enum.auto()
+    READ_SUBSCRIPTION = enum.auto()
+    CHANGE_SUBSCRIPTION = enum.auto()
+    BILLING_DETAILS = enum.auto()
+    MANAGE_AGREEMENTS = enum.auto()
+    MANAGE_CLIENT_USERS = enum.auto()
+    MANAGE_FIRM = enum.auto()
+    READ_FIRM_STAFF = enum.auto()
     # Only the vendor: reseller agreements, certification, discounts, the catalog, new firms.
-    PLATFORM = frozenset[Role | FirmRole]()
+    PLATFORM = enum.auto()
     # Any role, but only with a CONCURRENT membership of the company (checked below).
-    OWN_SESSION = frozenset({FA, FV, ADM, ACC, APP, REP})
+    OWN_SESSION = enum.auto()
+
+
+# The table of section 3: which roles may do what.
+ALLOWED: dict[Action, frozenset[Role | FirmRole]] = {
+    Action.READ_COMPANY: frozenset({FA, FV, ADM, ACC, APP, REP}),
+    Action.UPDATE_COMPANY: frozenset({FA, ADM}),
+    Action.MANAGE_MEMBERS: frozenset({FA, FV, ADM}),
+    Action.READ_SUBSCRIPTION: frozenset({FA, FV, ADM, ACC}),
+    Action.CHANGE_SUBSCRIPTION: frozenset({FA, ADM}),
+    Action.BILLING_DETAILS: frozenset({FA, ADM}),
+    Action.MANAGE_AGREEMENTS: frozenset({FA}),
+    Action.MANAGE_CLIENT_USERS: frozenset({FA}),
+    Action.MANAGE_FIRM: frozenset({FA}),
+    Action.READ_FIRM_STAFF: frozenset({FA, FV}),
+    Action.PLATFORM: frozenset(),
+    Action.OWN_SESSION: frozenset(),
+}
 
 
 class Forbidden(Exception):
@@ -68,7 +86,7 @@ def is_allowed(principal: Principal, action: Action, where: Tenancy) -> bool:
     if action is Action.OWN_SESSION:
         grant = principal.grants.companies.get(where.company_id or -1)
         return grant is not None and grant.license_type is LicenseType.CONCURRENT
-    return bool(roles_for(principal, where) & action.value)
+    return bool(roles_for(principal, where) & ALLOWED[action])
 
 
 def authorize(principal: Principal, action: Action, where: Tenancy) -> None:
