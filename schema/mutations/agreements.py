@@ -138,7 +138,7 @@ class AgreementMutations:
         new = NewAgreement(input.name, input.customer_number, input.billing_mode)
         outcome = await run(info, Target(FirmRow, input.firm_id, "firmId", Action.MANAGE_AGREEMENTS),
                             lambda uow, firm: agreements.create_agreement(
-                                uow, firm, new, input.company.args() if input.company else None))
+                                uow, firm, new, input.company.args() if input.company else None), input=input)
         agreement, company = outcome.value or (None, None)
         return CreateAgreementPayload(agreement=Agreement.maybe(agreement), company=Company.maybe(company),
                                       user_errors=user_errors(outcome))
@@ -148,20 +148,22 @@ class AgreementMutations:
         outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", Action.MANAGE_AGREEMENTS),
                             lambda uow, agreement: agreements.update_agreement(
                                 uow, agreement, name=input.name, customer_number=input.customer_number,
-                                billing_mode=input.billing_mode, primary_contact_id=input.primary_contact_id))
+                                billing_mode=input.billing_mode, primary_contact_id=input.primary_contact_id),
+                            input=input)
         return UpdateAgreementPayload(agreement=Agreement.maybe(outcome.value), user_errors=user_errors(outcome))
 
     @strawberry.mutation
     async def delete_agreement(self, info: Info, input: DeleteAgreementInput) -> DeleteAgreementPayload:
         outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", Action.MANAGE_AGREEMENTS),
-                            agreements.delete_agreement)
+                            agreements.delete_agreement, input=input)
         deleted = strawberry.ID(outcome.value) if outcome.value else None
         return DeleteAgreementPayload(deleted_agreement_id=deleted, user_errors=user_errors(outcome))
 
     @strawberry.mutation
     async def create_company(self, info: Info, input: CreateCompanyInput) -> CreateCompanyPayload:
         outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", Action.MANAGE_AGREEMENTS),
-                            lambda uow, agreement: companies.create_company(uow, agreement, input.company.args()))
+                            lambda uow, agreement: companies.create_company(uow, agreement, input.company.args()),
+                            input=input)
         return CreateCompanyPayload(company=Company.maybe(outcome.value), user_errors=user_errors(outcome))
 
     @strawberry.mutation
@@ -169,7 +171,7 @@ class AgreementMutations:
         outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.UPDATE_COMPANY),
                             lambda uow, company: companies.update_company(
                                 uow, company, name=input.name, organization_number=input.organization_number,
-                                vat_number=input.vat_number))
+                                vat_number=input.vat_number), input=input)
         return UpdateCompanyPayload(company=Company.maybe(outcome.value), user_errors=user_errors(outcome))
 
     @strawberry.mutation(description="Move a company to another existing agreement, or to a new one created in the "
@@ -178,7 +180,7 @@ class AgreementMutations:
         outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_AGREEMENTS),
                             lambda uow, company: agreements.move_company(
                                 uow, company, to_agreement_id=input.to_agreement_id,
-                                new_agreement=input.new_agreement.args() if input.new_agreement else None))
+                                new_agreement=input.new_agreement.args() if input.new_agreement else None), input=input)
         company, source, target = outcome.value or (None, None, None)
         return MoveCompanyPayload(company=Company.maybe(company), from_agreement=Agreement.maybe(source),
                                   to_agreement=Agreement.maybe(target), user_errors=user_errors(outcome))

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from auth.policy import Action
 from models import Base
 from resolvers.base import Outcome, UnitOfWork, run_in_transaction
+from resolvers.idempotency import IdempotencyKey, remember, replay
 from schema.context import Info
 from schema.errors import UserError
 
@@ -29,17 +30,29 @@ async def run(
     info: Info,
     target: Target | None,
     work: Callable[[UnitOfWork, Any], Awaitable[T]],
+    *,
+    input: Any = None,
 ) -> Outcome[T]:
     """Loads the target (NOT_FOUND when it cannot be seen), authorizes the action (FORBIDDEN),
-    runs the resolver and commits; userErrors roll everything back."""
+    runs the resolver and commits; userErrors roll everything back. An input with an
+    `idempotency_key` makes a repeat return the first result (R27)."""
     context = info.context
+    key = getattr(input, "idempotency_key", None)
+    idem = IdempotencyKey(key, info.field_name, input) if key and not getattr(input, "dry_run", False) else None
 
     async def unit(uow: UnitOfWork) -> T:
         obj: Any = None
         if target is not None:
             obj = await uow.get(target.model, target.global_id, ["input", target.field], lock=target.lock)
             uow.authorize(target.action, obj)
-        return await work(uow, obj)
+        if idem is not None:
+            seen, first = await replay(uow, idem)
+            if seen:
+                return first  # type: ignore[no-any-return]
+        result = await work(uow, obj)
+        if idem is not None:
+            remember(uow, idem, result)
+        return result
 
     outcome = await run_in_transaction(context.runtime, context.principal, unit)
     context.loaders.clear()

@@ -67,7 +67,7 @@ class FirmMutations:
         platform_only(info)
         outcome = await run(info, None, lambda uow, _: firms.create_firm(
             uow, name=input.name, organization_number=input.organization_number,
-            country=input.country, currency=input.currency))
+            country=input.country, currency=input.currency), input=input)
         return FirmPayload(firm=Firm.maybe(outcome.value), user_errors=user_errors(outcome))
 
     @strawberry.mutation(description="Vendor back office (platform:admin) for the reseller agreement, certification "
@@ -77,18 +77,18 @@ class FirmMutations:
         action = Action.PLATFORM if any(v is not None for v in vendor_fields) else Action.MANAGE_FIRM
         outcome = await run(info, Target(FirmRow, input.firm_id, "firmId", action), lambda uow, firm: firms.update_firm(
             uow, firm, name=input.name, has_reseller_agreement=input.has_reseller_agreement,
-            is_certified=input.is_certified, reseller_discount_percent=input.reseller_discount_percent))
+            is_certified=input.is_certified, reseller_discount_percent=input.reseller_discount_percent), input=input)
         return FirmPayload(firm=Firm.maybe(outcome.value), user_errors=user_errors(outcome))
 
     @strawberry.mutation
     async def add_firm_staff(self, info: Info, input: AddFirmStaffInput) -> FirmMemberPayload:
         outcome = await run(info, Target(FirmRow, input.firm_id, "firmId", Action.MANAGE_FIRM),
                             lambda uow, firm: firms.add_firm_staff(uow, firm, name=input.name, email=input.email,
-                                                                   role=input.role))
+                                                                   role=input.role), input=input)
         return FirmMemberPayload(firm_member=FirmMember.maybe(outcome.value), user_errors=user_errors(outcome))
 
     @strawberry.mutation
     async def remove_firm_staff(self, info: Info, input: RemoveFirmStaffInput) -> FirmMemberPayload:
         outcome = await run(info, Target(FirmMemberRow, input.firm_member_id, "firmMemberId", Action.MANAGE_FIRM),
-                            firms.remove_firm_staff)
+                            firms.remove_firm_staff, input=input)
         return FirmMemberPayload(firm_member=FirmMember.maybe(outcome.value), user_errors=user_errors(outcome))

@@ -54,6 +54,6 @@ class SubscriptionMutations:
         outcome = await run(info, target, lambda uow, owner: subscriptions.create_subscription(
             uow, owner, edition_code=input.edition_code, billing_interval=input.billing_interval,
             seat_counts=[(s.license_type, s.count) for s in input.seats], starts_on=input.starts_on,
-            channel=input.channel or SalesChannel.DIRECT))  # type: ignore[attr-defined]
+            channel=input.channel or SalesChannel.DIRECT), input=input)  # type: ignore[attr-defined]
         return SubscriptionPayload(subscription=LicenseSubscription.maybe(outcome.value),
                                    user_errors=user_errors(outcome))

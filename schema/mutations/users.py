@@ -50,7 +50,7 @@ class UserMutations:
                                 personal_identity_number=input.personal_identity_number, role=input.role,
                                 license_type=input.license_type, employee_number=input.employee_number,
                                 pay_type=input.pay_type, approver_id=input.approver_id,
-                                send_welcome_email=input.send_welcome_email is not False))
+                                send_welcome_email=input.send_welcome_email is not False), input=input)
         membership, queued = outcome.value or (None, False)
         return InviteUserPayload(membership=Membership.maybe(membership), welcome_email_queued=queued,
                                  user_errors=user_errors(outcome))

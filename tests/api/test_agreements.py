@@ -179,3 +179,33 @@ async def test_vat_number_change_needs_a_contract_transfer(api: Api) -> None:
     vendor = await api.mutate("updateCompany", {"companyId": company_id, "vatNumber": "SE556677889901"},
                               "company { vatNumber }", token=await api.vendor())
     assert vendor["company"]["vatNumber"] == "SE556677889901"
+
+
+async def test_an_idempotency_key_returns_the_first_result_and_does_nothing_again(api: Api) -> None:
+    firm = await api.firm()
+    key = unique("key-")
+    input = {"firmId": firm.id, "name": "Once", "billingMode": "CUSTOMER", "idempotencyKey": key,
+             "company": {"name": "Once AB", "country": "SE"}}
+    first = await api.mutate("createAgreement", input, "agreement { id } company { id }", token=firm.admin)
+    again = await api.mutate("createAgreement", input, "agreement { id } company { id }", token=firm.admin)
+    assert again == first
+    data = await api.ok("query($id: ID!) { firm(id: $id) { agreements { totalCount } } }", {"id": firm.id},
+                        token=firm.admin)
+    assert data["firm"]["agreements"]["totalCount"] == 1
+    other = await api.mutate("createAgreement", {**input, "name": "Twice"}, "agreement { id }", token=firm.admin,
+                             expect_errors=True)
+    assert [(e["code"], e["field"]) for e in other["userErrors"]] == [
+        ("IDEMPOTENCY_KEY_REUSED", ["input", "idempotencyKey"])]
+    # keys are per client and user: another user's identical key is a new request
+    vendor_copy = await api.mutate("createAgreement", input, "agreement { id }", token=await api.vendor())
+    assert vendor_copy["agreement"]["id"] != first["agreement"]["id"]
+
+
+async def test_concurrent_requests_with_one_key_take_effect_once(api: Api) -> None:
+    import asyncio
+
+    firm = await api.firm()
+    input = {"firmId": firm.id, "name": "Raced", "billingMode": "CUSTOMER", "idempotencyKey": unique("race-")}
+    results = await asyncio.gather(*(api.mutate("createAgreement", input, "agreement { id }", token=firm.admin)
+                                     for _ in range(5)))
+    assert len({r["agreement"]["id"] for r in results}) == 1
