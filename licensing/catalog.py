@@ -4,8 +4,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from models import Edition, EditionPrice, Feature, FeaturePrice
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 DEFAULT_CURRENCY = "EUR"
 
@@ -54,3 +58,14 @@ class PriceBook:
 
     def features_in_order(self) -> list[Feature]:
         return sorted(self.features.values(), key=lambda f: (f.kind, f.code))
+
+
+async def load_price_book(session: "AsyncSession") -> PriceBook:
+    from sqlalchemy import select
+
+    return PriceBook.of(
+        list((await session.scalars(select(Edition))).all()),
+        list((await session.scalars(select(EditionPrice))).all()),
+        list((await session.scalars(select(Feature))).all()),
+        list((await session.scalars(select(FeaturePrice))).all()),
+    )

@@ -1,11 +1,15 @@
 """Seat usage (R13, R14, R16) as SQL, so that the API, the checks and invoices count alike."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
-from models import ClientUser, Company, LicenseSession, Membership
+from models import ClientUser, Company, LicenseSession, Membership, Subscription
 from models.enums import LicenseType, MembershipStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def holds_seat(now: datetime) -> ColumnElement[bool]:
@@ -50,3 +54,21 @@ def live_sessions(subscription_ids: list[int], now: datetime) -> Select[int, int
 
 def client_users_assigned(firm_ids: list[int]) -> Select[int, int]:
     return select(ClientUser.firm_id, func.count()).where(ClientUser.firm_id.in_(firm_ids)).group_by(ClientUser.firm_id)
+
+
+async def in_use(session: "AsyncSession", subscription: Subscription, license_type: LicenseType,
+                 now: datetime) -> int:
+    """Seats of one pool in use now: NAMED by R13, CONCURRENT live sessions, CLIENT_USER
+    assigned client users (master subscriptions only)."""
+    if license_type is LicenseType.NAMED:
+        if subscription.agreement_id is None:
+            return 0  # a master licence has no companies of its own; firm staff use no seat
+        holders = named_seat_holders(now).where(Company.agreement_id == subscription.agreement_id).subquery()
+        return int(await session.scalar(select(func.count()).select_from(holders)) or 0)
+    if license_type is LicenseType.CONCURRENT:
+        rows = (await session.execute(live_sessions([subscription.id], now))).all()
+        return int(rows[0][1]) if rows else 0
+    if subscription.master_firm_id is None:
+        return 0
+    rows = (await session.execute(client_users_assigned([subscription.master_firm_id]))).all()
+    return int(rows[0][1]) if rows else 0

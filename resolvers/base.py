@@ -140,16 +140,33 @@ def _retryable(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and "locked" in text
 
 
+class _DryRun(Exception):
+    """Carries a dry run's answer out of its transaction, which is then rolled back."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 async def run_in_transaction(
-    runtime: Runtime, principal: Principal, work: Callable[[UnitOfWork], Awaitable[T]]
+    runtime: Runtime,
+    principal: Principal,
+    work: Callable[[UnitOfWork], Awaitable[T]],
+    *,
+    dry_run: bool = False,
 ) -> Outcome[T]:
-    """Runs `work` in one transaction; RuleViolations roll it back and become userErrors."""
+    """Runs `work` in one transaction; RuleViolations roll it back and become userErrors.
+    A dry run does all the same work and checks, then rolls back (R26): its answer must be
+    plain values, not rows."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         async with runtime.database.sessions() as session:
             try:
                 async with session.begin():
                     value = await work(UnitOfWork(session, principal, runtime))
+                    if dry_run:
+                        raise _DryRun(value)
                 return Outcome(value=value)
+            except _DryRun as done:
+                return Outcome(value=done.value)
             except RuleViolation as violation:
                 return Outcome(errors=[violation])
             except DBAPIError as exc:

@@ -6,7 +6,7 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from schema.errors import ErrorCodes
 from schema.mutations.agreements import AgreementMutations
 from schema.mutations.firms import FirmMutations
-from schema.mutations.subscriptions import SubscriptionMutations
+from schema.mutations.subscriptions import SubscriptionChangeMutations, SubscriptionMutations
 from schema.mutations.users import UserMutations
 from schema.query import Query
 from schema.scopes import ScopeCheck
@@ -20,7 +20,7 @@ from schema.types.users import Membership, User
 
 
 @strawberry.type
-class Mutation(FirmMutations, AgreementMutations, SubscriptionMutations, UserMutations):
+class Mutation(FirmMutations, AgreementMutations, SubscriptionMutations, SubscriptionChangeMutations, UserMutations):
     pass
 
 

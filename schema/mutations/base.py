@@ -54,7 +54,8 @@ async def run(
             remember(uow, idem, result)
         return result
 
-    outcome = await run_in_transaction(context.runtime, context.principal, unit)
+    dry_run = bool(getattr(input, "dry_run", False))
+    outcome = await run_in_transaction(context.runtime, context.principal, unit, dry_run=dry_run)
     context.loaders.clear()
     return outcome
 

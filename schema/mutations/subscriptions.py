@@ -5,15 +5,19 @@ from datetime import date
 import strawberry
 
 from auth.policy import Action
+from loaders import relations as r
 from models import Agreement as AgreementRow
 from models import Firm as FirmRow
+from models import Subscription as SubscriptionRow
 from models import ids
 from resolvers import subscriptions
+from resolvers.subscriptions import ChangeResult
 from schema.context import Info
 from schema.errors import UserError
 from schema.mutations.base import Target, run, user_errors
-from schema.types.common import BillingInterval, LicenseType, SalesChannel
-from schema.types.subscriptions import ChangePreview, LicenseSubscription
+from schema.types.billing import Order
+from schema.types.common import BillingInterval, LicenseType, Money, SalesChannel, ScheduledChangeKind
+from schema.types.subscriptions import ChangePreview, LicenseSubscription, ScheduledChange
 
 
 @strawberry.input
@@ -57,3 +61,127 @@ class SubscriptionMutations:
             channel=input.channel or SalesChannel.DIRECT), input=input)  # type: ignore[attr-defined]
         return SubscriptionPayload(subscription=LicenseSubscription.maybe(outcome.value),
                                    user_errors=user_errors(outcome))
+
+
+def preview_of(result: ChangeResult | None) -> ChangePreview | None:
+    if result is None:
+        return None
+    p = result.preview
+    return ChangePreview(effective_on=p.effective_on,
+                         amount_due_now=Money(amount=p.amount_due_now, currency=p.currency),
+                         next_monthly_price=Money(amount=p.next_monthly_price, currency=p.currency),
+                         warnings=p.warnings)
+
+
+async def load_subscription(info: Info, result: ChangeResult | None) -> LicenseSubscription | None:
+    if result is None:
+        return None
+    return LicenseSubscription.maybe(await info.context.loaders.get(r.SubscriptionByIdLoader).load(
+        result.subscription_id))
+
+
+async def load_order(info: Info, result: ChangeResult | None) -> Order | None:
+    if result is None or result.order_id is None:
+        return None
+    return Order.maybe(await info.context.loaders.get(r.OrderByIdLoader).load(result.order_id))
+
+
+def scheduled_of(result: ChangeResult | None) -> ScheduledChange | None:
+    if result is None or result.scheduled is None:
+        return None
+    c = result.scheduled
+    return ScheduledChange(kind=c.kind, effective_on=c.effective_on, license_type=c.license_type,
+                           from_value=c.from_value, to_value=c.to_value)
+
+
+@strawberry.input
+class ChangeSeatsInput:
+    subscription_id: strawberry.ID
+    license_type: LicenseType  # type: ignore[valid-type]
+    seats: int = strawberry.field(description="The new number of seats.")
+    dry_run: bool | None = strawberry.field(
+        default=False, description="Only compute what the change would do and cost; store nothing.")
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class ChangeSeatsPayload:
+    subscription: LicenseSubscription | None = None
+    order: Order | None = strawberry.field(default=None, description="The order created when seats were added.")
+    scheduled_change: ScheduledChange | None = strawberry.field(
+        default=None, description="The change scheduled when seats were removed.")
+    preview: ChangePreview | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class ChangeEditionInput:
+    subscription_id: strawberry.ID
+    edition_code: str
+    dry_run: bool | None = False
+
+
+@strawberry.input
+class CancelScheduledChangeInput:
+    subscription_id: strawberry.ID
+    kind: ScheduledChangeKind  # type: ignore[valid-type]
+    license_type: LicenseType | None = None  # type: ignore[valid-type]
+
+
+@strawberry.input
+class SetFeatureInput:
+    subscription_id: strawberry.ID
+    feature_code: str
+    enabled: bool
+    dry_run: bool | None = False
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class SetFeaturePayload:
+    subscription: LicenseSubscription | None = None
+    order: Order | None = None
+    preview: ChangePreview | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _target(subscription_id: str) -> Target:
+    # The row lock serialises changes to one subscription (seat counts, orders, schedules).
+    return Target(SubscriptionRow, subscription_id, "subscriptionId", Action.CHANGE_SUBSCRIPTION, lock=True)
+
+
+@strawberry.type
+class SubscriptionChangeMutations:
+    @strawberry.mutation(description="Adding seats takes effect at once and creates an order; removing seats takes "
+                         "effect at the next period.")
+    async def change_seats(self, info: Info, input: ChangeSeatsInput) -> ChangeSeatsPayload:
+        outcome = await run(info, _target(input.subscription_id), lambda uow, sub: subscriptions.change_seats(
+            uow, sub, license_type=input.license_type, seats=input.seats), input=input)
+        result = outcome.value
+        return ChangeSeatsPayload(subscription=await load_subscription(info, result),
+                                  order=await load_order(info, result), scheduled_change=scheduled_of(result),
+                                  preview=preview_of(result), user_errors=user_errors(outcome))
+
+    @strawberry.mutation(description="Edition changes take effect at the start of the next billing period.")
+    async def change_edition(self, info: Info, input: ChangeEditionInput) -> SubscriptionPayload:
+        outcome = await run(info, _target(input.subscription_id), lambda uow, sub: subscriptions.change_edition(
+            uow, sub, edition_code=input.edition_code), input=input)
+        return SubscriptionPayload(subscription=await load_subscription(info, outcome.value),
+                                   preview=preview_of(outcome.value), user_errors=user_errors(outcome))
+
+    @strawberry.mutation
+    async def cancel_scheduled_change(self, info: Info, input: CancelScheduledChangeInput) -> SubscriptionPayload:
+        outcome = await run(info, _target(input.subscription_id),
+                            lambda uow, sub: subscriptions.cancel_scheduled_change(
+                                uow, sub, kind=input.kind, license_type=input.license_type), input=input)
+        return SubscriptionPayload(subscription=await load_subscription(info, outcome.value),
+                                   preview=preview_of(outcome.value), user_errors=user_errors(outcome))
+
+    @strawberry.mutation(description="Turns a feature or integration on or off for every user of the subscription.")
+    async def set_feature(self, info: Info, input: SetFeatureInput) -> SetFeaturePayload:
+        outcome = await run(info, _target(input.subscription_id), lambda uow, sub: subscriptions.set_feature(
+            uow, sub, feature_code=input.feature_code, enabled=input.enabled), input=input)
+        result = outcome.value
+        return SetFeaturePayload(subscription=await load_subscription(info, result),
+                                 order=await load_order(info, result), preview=preview_of(result),
+                                 user_errors=user_errors(outcome))

@@ -12,22 +12,62 @@ CONTRACT = ROOT.parent / "shared" / "contract" / "schema.graphql"
 
 # What the later issues still have to add; this list may only shrink.
 NOT_YET_BUILT = {
-    "ChargeableAccess", "ChargeLine", "ChargeLineConnection", "ChargeLineEdge", "InvoicePreview",
-    "ChangeSeatsInput", "ChangeSeatsPayload", "ChangeEditionInput", "CancelScheduledChangeInput",
-    "SetFeatureInput", "SetFeaturePayload", "GrantAccountantAccessInput", "UpdateMembershipInput",
-    "DeactivateMembershipInput", "ReactivateMembershipInput", "ResendWelcomeEmailInput", "MembershipPayload",
-    "AssignClientUserInput", "AddClientUserCompanyInput", "RemoveClientUserCompanyInput", "ClientUserPayload",
-    "StartSessionInput", "RenewSessionInput", "EndSessionInput", "SessionPayload", "UpdateBillingDetailsInput",
-    "AddressInput", "EInvoiceInput", "BillingDetailsPayload", "Subscription", "MoneyInput",
-    "UpsertEditionInput", "EditionPayload", "UpsertFeatureInput", "FeaturePayload",
-    "Firm.upcomingInvoice", "Agreement.chargeableAccesses", "Agreement.chargeBreakdown",
-    "Agreement.upcomingInvoice", "Mutation.upsertEdition", "Mutation.upsertFeature", "Mutation.changeSeats",
-    "Mutation.changeEdition", "Mutation.cancelScheduledChange", "Mutation.setFeature",
-    "Mutation.grantAccountantAccess", "Mutation.updateMembership", "Mutation.deactivateMembership",
-    "Mutation.reactivateMembership", "Mutation.resendWelcomeEmail", "Mutation.assignClientUser",
-    "Mutation.addClientUserCompany", "Mutation.removeClientUserCompany", "Mutation.startSession",
-    "Mutation.renewSession", "Mutation.endSession", "Mutation.updateBillingDetails",
+    "AddClientUserCompanyInput",
+    "AddressInput",
+    "Agreement.chargeBreakdown",
+    "Agreement.chargeableAccesses",
+    "Agreement.upcomingInvoice",
+    "AssignClientUserInput",
+    "BillingDetailsPayload",
+    "ChargeLine",
+    "ChargeLineConnection",
+    "ChargeLineEdge",
+    "ChargeableAccess",
+    "ClientUserPayload",
+    "DeactivateMembershipInput",
+    "EInvoiceInput",
+    "EditionPayload",
+    "EndSessionInput",
+    "FeaturePayload",
+    "Firm.upcomingInvoice",
+    "GrantAccountantAccessInput",
+    "InvoicePreview",
+    "MembershipPayload",
+    "MoneyInput",
+    "Mutation.addClientUserCompany",
+    "Mutation.assignClientUser",
+    "Mutation.deactivateMembership",
+    "Mutation.endSession",
+    "Mutation.grantAccountantAccess",
+    "Mutation.reactivateMembership",
+    "Mutation.removeClientUserCompany",
+    "Mutation.renewSession",
+    "Mutation.resendWelcomeEmail",
+    "Mutation.startSession",
+    "Mutation.updateBillingDetails",
+    "Mutation.updateMembership",
+    "Mutation.upsertEdition",
+    "Mutation.upsertFeature",
+    "ReactivateMembershipInput",
+    "RemoveClientUserCompanyInput",
+    "RenewSessionInput",
+    "ResendWelcomeEmailInput",
+    "SessionPayload",
+    "StartSessionInput",
+    "Subscription",
+    "UpdateBillingDetailsInput",
+    "UpdateMembershipInput",
+    "UpsertEditionInput",
+    "UpsertFeatureInput",
 }
+
+
+def test_what_is_listed_as_not_yet_built_is_really_missing() -> None:
+    built = schema._schema.type_map
+    present = [name for name in NOT_YET_BUILT if (name in built) or (
+        "." in name and name.split(".")[0] in built
+        and name.split(".")[1] in getattr(built[name.split(".")[0]], "fields", {}))]
+    assert present == [], "remove these from NOT_YET_BUILT"
 
 
 def test_checked_in_schema_is_the_exported_one() -> None:
