@@ -3,6 +3,7 @@
 HTTP -> app -> schema -> resolvers -> (auth, licensing, loaders) -> models.
 """
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -115,7 +116,18 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker = None
+        if runtime.settings.smtp_url:
+            # The outbox worker runs beside the server only when SMTP_URL is set (R20).
+            from resolvers.outbox import parse_smtp_url, run_worker
+
+            worker = asyncio.create_task(run_worker(runtime.database, parse_smtp_url(runtime.settings.smtp_url),
+                                                    runtime.now, stop, sender=runtime.settings.mail_from))
         yield
+        stop.set()
+        if worker is not None:
+            await worker
         await runtime.database.dispose()
 
     app = Starlette(

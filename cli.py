@@ -124,6 +124,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _deliver(once: bool) -> str:
+    import signal
+
+    from resolvers.outbox import deliver_due, parse_smtp_url, run_worker
+
+    runtime = _runtime()
+    settings = runtime.settings
+    if not settings.smtp_url:
+        raise SystemExit("SMTP_URL is not set")
+    try:
+        target = parse_smtp_url(settings.smtp_url)
+    except ValueError as exc:
+        raise SystemExit(f"SMTP_URL: {exc}") from exc
+    try:
+        if once:
+            report = await deliver_due(runtime.database, target, runtime.now(), sender=settings.mail_from)
+            return json.dumps({"sent": report.sent, "failed": report.failed})
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(runtime.database, target, runtime.now, stop, sender=settings.mail_from)
+        return "stopped"
+    finally:
+        await runtime.database.dispose()
+
+
+def cmd_outbox_deliver(args: argparse.Namespace) -> int:
+    print(asyncio.run(_deliver(args.once)))
+    return 0
+
+
 def cmd_schema_export(args: argparse.Namespace) -> int:
     from schema import schema
 
@@ -161,6 +193,12 @@ def parser() -> argparse.ArgumentParser:
     issue.add_argument("--scopes", required=True)
     issue.add_argument("--ttl", type=int)
     issue.set_defaults(run=cmd_tokens_issue)
+
+    outbox = sub.add_parser("outbox", help="the email outbox (R20)").add_subparsers(dest="outbox_command",
+                                                                                  required=True)
+    deliver = outbox.add_parser("deliver", help="send queued email over SMTP_URL")
+    deliver.add_argument("--once", action="store_true", help="one pass over all due mail, then exit")
+    deliver.set_defaults(run=cmd_outbox_deliver)
 
     schema_cmd = sub.add_parser("schema", help="the GraphQL schema").add_subparsers(dest="schema_command",
                                                                                    required=True)

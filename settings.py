@@ -10,6 +10,7 @@ class Settings:
     audience: str = field(default_factory=lambda: os.environ.get("BUREAU_AUDIENCE", "bureau"))
     signing_key_file: str | None = field(default_factory=lambda: os.environ.get("BUREAU_SIGNING_KEY_FILE"))
     smtp_url: str | None = field(default_factory=lambda: os.environ.get("SMTP_URL"))
+    mail_from: str = field(default_factory=lambda: os.environ.get("BUREAU_MAIL_FROM", "bureau@localhost"))
     access_token_ttl: int = 3600
     invitation_days: int = 14
     session_ttl_seconds: int = 15 * 60

@@ -1,0 +1,321 @@
+"""Delivery of the email outbox over SMTP (R20): nothing lost, nothing sent twice.
+
+Mail is queued as `OutboxEmail` rows in the same transaction as the change that caused it
+(see `resolvers.users.queue_welcome_email`). This module sends those rows:
+
+- `parse_smtp_url(settings.smtp_url)` turns `SMTP_URL` into an `SmtpTarget`.
+- `deliver_due(database, target, now)` makes one pass over every unsent row that is due and
+  returns a `DeliveryReport`. `bureau outbox deliver --once` is
+  `deliver_due(runtime.database, parse_smtp_url(settings.smtp_url), runtime.now())`.
+- `run_worker(database, target, clock, stop)` repeats passes until `stop` is set; it is what
+  `bureau outbox deliver` (without `--once`) and `bureau serve` (when SMTP_URL is set) run.
+
+Nothing is lost: a row is marked sent only after the SMTP server accepted it; any failure
+(server down, refusing, timing out) leaves it unsent with `attempts` counted and
+`next_attempt_at` pushed back exponentially, so a later pass tries again.
+
+Nothing is sent twice: on PostgreSQL each row is claimed with `SELECT ... FOR UPDATE SKIP
+LOCKED` in its own transaction, which stays open while the message is handed to the SMTP
+server and commits `sent_at` right after; a concurrent worker skips the locked row and, once
+committed, no longer sees it as unsent. SQLite has no SKIP LOCKED; there the worker is a single
+process and a plain select is enough.
+"""
+
+import asyncio
+import email.utils
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+from sqlalchemy import ColumnElement, and_, or_, select
+
+from models import OutboxEmail
+from models.db import Database
+
+log = logging.getLogger("bureau.outbox")
+
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
+SMTP_TIMEOUT = 30.0
+_ERROR_LENGTH = 300
+_DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """Where and how to send. `start_tls=None` means "upgrade with STARTTLS when offered"."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    use_tls: bool = False
+    start_tls: bool | None = None
+
+    def __str__(self) -> str:
+        scheme = "smtps" if self.use_tls else "smtp"
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{user}{host}:{self.port}"
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """`smtp://[user:pass@]host[:port]` (STARTTLS when offered) or `smtps://...` (TLS from the start).
+
+    The port defaults to 25 (smtp) or 465 (smtps); user and password are percent-decoded.
+    Error messages never repeat the URL, since it may hold the password.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("SMTP_URL is empty; expected smtp://[user:pass@]host:port or smtps://...")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError("SMTP_URL is not a valid URL (check the host and the port)") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, not {scheme or 'nothing'!r}")
+    host = parts.hostname
+    if not host:
+        raise ValueError("SMTP_URL has no host; expected smtp://[user:pass@]host:port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("SMTP_URL must not have a path, query or fragment; expected smtp://[user:pass@]host:port")
+    if port == 0:
+        raise ValueError("SMTP_URL has port 0")
+    username = unquote(parts.username) if parts.username is not None else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if username is not None and not username:
+        raise ValueError("SMTP_URL has an empty user name")
+    if username is not None and password is None:
+        raise ValueError("SMTP_URL has a user name but no password; expected smtp://user:pass@host:port")
+    use_tls = scheme == "smtps"
+    return SmtpTarget(
+        host=host,
+        port=port if port is not None else _DEFAULT_PORTS[scheme],
+        username=username,
+        password=password,
+        use_tls=use_tls,
+        start_tls=False if use_tls else None,
+    )
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay after the `attempts`-th failure: 30s, 60s, 120s, ... capped at one hour, plus up to 10% jitter."""
+    exponent = min(max(attempts - 1, 0), 16)
+    delay = min(BACKOFF_BASE * (2 ** exponent), BACKOFF_CAP)
+    return delay + delay * (random.random() / 10)
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        OutboxEmail.sent_at.is_(None),
+        or_(OutboxEmail.next_attempt_at.is_(None), OutboxEmail.next_attempt_at <= now),
+    )
+
+
+def _domain(sender: str) -> str:
+    _, address = email.utils.parseaddr(sender)
+    domain = address.rpartition("@")[2]
+    return domain or "localhost"
+
+
+def build_message(row: OutboxEmail, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = row.to_address
+    # A header must not carry line breaks (header injection); the subject comes from user data.
+    message["Subject"] = " ".join(row.subject.split())
+    created = row.created_at or datetime.now().astimezone()
+    message["Date"] = email.utils.format_datetime(created)
+    # Stable per row: should a message ever go out twice (see deliver_due), receivers can tell.
+    message["Message-ID"] = f"<outbox.{row.id}.{created:%Y%m%d%H%M%S}@{_domain(sender)}>"
+    message.set_content(row.body)
+    return message
+
+
+class _Unreachable(Exception):
+    """The SMTP server could not be reached in this pass; the remaining mail waits for the next."""
+
+
+class _Mailer:
+    """One SMTP connection per pass, opened on first use and reused for the batch."""
+
+    def __init__(self, target: SmtpTarget) -> None:
+        self.target = target
+        self.smtp: aiosmtplib.SMTP | None = None
+        self.unreachable: str | None = None
+
+    async def send(self, message: EmailMessage) -> None:
+        if self.unreachable is not None:
+            raise _Unreachable(self.unreachable)
+        if self.smtp is None or not self.smtp.is_connected:
+            smtp = aiosmtplib.SMTP(
+                hostname=self.target.host, port=self.target.port,
+                username=self.target.username, password=self.target.password,
+                use_tls=self.target.use_tls, start_tls=self.target.start_tls, timeout=SMTP_TIMEOUT,
+            )
+            try:
+                await smtp.connect()
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                # Also covers a refused login: no point in trying again for every message.
+                self.unreachable = describe_error(exc, self.target)
+                log.warning("outbox: cannot reach the mail server %s: %s", self.target, self.unreachable)
+                raise _Unreachable(self.unreachable) from exc
+            self.smtp = smtp
+        try:
+            await self.smtp.send_message(message)
+        except aiosmtplib.SMTPResponseException:
+            raise  # the server refused this message; the connection stays usable (aiosmtplib sent RSET)
+        except (aiosmtplib.SMTPException, OSError):
+            self.close()  # the connection is gone or unusable; the next message reconnects once
+            raise
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
+    async def quit(self) -> None:
+        if self.smtp is not None and self.smtp.is_connected:
+            try:
+                await self.smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+        self.close()
+
+
+def describe_error(exc: BaseException, target: SmtpTarget) -> str:
+    """A short reason for `last_error` and the log, without the password."""
+    if isinstance(exc, _Unreachable):
+        text = str(exc)
+    elif isinstance(exc, aiosmtplib.SMTPResponseException):
+        text = f"{type(exc).__name__}: {exc.code} {exc.message}"
+    elif isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        first = exc.recipients[0]
+        text = f"{type(exc).__name__}: {first.code} {first.message}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    if target.password:
+        text = text.replace(target.password, "***")
+    text = " ".join(text.split())
+    return text[:_ERROR_LENGTH]
+
+
+async def _deliver_one(database: Database, mailer: _Mailer, row_id: int, now: datetime, sender: str) -> bool | None:
+    """Claims, sends and records one row; None when another worker has it or it is no longer due."""
+    query = select(OutboxEmail).where(OutboxEmail.id == row_id, _due(now))
+    if not database.is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    async with database.sessions.begin() as session:
+        row = await session.scalar(query)
+        if row is None:
+            return None
+        try:
+            await mailer.send(build_message(row, sender))
+        except (_Unreachable, aiosmtplib.SMTPException, OSError, ValueError) as exc:
+            row.attempts = (row.attempts or 0) + 1
+            row.last_error = describe_error(exc, mailer.target)
+            row.next_attempt_at = now + backoff(row.attempts)
+            if not isinstance(exc, _Unreachable):
+                log.warning("outbox: email %s failed (attempt %s): %s", row.id, row.attempts, row.last_error)
+            return False
+        row.sent_at = now
+        row.last_error = None
+        # The server has accepted the message; committing sent_at is what makes it "sent".
+        # Should the process die or the database fail between here and the commit, the row stays
+        # unsent and a later pass sends it again: the only window for a duplicate (at-least-once),
+        # kept as short as one UPDATE. The Message-ID stays the same, so receivers can tell.
+    return True
+
+
+async def deliver_due(
+    database: Database,
+    target: SmtpTarget,
+    now: datetime,
+    *,
+    batch_size: int = 100,
+    sender: str = "bureau@localhost",
+) -> DeliveryReport:
+    """One pass over all unsent mail that is due at `now` (never-tried mail is due).
+
+    Candidates are read `batch_size` ids at a time, in id order; each one is then claimed,
+    sent and committed on its own (see the module docstring). A failed row gets
+    `attempts + 1`, a short `last_error` and `next_attempt_at = now + backoff(attempts)`,
+    which takes it out of this pass. If the server cannot be reached, every due row counts
+    as failed and is rescheduled. The CLI calls
+    `deliver_due(runtime.database, parse_smtp_url(settings.smtp_url), runtime.now())`.
+    """
+    if now.tzinfo is None:
+        raise ValueError("deliver_due needs an aware datetime")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    report = DeliveryReport()
+    mailer = _Mailer(target)
+    after = 0
+    try:
+        while True:
+            async with database.sessions() as session:
+                ids = list(await session.scalars(
+                    select(OutboxEmail.id).where(_due(now), OutboxEmail.id > after)
+                    .order_by(OutboxEmail.id).limit(batch_size)
+                ))
+            if not ids:
+                break
+            for row_id in ids:
+                outcome = await _deliver_one(database, mailer, row_id, now, sender)
+                if outcome is True:
+                    report.sent += 1
+                elif outcome is False:
+                    report.failed += 1
+            after = ids[-1]
+    finally:
+        await mailer.quit()
+    if report.sent or report.failed:
+        log.info("outbox: %s sent, %s failed", report.sent, report.failed)
+    return report
+
+
+async def run_worker(
+    database: Database,
+    target: SmtpTarget,
+    clock: Callable[[], datetime],
+    stop: asyncio.Event,
+    interval: float = 5.0,
+    *,
+    sender: str = "bureau@localhost",
+) -> None:
+    """Delivers due mail every `interval` seconds until `stop` is set.
+
+    `bureau outbox deliver` (without --once) runs it until interrupted; `bureau serve` runs it
+    in the background when SMTP_URL is set, and sets `stop` on shutdown. A pass that fails
+    (say, the database is briefly unavailable) is logged and the loop goes on.
+    """
+    log.info("outbox: delivering to %s every %ss", target, interval)
+    while not stop.is_set():
+        try:
+            await deliver_due(database, target, clock(), sender=sender)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the worker must outlive a failed pass; the rows stay queued
+            log.exception("outbox: delivery pass failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
