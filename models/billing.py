@@ -12,7 +12,8 @@ from models.enums import BillingMode, LicenseType
 
 class Order(IdMixin, CreatedMixin, Base):
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("firm_id", "number"), Index(None, "subscription_id"))
+    __table_args__ = (UniqueConstraint("firm_id", "number"), Index(None, "subscription_id"),
+                      Index(None, "invoice_id", "order_date"))
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
     subscription_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscriptions.id", ondelete="CASCADE"))
@@ -22,6 +23,8 @@ class Order(IdMixin, CreatedMixin, Base):
     billing_mode: Mapped[BillingMode] = mapped_column(enum_type(BillingMode))
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[Decimal] = mapped_column(MoneyType())
+    # Set when the order's month is invoiced.
+    invoice_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("invoices.id", ondelete="SET NULL"))
 
 
 class OrderLine(IdMixin, Base):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, BigId, CreatedMixin, IdMixin, UTCDateTime, enum_type
 from models.enums import (
     BillingInterval,
+    BillingMode,
     LicenseType,
     SalesChannel,
     ScheduledChangeKind,
@@ -112,3 +113,31 @@ class LicenseSession(IdMixin, Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SubscriptionPeriod(IdMixin, CreatedMixin, Base):
+    """One billing period as it stood when it began: what the period is invoiced for (R24).
+
+    Recorded when the subscription is created and at each period change (R15), so that an
+    invoice for any month can be built later from what held then."""
+
+    __tablename__ = "subscription_periods"
+    __table_args__ = (UniqueConstraint("subscription_id", "start"), Index(None, "invoice_id", "end"))
+
+    firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    # The agreement at the period's start (NULL for a firm's master licence).
+    agreement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agreements.id", ondelete="SET NULL"))
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    edition_code: Mapped[str] = mapped_column(String(50))
+    billing_interval: Mapped[BillingInterval] = mapped_column(enum_type(BillingInterval))
+    # A change of billing mode applies from the next period (R24).
+    billing_mode: Mapped[BillingMode] = mapped_column(enum_type(BillingMode))
+    named_seats: Mapped[int] = mapped_column(Integer, default=0)
+    concurrent_seats: Mapped[int] = mapped_column(Integer, default=0)
+    client_user_seats: Mapped[int] = mapped_column(Integer, default=0)
+    # Space-separated codes of the add-ons enabled when the period began.
+    features: Mapped[str] = mapped_column(String(1000), default="")
+    # Set when the period's month is invoiced: each period is invoiced exactly once.
+    invoice_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("invoices.id", ondelete="SET NULL"))

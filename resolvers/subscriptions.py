@@ -33,6 +33,7 @@ from models.enums import (
     UserErrorCode,
 )
 from resolvers.base import UnitOfWork
+from resolvers.periods import record_period
 
 
 async def create_subscription(
@@ -95,6 +96,8 @@ async def create_subscription(
     for license_type, count in counts.items():
         uow.session.add(SeatPool(firm_id=subscription.firm_id, subscription_id=subscription.id,
                                  license_type=license_type, purchased=count, purchased_at_period_start=count))
+    await uow.session.flush()
+    await record_period(uow, subscription, period)
     uow.audit(
         "subscription.created", subscription, f"Subscription {edition.code} created",
         after={"owner": global_ids.of(owner), "edition": edition.code, "interval": billing_interval.value,

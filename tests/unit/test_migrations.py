@@ -114,7 +114,8 @@ def _pg_catalog(conn: Connection) -> dict[str, set[tuple[Any, ...]]]:
 
     return {
         "columns": rows(
-            "SELECT table_name, column_name, ordinal_position, data_type, character_maximum_length,"
+            # Not ordinal_position: a column added by a later migration comes last.
+            "SELECT table_name, column_name, data_type, character_maximum_length,"
             " numeric_precision, numeric_scale, is_nullable, column_default"
             " FROM information_schema.columns WHERE table_schema = 'public'"
             " AND table_name <> 'alembic_version'"

@@ -1,0 +1,108 @@
+"""The period change (R15): subscriptions move into their next periods, scheduled changes
+apply, and each new period is recorded as it stands for invoicing (R24).
+
+Safe to run twice or from two processes at once: each subscription advances in its own
+transaction under its row lock, and re-reads its period end after taking the lock, so a
+second runner finds nothing left to do."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+
+from licensing import periods, usage
+from models import Agreement, ScheduledChange, SeatPool, Subscription, SubscriptionFeature, SubscriptionPeriod
+from models.enums import BillingMode, LicenseType, ScheduledChangeKind, SubscriptionStatus
+from resolvers.base import UnitOfWork
+
+
+@dataclass
+class Advanced:
+    periods: int = 0
+    changes: int = 0
+
+
+async def record_period(uow: UnitOfWork, subscription: Subscription, period: periods.Period) -> SubscriptionPeriod:
+    """What the period is invoiced for: seats and add-ons at its start, the billing mode then."""
+    session = uow.session
+    mode = BillingMode.FIRM
+    if subscription.agreement_id is not None:
+        mode = (await session.get_one(Agreement, subscription.agreement_id)).billing_mode
+    pools = {p.license_type: p.purchased for p in (await session.scalars(
+        select(SeatPool).where(SeatPool.subscription_id == subscription.id))).all()}
+    enabled = (await session.scalars(select(SubscriptionFeature.feature_code).where(
+        SubscriptionFeature.subscription_id == subscription.id, SubscriptionFeature.enabled.is_(True)))).all()
+    row = SubscriptionPeriod(
+        firm_id=subscription.firm_id, subscription_id=subscription.id, agreement_id=subscription.agreement_id,
+        start=period.start, end=period.end, edition_code=subscription.edition_code,
+        billing_interval=subscription.billing_interval, billing_mode=mode,
+        named_seats=pools.get(LicenseType.NAMED, 0), concurrent_seats=pools.get(LicenseType.CONCURRENT, 0),
+        client_user_seats=pools.get(LicenseType.CLIENT_USER, 0), features=" ".join(sorted(enabled)),
+        created_at=uow.runtime.now(),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def advance(uow: UnitOfWork, subscription_id: int, until: date) -> Advanced:
+    """Every period with end <= until ends; due scheduled changes apply (R8-R10, R15)."""
+    done = Advanced()
+    subscription = await uow.session.scalar(
+        select(Subscription).where(Subscription.id == subscription_id).with_for_update())
+    if subscription is None or subscription.status is not SubscriptionStatus.ACTIVE:
+        return done
+    while subscription.current_period_end <= until:
+        ended = periods.Period(subscription.current_period_start, subscription.current_period_end)
+        following = periods.next_period(subscription.starts_on, subscription.billing_interval, ended)
+        done.changes += await _apply_changes(uow, subscription, following.start)
+        subscription.current_period_start, subscription.current_period_end = following.start, following.end
+        for pool in (await uow.session.scalars(
+                select(SeatPool).where(SeatPool.subscription_id == subscription.id))).all():
+            pool.purchased_at_period_start = pool.purchased
+        await record_period(uow, subscription, following)
+        uow.audit("subscription.period_started", subscription,
+                  f"Period {following.start.isoformat()} to {following.end.isoformat()} began",
+                  before={"period": [ended.start.isoformat(), ended.end.isoformat()]},
+                  after={"period": [following.start.isoformat(), following.end.isoformat()]},
+                  subscription_id=subscription.id)
+        done.periods += 1
+    return done
+
+
+async def _apply_changes(uow: UnitOfWork, subscription: Subscription, on: date) -> int:
+    due = (await uow.session.scalars(
+        select(ScheduledChange).where(
+            ScheduledChange.subscription_id == subscription.id, ScheduledChange.effective_on <= on,
+            ScheduledChange.applied_at.is_(None), ScheduledChange.cancelled_at.is_(None))
+        .order_by(ScheduledChange.effective_on, ScheduledChange.id))).all()
+    for change in due:
+        change.applied_at = uow.runtime.now()
+        if change.kind is ScheduledChangeKind.EDITION_CHANGE:
+            before, subscription.edition_code = subscription.edition_code, change.to_value
+            uow.audit("subscription.edition_changed", subscription, f"Edition {before} -> {change.to_value}",
+                      before={"edition": before}, after={"edition": change.to_value},
+                      subscription_id=subscription.id)
+            continue
+        assert change.license_type is not None
+        pool = await uow.session.scalar(select(SeatPool).where(
+            SeatPool.subscription_id == subscription.id, SeatPool.license_type == change.license_type))
+        if pool is None:
+            continue
+        in_use = await usage.in_use(uow.session, subscription, change.license_type, uow.runtime.now())
+        # R9: never below the seats in use at the change; the audit log says when that held it up.
+        seats = max(int(change.to_value), in_use)
+        before_count, pool.purchased = pool.purchased, seats
+        uow.audit("subscription.seats_decreased", subscription,
+                  f"{change.license_type.value} seats {before_count} -> {seats}",
+                  before={"purchased": before_count},
+                  after={"purchased": seats, "scheduled": int(change.to_value), "inUse": in_use},
+                  subscription_id=subscription.id)
+    return len(due)
+
+
+async def due_subscriptions(uow: UnitOfWork, until: date) -> list[int]:
+    rows = await uow.session.scalars(select(Subscription.id).where(
+        Subscription.status == SubscriptionStatus.ACTIVE, Subscription.current_period_end <= until)
+        .order_by(Subscription.id))
+    return list(rows.all())
