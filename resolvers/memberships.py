@@ -1,0 +1,196 @@
+"""Memberships after the invitation: accountant access, changes, deactivation,
+reactivation and a renewed welcome email (R13, R18, R20, R21, R22, R28).
+
+Every function here locks the membership's company row first (the mutation has already
+locked the membership itself), so that two changes to one company's administrators run
+one after the other and R21 counts what the other committed. Every change that takes a
+NAMED seat goes through `licensing.seats.claim_named_seat`, which locks the agreement
+row (R28)."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from licensing import memberships as rules
+from licensing import seats
+from licensing.errors import RuleViolation
+from licensing.validation import optional_text
+from models import Company, LicenseSession, Membership, User
+from models import ids as global_ids
+from models.enums import LicenseType, MembershipStatus, PayType, Role
+from resolvers import users
+from resolvers.base import UnitOfWork, changes
+
+# Column -> the name the API (and so the audit log) uses.
+_API_NAMES = {
+    "role": "role",
+    "license_type": "licenseType",
+    "employee_number": "employeeNumber",
+    "pay_type": "payType",
+    "approver_id": "approver",
+    "status": "status",
+    "invitation_expires_at": "invitationExpiresAt",
+    "deactivated_at": "deactivatedAt",
+}
+
+
+async def grant_accountant_access(
+    uow: UnitOfWork, company: Company, *, name: str, email: str
+) -> tuple[Membership, bool]:
+    """R22: an INVITED ACCOUNTANT membership on a NAMED seat, made like any invitation."""
+    try:
+        return await users.invite_user(
+            uow, company, name=name, email=email, personal_identity_number=None, role=Role.ACCOUNTANT,
+            license_type=LicenseType.NAMED, action="membership.accountant_granted",
+        )
+    except RuleViolation as violation:
+        # grantAccountantAccess has no licenseType field: the seat belongs to the company's agreement.
+        if violation.field == ["input", "licenseType"]:
+            violation.field = ["input", "companyId"]
+        raise
+
+
+async def update_membership(
+    uow: UnitOfWork,
+    membership: Membership,
+    *,
+    role: Role | None,
+    license_type: LicenseType | None,
+    employee_number: str | None,
+    pay_type: PayType | None,
+    approver_id: str | None,
+) -> Membership:
+    """None leaves a value as it is; a blank employee number or approver clears it."""
+    company = await _lock_company(uow, membership)
+    now = uow.runtime.now()
+    new_role = role if role is not None else membership.role
+    new_license = license_type if license_type is not None else membership.license_type
+    if license_type is not None:
+        rules.check_license_type_change(membership.license_type, license_type, ["input", "licenseType"])
+    rules.check_accountant_is_named(new_role, new_license,
+                                    ["input", "licenseType" if license_type is not None else "role"])
+    if new_role is not Role.ADMINISTRATOR:
+        await _check_keeps_an_administrator(uow, membership, ["input", "role"])
+    values: dict[str, Any] = {"role": new_role, "license_type": new_license}
+    if employee_number is not None:
+        values["employee_number"] = optional_text(employee_number, ["input", "employeeNumber"], "Employee number")
+    if pay_type is not None:
+        values["pay_type"] = pay_type
+    if approver_id is not None:
+        values["approver_id"] = (
+            None if not approver_id.strip()
+            else await users._approver(uow, company, approver_id, ["input", "approverId"])
+        )
+    if new_license is not membership.license_type and rules.needs_named_seat(
+        new_license, membership.status, membership.invitation_expires_at, now
+    ):
+        await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now,
+                                     ["input", "licenseType"])
+    before, after = changes(membership, values)
+    if after:
+        _audit(uow, "membership.updated", membership, company, "updated", before, after)
+    return membership
+
+
+async def deactivate_membership(uow: UnitOfWork, membership: Membership) -> Membership:
+    """R21 keeps the last administrator; the NAMED seat frees at once (R13 counts only
+    INVITED and ACTIVE memberships), and the user's live concurrent sessions in the
+    company end. Deactivating a deactivated membership changes nothing."""
+    company = await _lock_company(uow, membership)
+    if membership.status is MembershipStatus.DEACTIVATED:
+        return membership
+    await _check_keeps_an_administrator(uow, membership, ["input", "membershipId"])
+    now = uow.runtime.now()
+    before, after = changes(membership, {"status": MembershipStatus.DEACTIVATED, "deactivated_at": now})
+    await uow.session.execute(
+        update(LicenseSession)
+        .where(LicenseSession.company_id == membership.company_id, LicenseSession.user_id == membership.user_id,
+               LicenseSession.ended_at.is_(None), LicenseSession.expires_at > now)
+        .values(ended_at=now)
+    )
+    _audit(uow, "membership.deactivated", membership, company, "deactivated", before, after)
+    return membership
+
+
+async def reactivate_membership(uow: UnitOfWork, membership: Membership) -> Membership:
+    """Back to ACTIVE when the user had accepted, else INVITED with a fresh invitation;
+    a NAMED membership needs a seat as an invitation does."""
+    company = await _lock_company(uow, membership)
+    field = ["input", "membershipId"]
+    rules.check_can_reactivate(membership.status, field)
+    now = uow.runtime.now()
+    status = rules.reactivated_status(membership.activated_at)
+    if membership.license_type is LicenseType.NAMED:
+        await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
+    values: dict[str, Any] = {"status": status, "deactivated_at": None}
+    if status is MembershipStatus.INVITED:
+        values["invitation_expires_at"] = _invitation_expiry(uow)
+    before, after = changes(membership, values)
+    _audit(uow, "membership.reactivated", membership, company, "reactivated", before, after)
+    return membership
+
+
+async def resend_welcome_email(uow: UnitOfWork, membership: Membership) -> Membership:
+    """R18/R20: a new welcome email through the outbox, and a renewed invitation; a lapsed
+    invitation then holds its seat again, so it needs a free one."""
+    company = await _lock_company(uow, membership)
+    field = ["input", "membershipId"]
+    user = await uow.session.get_one(User, membership.user_id)
+    rules.check_can_resend_invitation(membership.status, user.email, field)
+    now = uow.runtime.now()
+    if membership.license_type is LicenseType.NAMED and not rules.holds_seat(
+        membership.status, membership.invitation_expires_at, now
+    ):
+        await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
+    before, after = changes(membership, {"invitation_expires_at": _invitation_expiry(uow)})
+    users.queue_welcome_email(uow, user, company, membership)
+    _audit(uow, "membership.welcome_email_resent", membership, company, "sent a new welcome email", before, after)
+    return membership
+
+
+# ----------------------------------------------------------------- helpers
+
+
+async def _lock_company(uow: UnitOfWork, membership: Membership) -> Company:
+    """The membership's company, locked and read fresh (its agreement may just have changed)."""
+    stmt = (
+        select(Company).where(Company.id == membership.company_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await uow.session.scalars(stmt)).one()
+
+
+async def _check_keeps_an_administrator(uow: UnitOfWork, membership: Membership, field: list[str]) -> None:
+    """R21, for a membership about to stop being an administrator."""
+    if not rules.counts_as_administrator(membership.role, membership.status):
+        return
+    others = await uow.session.scalar(
+        select(func.count()).select_from(Membership).where(
+            Membership.company_id == membership.company_id,
+            Membership.id != membership.id,
+            Membership.role == Role.ADMINISTRATOR,
+            Membership.status != MembershipStatus.DEACTIVATED,
+        )
+    )
+    rules.check_keeps_an_administrator(membership.role, membership.status, int(others or 0), field)
+
+
+def _invitation_expiry(uow: UnitOfWork) -> datetime:
+    return uow.runtime.now() + timedelta(days=uow.runtime.settings.invitation_days)
+
+
+def _api_values(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "approver_id" and value is not None:
+            value = global_ids.encode("User", value)
+        out[_API_NAMES.get(name, name)] = value
+    return out
+
+
+def _audit(uow: UnitOfWork, action: str, membership: Membership, company: Company, what: str,
+           before: dict[str, Any], after: dict[str, Any]) -> None:
+    """R29: who, which client, what, the subject and the values before and after."""
+    uow.audit(action, membership, f"Membership in {company.name} {what}", before=_api_values(before),
+              after=_api_values(after), company_id=company.id)

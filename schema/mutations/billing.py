@@ -1,0 +1,70 @@
+"""Billing details of a firm or a customer agreement (R23)."""
+
+import strawberry
+
+from auth.policy import Action
+from licensing.billing_details import AddressValues, EInvoiceValues
+from models import Agreement as AgreementRow
+from models import Firm as FirmRow
+from models import ids
+from resolvers import billing_details
+from schema.context import Info
+from schema.errors import UserError
+from schema.mutations.base import Target, run, user_errors
+from schema.types.billing import BillingDetails
+
+
+@strawberry.input
+class AddressInput:
+    street: str
+    postal_code: str
+    city: str
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
+
+    def values(self) -> AddressValues:
+        return AddressValues(self.street, self.postal_code, self.city, self.country)
+
+
+@strawberry.input
+class EInvoiceInput:
+    enabled: bool
+    address: str | None = None
+    operator_code: str | None = None
+
+    def values(self) -> EInvoiceValues:
+        return EInvoiceValues(self.enabled, self.address, self.operator_code)
+
+
+@strawberry.input
+class UpdateBillingDetailsInput:
+    owner_id: strawberry.ID = strawberry.field(description="A customer agreement or a firm.")
+    billing_contact_name: str | None = strawberry.field(default=None, description="Blank clears it.")
+    billing_email: str | None = strawberry.field(default=None, description="Blank clears it.")
+    invoice_address: AddressInput = strawberry.field(
+        description="A physical address is always required, also with e-invoicing."
+    )
+    e_invoice: EInvoiceInput | None = strawberry.field(
+        default=None, description="Enabling e-invoicing needs an e-invoice address and operator code; "
+        "absent leaves the e-invoice settings as they are."
+    )
+
+
+@strawberry.type
+class BillingDetailsPayload:
+    billing_details: BillingDetails | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class BillingMutations:
+    @strawberry.mutation
+    async def update_billing_details(self, info: Info, input: UpdateBillingDetailsInput) -> BillingDetailsPayload:
+        is_firm = ids.decode_as(input.owner_id, "Firm") is not None
+        target = Target(FirmRow if is_firm else AgreementRow, input.owner_id, "ownerId", Action.BILLING_DETAILS)
+        outcome = await run(info, target, lambda uow, owner: billing_details.update_billing_details(
+            uow, owner, billing_contact_name=input.billing_contact_name, billing_email=input.billing_email,
+            invoice_address=input.invoice_address.values(),
+            e_invoice=input.e_invoice.values() if input.e_invoice is not None else None), input=input)
+        owner = outcome.value
+        return BillingDetailsPayload(billing_details=BillingDetails.of(owner) if owner is not None else None,
+                                     user_errors=user_errors(outcome))

@@ -1,0 +1,106 @@
+"""Membership mutations after the invitation: accountant access, changes, deactivation,
+reactivation and a renewed welcome email."""
+
+import strawberry
+
+from auth.policy import Action
+from models import Company as CompanyRow
+from models import Membership as MembershipRow
+from resolvers import memberships
+from resolvers.base import Outcome
+from schema.context import Info
+from schema.errors import UserError
+from schema.mutations.base import Target, run, user_errors
+from schema.mutations.users import InviteUserPayload
+from schema.types.common import LicenseType, PayType, Role
+from schema.types.users import Membership
+
+
+@strawberry.input
+class GrantAccountantAccessInput:
+    company_id: strawberry.ID
+    name: str
+    email: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpdateMembershipInput:
+    membership_id: strawberry.ID
+    role: Role | None = None  # type: ignore[valid-type]
+    license_type: LicenseType | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="NAMED or CONCURRENT; client-user licences are handed out with assignClientUser."
+    )
+    employee_number: str | None = strawberry.field(default=None, description="Blank clears it.")
+    pay_type: PayType | None = None  # type: ignore[valid-type]
+    approver_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A member of the same company; blank clears it."
+    )
+
+
+@strawberry.input
+class DeactivateMembershipInput:
+    membership_id: strawberry.ID
+
+
+@strawberry.input
+class ReactivateMembershipInput:
+    membership_id: strawberry.ID
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class ResendWelcomeEmailInput:
+    membership_id: strawberry.ID
+
+
+@strawberry.type
+class MembershipPayload:
+    membership: Membership | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _membership(membership_id: str) -> Target:
+    """A membership's changes need "manage members" on its company; its row is locked."""
+    return Target(MembershipRow, membership_id, "membershipId", Action.MANAGE_MEMBERS, lock=True)
+
+
+def _payload(outcome: Outcome[MembershipRow]) -> MembershipPayload:
+    return MembershipPayload(membership=Membership.maybe(outcome.value), user_errors=user_errors(outcome))
+
+
+@strawberry.type
+class MembershipMutations:
+    @strawberry.mutation(description="A client invites its accountant: role ACCOUNTANT.")
+    async def grant_accountant_access(self, info: Info, input: GrantAccountantAccessInput) -> InviteUserPayload:
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_MEMBERS),
+                            lambda uow, company: memberships.grant_accountant_access(
+                                uow, company, name=input.name, email=input.email), input=input)
+        membership, queued = outcome.value or (None, False)
+        return InviteUserPayload(membership=Membership.maybe(membership), welcome_email_queued=queued,
+                                 user_errors=user_errors(outcome))
+
+    @strawberry.mutation
+    async def update_membership(self, info: Info, input: UpdateMembershipInput) -> MembershipPayload:
+        return _payload(await run(info, _membership(input.membership_id),
+                                  lambda uow, membership: memberships.update_membership(
+                                      uow, membership, role=input.role, license_type=input.license_type,
+                                      employee_number=input.employee_number, pay_type=input.pay_type,
+                                      approver_id=input.approver_id), input=input))
+
+    @strawberry.mutation
+    async def deactivate_membership(self, info: Info, input: DeactivateMembershipInput) -> MembershipPayload:
+        return _payload(await run(info, _membership(input.membership_id), memberships.deactivate_membership,
+                                  input=input))
+
+    @strawberry.mutation(
+        description="Gives a deactivated membership back its access; the seat rules apply as for an invitation."
+    )
+    async def reactivate_membership(self, info: Info, input: ReactivateMembershipInput) -> MembershipPayload:
+        return _payload(await run(info, _membership(input.membership_id), memberships.reactivate_membership,
+                                  input=input))
+
+    @strawberry.mutation
+    async def resend_welcome_email(self, info: Info, input: ResendWelcomeEmailInput) -> MembershipPayload:
+        return _payload(await run(info, _membership(input.membership_id), memberships.resend_welcome_email,
+                                  input=input))
