@@ -1,0 +1,72 @@
+"""Client-user mutations (R16, R17): firm admins only."""
+
+import strawberry
+
+from auth.policy import Action
+from models import ClientUser as ClientUserRow
+from models import Firm as FirmRow
+from resolvers import client_users
+from schema.context import Info
+from schema.errors import UserError
+from schema.mutations.base import Target, run, user_errors
+from schema.types.firms import ClientUser
+
+
+@strawberry.input
+class AssignClientUserInput:
+    firm_id: strawberry.ID
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None, description="An existing user, or a new one by name and email."
+    )
+    name: str | None = None
+    email: str | None = None
+    company_ids: list[strawberry.ID]
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class AddClientUserCompanyInput:
+    client_user_id: strawberry.ID
+    company_id: strawberry.ID
+
+
+@strawberry.input
+class RemoveClientUserCompanyInput:
+    client_user_id: strawberry.ID
+    company_id: strawberry.ID
+
+
+@strawberry.type
+class ClientUserPayload:
+    client_user: ClientUser | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _client_user(client_user_id: strawberry.ID) -> Target:
+    # The row lock serialises changes to one client user's companies (the limit of five).
+    return Target(ClientUserRow, client_user_id, "clientUserId", Action.MANAGE_CLIENT_USERS, lock=True)
+
+
+@strawberry.type
+class ClientUserMutations:
+    @strawberry.mutation
+    async def assign_client_user(self, info: Info, input: AssignClientUserInput) -> ClientUserPayload:
+        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId", Action.MANAGE_CLIENT_USERS),
+                            lambda uow, firm: client_users.assign_client_user(
+                                uow, firm, user_id=input.user_id, name=input.name, email=input.email,
+                                company_ids=list(input.company_ids)), input=input)
+        return ClientUserPayload(client_user=ClientUser.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @strawberry.mutation
+    async def add_client_user_company(self, info: Info, input: AddClientUserCompanyInput) -> ClientUserPayload:
+        outcome = await run(info, _client_user(input.client_user_id),
+                            lambda uow, client_user: client_users.add_client_user_company(
+                                uow, client_user, company_id=input.company_id), input=input)
+        return ClientUserPayload(client_user=ClientUser.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @strawberry.mutation
+    async def remove_client_user_company(self, info: Info, input: RemoveClientUserCompanyInput) -> ClientUserPayload:
+        outcome = await run(info, _client_user(input.client_user_id),
+                            lambda uow, client_user: client_users.remove_client_user_company(
+                                uow, client_user, company_id=input.company_id), input=input)
+        return ClientUserPayload(client_user=ClientUser.maybe(outcome.value), user_errors=user_errors(outcome))
