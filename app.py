@@ -21,6 +21,8 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from auth.authenticate import authenticate
+from auth.external import TrustedIssuers
+from auth.routes import oauth_routes
 from auth.tokens import InvalidToken
 from loaders.base import RequestDb
 from models.db import Database, connect
@@ -76,7 +78,8 @@ class GraphQLEndpoint:
         started = time.perf_counter()
         async with self.runtime.database.sessions() as session:
             try:
-                principal = await authenticate(self.runtime.tokens, session, request.headers.get("authorization"))
+                principal = await authenticate(self.runtime.tokens, session, request.headers.get("authorization"),
+                                               external=getattr(request.app.state, "trusted_issuers", None))
             except InvalidToken as exc:
                 REQUESTS.labels("unauthenticated").inc()
                 await unauthenticated(str(exc))(scope, receive, send)
@@ -137,8 +140,10 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/.well-known/jwks.json", jwks),
+            *oauth_routes(runtime),
         ],
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.trusted_issuers = TrustedIssuers.from_env(own_issuer=runtime.settings.issuer)
     return app

@@ -1,6 +1,8 @@
 """Turns a bearer token into a Principal with its grants (one small query each)."""
 
-from sqlalchemy import select
+from typing import Protocol
+
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.principal import CompanyGrant, Grants, Principal
@@ -8,6 +10,18 @@ from auth.tokens import InvalidToken, TokenService
 from models import Company, FirmMember, Membership, OAuthClient, User
 from models.enums import MembershipStatus, UserStatus
 from models.ids import decode_as
+from models.oauth_grants import RevokedAccessToken
+
+
+class ExternalIssuers(Protocol):
+    """Tokens of trusted external OpenID Connect providers (auth/external.py)."""
+
+    def claims(self, token: str) -> bool:
+        """Whether the token names one of these issuers (and so is theirs to validate)."""
+        ...
+
+    async def authenticate(self, session: AsyncSession, token: str) -> Principal:
+        ...
 
 
 async def load_grants(session: AsyncSession, user_id: int) -> Grants:
@@ -26,19 +40,29 @@ async def load_grants(session: AsyncSession, user_id: int) -> Grants:
     )
 
 
-async def authenticate(tokens: TokenService, session: AsyncSession, authorization: str | None) -> Principal:
-    """Validates the `Authorization: Bearer` header; raises InvalidToken for anything else."""
+async def authenticate(tokens: TokenService, session: AsyncSession, authorization: str | None,
+                       external: ExternalIssuers | None = None) -> Principal:
+    """Validates the `Authorization: Bearer` header; raises InvalidToken for anything else.
+    Tokens of a trusted external issuer go to `external`; all others must be ours."""
     if not authorization:
         raise InvalidToken("missing bearer token")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("expected a bearer token")
+    if external is not None and external.claims(token.strip()):
+        return await external.authenticate(session, token.strip())
     claims = await tokens.validate(token.strip())
+    # One statement: the client, and whether the token was revoked (RFC 7009).
+    revoked = exists().where(RevokedAccessToken.jti == claims.token_id)
     client = (
-        await session.execute(select(OAuthClient.firm_id).where(OAuthClient.client_id == claims.client_id))
+        await session.execute(
+            select(OAuthClient.firm_id, revoked.label("revoked")).where(OAuthClient.client_id == claims.client_id)
+        )
     ).first()
     if client is None:
         raise InvalidToken("unknown client")
+    if client.revoked:
+        raise InvalidToken("revoked token")
     principal = Principal(client_id=claims.client_id, scopes=claims.scopes, token_id=claims.token_id)
     if claims.subject == claims.client_id:
         principal.client_firm_id = client.firm_id

@@ -1,5 +1,6 @@
 """The data model: SQLAlchemy 2 typed models, one module per aggregate."""
 
+import models.oauth_grants  # noqa: F401 - the OAuth server's tables (auth/oauth_server.py)
 from models.agreements import Agreement
 from models.audit import AuditEvent
 from models.base import Base
@@ -16,6 +17,7 @@ from models.subscriptions import (
     SeatPool,
     Subscription,
     SubscriptionFeature,
+    SubscriptionPeriod,
 )
 from models.users import Membership, User
 
@@ -24,5 +26,5 @@ __all__ = [
     "Edition", "EditionPrice", "Feature", "FeaturePrice", "Firm", "FirmMember",
     "IdempotencyRecord", "Invoice", "InvoiceLine", "LicenseSession", "Membership",
     "OAuthClient", "Order", "OrderLine", "OutboxEmail", "ScheduledChange", "SeatPool",
-    "ServerSecret", "SigningKey", "Subscription", "SubscriptionFeature", "User",
+    "ServerSecret", "SigningKey", "Subscription", "SubscriptionFeature", "SubscriptionPeriod", "User",
 ]

@@ -13,6 +13,7 @@ from licensing.validation import optional_text, require_text
 from models import Company, Membership, OutboxEmail, User
 from models import ids as global_ids
 from models.enums import LicenseType, MembershipStatus, PayType, Role, UserErrorCode, UserStatus
+from models.oauth_grants import InvitationToken
 from resolvers.base import UnitOfWork
 
 
@@ -135,7 +136,13 @@ async def invite_user(
 def queue_welcome_email(uow: UnitOfWork, user: User, company: Company, membership: Membership) -> None:
     """R20: the email is a row in the same transaction; the outbox worker sends it."""
     assert user.email is not None
-    link = f"{uow.runtime.settings.issuer}/invitations/{global_ids.of(membership)}"
+    # The link carries an unguessable token (only its hash is stored); see auth/routes.py.
+    expires_at = membership.invitation_expires_at or uow.runtime.now() + timedelta(
+        days=uow.runtime.settings.invitation_days)
+    token, row = InvitationToken.issue(user_id=user.id, firm_id=membership.firm_id, membership_id=membership.id,
+                                       expires_at=expires_at)
+    uow.session.add(row)
+    link = f"{uow.runtime.settings.issuer}/invitations/{token}"
     uow.session.add(OutboxEmail(
         firm_id=company.firm_id,
         to_address=user.email,

@@ -5,7 +5,11 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from schema.errors import ErrorCodes
 from schema.mutations.agreements import AgreementMutations
+from schema.mutations.billing import BillingMutations
+from schema.mutations.client_users import ClientUserMutations
 from schema.mutations.firms import FirmMutations
+from schema.mutations.memberships import MembershipMutations
+from schema.mutations.sessions import SessionMutations
 from schema.mutations.subscriptions import SubscriptionChangeMutations, SubscriptionMutations
 from schema.mutations.users import UserMutations
 from schema.query import Query
@@ -20,7 +24,8 @@ from schema.types.users import Membership, User
 
 
 @strawberry.type
-class Mutation(FirmMutations, AgreementMutations, SubscriptionMutations, SubscriptionChangeMutations, UserMutations):
+class Mutation(FirmMutations, AgreementMutations, SubscriptionMutations, SubscriptionChangeMutations, UserMutations,
+               MembershipMutations, BillingMutations, ClientUserMutations, SessionMutations):
     pass
 
 
