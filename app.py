@@ -117,6 +117,36 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         key_set = await runtime.keys.key_set()
         return JSONResponse(key_set.as_dict(private=False), headers={"Cache-Control": "public, max-age=300"})
 
+    async def reinvoicing_export(request: Request) -> Response:
+        """R25: GET /exports/reinvoicing.csv?firm=ID&month=YYYY-MM with billing:read."""
+        from auth.policy import Forbidden
+        from resolvers.base import run_in_transaction
+        from resolvers.exports import reinvoicing_csv
+
+        async with runtime.database.sessions() as session:
+            try:
+                principal = await authenticate(runtime.tokens, session, request.headers.get("authorization"),
+                                               external=getattr(request.app.state, "trusted_issuers", None))
+            except InvalidToken as exc:
+                return unauthenticated(str(exc))
+        if not principal.has_scope("billing:read"):
+            return JSONResponse({"error": "insufficient_scope", "scope": "billing:read"}, status_code=403,
+                                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", '
+                                                             'scope="billing:read"'})
+        firm, month = request.query_params.get("firm", ""), request.query_params.get("month", "")
+        try:
+            outcome = await run_in_transaction(runtime, principal, lambda uow: reinvoicing_csv(uow, firm, month),
+                                               dry_run=True)
+        except Forbidden:
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        if outcome.errors:
+            error = outcome.errors[0]
+            status = 404 if error.code.value == "NOT_FOUND" else 400
+            return JSONResponse({"error": error.code.value, "message": error.message}, status_code=status)
+        assert outcome.value is not None
+        return Response(outcome.value.text, media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{outcome.value.filename}"'})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
@@ -140,6 +170,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/.well-known/jwks.json", jwks),
+            Route("/exports/reinvoicing.csv", reinvoicing_export),
             *oauth_routes(runtime),
         ],
         lifespan=lifespan,

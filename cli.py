@@ -151,6 +151,26 @@ async def _deliver(once: bool) -> str:
         await runtime.database.dispose()
 
 
+async def _rollover(on: str | None) -> str:
+    from datetime import date
+
+    from resolvers.rollover import rollover
+
+    runtime = _runtime()
+    try:
+        until = date.fromisoformat(on) if on else runtime.today()
+        report = await rollover(runtime, until)
+    finally:
+        await runtime.database.dispose()
+    return json.dumps({"date": until.isoformat(), "periodsStarted": report.periods_started,
+                       "changesApplied": report.changes_applied, "invoicesIssued": report.invoices_issued})
+
+
+def cmd_rollover(args: argparse.Namespace) -> int:
+    print(asyncio.run(_rollover(args.date)))
+    return 0
+
+
 def cmd_outbox_deliver(args: argparse.Namespace) -> int:
     print(asyncio.run(_deliver(args.once)))
     return 0
@@ -193,6 +213,10 @@ def parser() -> argparse.ArgumentParser:
     issue.add_argument("--scopes", required=True)
     issue.add_argument("--ttl", type=int)
     issue.set_defaults(run=cmd_tokens_issue)
+
+    roll = sub.add_parser("rollover", help="the period change and monthly invoices (idempotent)")
+    roll.add_argument("--date", help="YYYY-MM-DD; today (UTC) when absent")
+    roll.set_defaults(run=cmd_rollover)
 
     outbox = sub.add_parser("outbox", help="the email outbox (R20)").add_subparsers(dest="outbox_command",
                                                                                   required=True)

@@ -1,12 +1,17 @@
 """Catalog prices in force on a date (prices are versioned by valid_from)."""
 
+import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from licensing.errors import RuleViolation
+from licensing.validation import require_amount, require_currency, require_text
 from models import Edition, EditionPrice, Feature, FeaturePrice
+from models.enums import UserErrorCode
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,3 +74,38 @@ async def load_price_book(session: "AsyncSession") -> PriceBook:
         list((await session.scalars(select(Feature))).all()),
         list((await session.scalars(select(FeaturePrice))).all()),
     )
+
+
+# ------------------------------------------------------------------ the vendor's edits (upsertEdition, upsertFeature)
+
+CODE_PATTERN = re.compile(r"[A-Z0-9_]+")
+
+
+def require_code(value: str, field: Sequence[str]) -> str:
+    """Catalog codes are upper-case letters, digits and underscores (e.g. STANDARD, BANK_FEED)."""
+    code = require_text(value, field, "Code", max_length=50)
+    if not CODE_PATTERN.fullmatch(code):
+        raise RuleViolation(UserErrorCode.INVALID_INPUT,
+                            "A code holds upper-case letters, digits and underscores only.", field)
+    return code
+
+
+def require_storage(value: int, field: Sequence[str]) -> int:
+    if value < 0:
+        raise RuleViolation(UserErrorCode.INVALID_INPUT, "Included file storage must not be negative.", field)
+    return value
+
+
+def require_prices(prices: Sequence[tuple[Decimal, str]], field: Sequence[str]) -> dict[str, Decimal]:
+    """(amount, currency) pairs -> one price per currency: at least one, no currency twice,
+    supported ISO 4217 codes, amounts >= 0 with at most two decimals."""
+    if not prices:
+        raise RuleViolation(UserErrorCode.INVALID_INPUT, "Give at least one price.", field)
+    by_currency: dict[str, Decimal] = {}
+    for index, (amount, currency) in enumerate(prices):
+        at = [*field, str(index)]
+        code = require_currency(currency, [*at, "currency"])
+        if code in by_currency:
+            raise RuleViolation(UserErrorCode.INVALID_INPUT, f"{code} is priced twice.", [*at, "currency"])
+        by_currency[code] = require_amount(amount, [*at, "amount"])
+    return by_currency

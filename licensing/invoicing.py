@@ -129,7 +129,9 @@ def build_lines(
                     f"Order {o.order_number} ({o.order_date.isoformat()}): {o.description}", o.license_type,
                     o.quantity, o.unit_price, o.amount)
         keyed.append(((_group_key(o.customer), 1, o.order_date, o.order_number, o.position), line))
-    keyed.sort(key=lambda item: item[0])
+    # The full line breaks ties, so that equal keys never leave the order to the input's.
+    keyed.sort(key=lambda item: (item[0], item[1].description, item[1].quantity, item[1].unit_price,
+                                 item[1].amount, item[1].customer_number or ""))
     return [line for _, line in keyed]
 
 

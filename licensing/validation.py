@@ -56,3 +56,18 @@ def require_percent(value: Decimal, field: Sequence[str]) -> Decimal:
     if not value.is_finite() or value < 0 or value > 100 or value != value.quantize(Decimal("0.01")):
         raise RuleViolation(UserErrorCode.INVALID_INPUT, "A percentage from 0 to 100 with at most two decimals.", field)
     return value.quantize(Decimal("0.01"))
+
+
+# Money columns hold NUMERIC(14, 2): at most twelve digits before the point.
+MAX_AMOUNT = Decimal("999999999999.99")
+
+
+def require_amount(value: Decimal, field: Sequence[str]) -> Decimal:
+    """A money amount: finite, not negative, at most two decimals (exact Decimal, never float)."""
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0 or value > MAX_AMOUNT:
+        raise RuleViolation(UserErrorCode.INVALID_INPUT,
+                            f"An amount from 0 to {MAX_AMOUNT} with at most two decimals.", field)
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and value != value.quantize(Decimal("0.01")):
+        raise RuleViolation(UserErrorCode.INVALID_INPUT, "An amount has at most two decimals.", field)
+    return value.quantize(Decimal("0.01"))

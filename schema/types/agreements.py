@@ -9,7 +9,7 @@ import models
 from loaders import relations as r
 from schema.context import Info
 from schema.types.base import FromModel
-from schema.types.billing import BillingDetails, Invoice
+from schema.types.billing import BillingDetails, Invoice, InvoicePreview, upcoming_invoice
 from schema.types.common import BillingMode, Connection, Node, connection, page_args
 from schema.types.firms import Firm, load_firm
 
@@ -74,3 +74,13 @@ class Agreement(Node, FromModel):
     async def invoices(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[Invoice]:
         return await connection(info, r.InvoicesByAgreementLoader, self.model.id, page_args(first, after),
                                 Invoice.from_model)
+
+    @strawberry.field(description="What the direct invoice of the current month would hold if it were issued "
+                      "now; null for FIRM agreements.")
+    async def upcoming_invoice(self, info: Info) -> InvoicePreview | None:
+        from licensing.invoicing import Account
+        from models.enums import BillingMode as Mode
+
+        if self.model.billing_mode is Mode.FIRM:
+            return None
+        return await upcoming_invoice(info, self.model.firm_id, Account(Mode.CUSTOMER, self.model.id), self.model)

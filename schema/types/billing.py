@@ -14,6 +14,7 @@ from schema.types.base import FromModel
 from schema.types.common import BillingMode, Money, Node
 
 if TYPE_CHECKING:
+    from licensing.invoicing import Account
     from schema.types.agreements import Agreement
 
 AgreementT = Annotated["Agreement", strawberry.lazy("schema.types.agreements")]
@@ -158,3 +159,38 @@ class Invoice(Node, FromModel):
 
 __all__ = ["Address", "BillingDetails", "BillingPeriod", "Decimal", "EInvoiceSettings", "Invoice", "InvoiceLine",
            "Order", "OrderLine"]
+
+
+@strawberry.type(description="An invoice not yet issued: no number, nothing stored.")
+class InvoicePreview:
+    period: BillingPeriod
+    billing_mode: BillingMode  # type: ignore[valid-type]
+    lines: list[InvoiceLine]
+    total: Money
+
+
+async def upcoming_invoice(info: Info, firm_id: int, account: "Account", owner: object) -> InvoicePreview | None:
+    """The account's invoice for the current month as it would be issued now (a rolled-back
+    read of the same builder the rollover uses), for callers who may read invoices."""
+    from auth.policy import Action, is_allowed, tenancy_of
+    from licensing.periods import month_of
+    from resolvers.base import run_in_transaction
+    from resolvers.invoicing import preview
+
+    context = info.context
+    if not is_allowed(context.principal, Action.READ_SUBSCRIPTION, tenancy_of(owner)):
+        return None
+    month = month_of(context.db.now.date())
+    outcome = await run_in_transaction(context.runtime, context.principal,
+                                       lambda uow: preview(uow, firm_id, account, month), dry_run=True)
+    result = outcome.value
+    if result is None:
+        return None
+    lines = [InvoiceLine(agreement_pk=line.agreement_id, customer_number=line.customer_number,
+                         description=line.description, quantity=line.quantity,
+                         unit_price=Money(amount=line.unit_price, currency=result.currency),
+                         amount=Money(amount=line.amount, currency=result.currency)) for line in result.lines]
+    return InvoicePreview(period=BillingPeriod(start=result.period.start, end=result.period.end),
+                          billing_mode=result.mode, lines=lines,
+                          total=Money(amount=sum((line.amount for line in result.lines), Decimal("0.00")),
+                                      currency=result.currency))

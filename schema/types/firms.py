@@ -7,9 +7,10 @@ import strawberry
 
 import models
 from loaders import relations as r
+from models.enums import BillingMode as BillingModeEnum
 from schema.context import Info
 from schema.types.base import FromModel
-from schema.types.billing import BillingDetails
+from schema.types.billing import BillingDetails, InvoicePreview, upcoming_invoice
 from schema.types.common import Connection, FirmRole, Node, connection, page_args
 
 if TYPE_CHECKING:
@@ -89,10 +90,19 @@ class Firm(Node, FromModel):
 
     @strawberry.field
     async def invoices(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[InvoiceT]:
+        """The firm's consolidated invoices; direct ones are on their agreements."""
         from schema.types.billing import Invoice
 
-        return await connection(info, r.InvoicesByFirmLoader, self.model.id, page_args(first, after),
-                                Invoice.from_model)
+        consolidated = (("billing_mode", BillingModeEnum.FIRM),)
+        return await connection(info, r.InvoicesByFirmLoader, self.model.id,
+                                page_args(first, after, filters=consolidated), Invoice.from_model)
+
+    @strawberry.field(description="What the consolidated invoice of the current month would hold if it were "
+                      "issued now.")
+    async def upcoming_invoice(self, info: Info) -> InvoicePreview | None:
+        from licensing.invoicing import Account
+
+        return await upcoming_invoice(info, self.model.id, Account(BillingModeEnum.FIRM), self.model)
 
     @strawberry.field
     async def audit_log(

@@ -83,6 +83,11 @@ async def test_core_path_on_sqlite(sqlite_api: Api, tmp_path: Path) -> None:
                    "A@lite.example", "--scopes", "firms:read")
     viewer = await api.ok("{ viewer { firms { edges { node { name } } } } }", token=admin)
     assert viewer["viewer"]["firms"]["edges"] == [{"node": {"name": "Lite"}}]
+    # the period change and invoicing on the embedded database, twice: the second run does nothing
+    first = json.loads(bureau(tmp_path, "rollover", "--date", "2028-01-01"))
+    again = json.loads(bureau(tmp_path, "rollover", "--date", "2028-01-01"))
+    assert first["periodsStarted"] > 0 and first["invoicesIssued"] > 0
+    assert again["periodsStarted"] == 0 and again["invoicesIssued"] == 0
 
 
 def test_schema_export_writes_the_sdl(tmp_path: Path) -> None:
