@@ -149,6 +149,11 @@ async def move_company(
         if target.id == source.id:
             raise RuleViolation(UserErrorCode.INVALID_INPUT, "The company is already in that agreement.",
                                 ["input", "toAgreementId"])
+    # Both agreements' seat counts change: lock them in id order (no deadlock with a move the
+    # other way). The company row itself is locked by the mutation's target, so an invitation
+    # to it waits and then sees the company in its new agreement.
+    for agreement_id in sorted({source.id, target.id}):
+        await seats.lock_agreement(uow.session, agreement_id)
     await seats.check_move_fits(uow.session, company.id, target.id, uow.runtime.now(), ["input", "companyId"])
     company.agreement_id = target.id
     await uow.session.flush()

@@ -177,7 +177,8 @@ class AgreementMutations:
     @strawberry.mutation(description="Move a company to another existing agreement, or to a new one created in the "
                          "same step.")
     async def move_company(self, info: Info, input: MoveCompanyInput) -> MoveCompanyPayload:
-        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_AGREEMENTS),
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_AGREEMENTS,
+                                   lock=True),
                             lambda uow, company: agreements.move_company(
                                 uow, company, to_agreement_id=input.to_agreement_id,
                                 new_agreement=input.new_agreement.args() if input.new_agreement else None), input=input)

@@ -73,7 +73,8 @@ def _payload(outcome: Outcome[MembershipRow]) -> MembershipPayload:
 class MembershipMutations:
     @strawberry.mutation(description="A client invites its accountant: role ACCOUNTANT.")
     async def grant_accountant_access(self, info: Info, input: GrantAccountantAccessInput) -> InviteUserPayload:
-        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_MEMBERS),
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_MEMBERS,
+                                   lock=True),
                             lambda uow, company: memberships.grant_accountant_access(
                                 uow, company, name=input.name, email=input.email), input=input)
         membership, queued = outcome.value or (None, False)

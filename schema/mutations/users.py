@@ -44,7 +44,8 @@ class InviteUserPayload:
 class UserMutations:
     @strawberry.mutation
     async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
-        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_MEMBERS),
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_MEMBERS,
+                                   lock=True),
                             lambda uow, company: users.invite_user(
                                 uow, company, name=input.name, email=input.email,
                                 personal_identity_number=input.personal_identity_number, role=input.role,

@@ -106,3 +106,15 @@ async def test_no_welcome_email_when_asked_not_to(api: Api) -> None:
     assert payload["welcomeEmailQueued"] is False
     async with api.runtime.database.sessions() as session:
         assert await session.scalar(select(OutboxEmail.id).where(OutboxEmail.to_address == email)) is None
+
+
+async def test_parallel_invitations_take_exactly_the_free_seats(api: Api) -> None:
+    import asyncio
+
+    firm, _, company_id = await company_with_seats(api, 5)
+    await api.invite(firm.admin, company_id, email=unique("first") + "@x.example")
+    results = await asyncio.gather(*(api.invite(firm.admin, company_id, email=unique("p") + "@x.example",
+                                                expect_errors=True) for _ in range(12)))
+    codes = [tuple(e["code"] for e in r["userErrors"]) for r in results]
+    assert codes.count(()) == 4
+    assert codes.count(("SEAT_LIMIT_REACHED",)) == 8
