@@ -8,7 +8,7 @@ from auth.policy import Action
 from licensing import seats
 from licensing.errors import RuleViolation
 from licensing.validation import optional_text, require_text
-from models import Agreement, Company, Firm, Membership
+from models import Agreement, Company, Firm, Membership, Order, Subscription, SubscriptionPeriod
 from models import ids as global_ids
 from models.enums import BillingMode, UserErrorCode
 from resolvers.base import UnitOfWork, changes
@@ -120,6 +120,19 @@ async def delete_agreement(uow: UnitOfWork, agreement: Agreement) -> str:
         raise RuleViolation(UserErrorCode.AGREEMENT_NOT_EMPTY,
                             f"The agreement still has {companies} companies; move or remove them first.",
                             ["input", "agreementId"])
+    # Deleting takes the subscription with it: refuse while any of its periods or orders is
+    # still to be invoiced, so no charge is lost (R24); after the month's rollover it can go.
+    pending = await uow.session.scalar(select(func.count()).select_from(
+        select(SubscriptionPeriod.id).join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
+        .where(Subscription.agreement_id == agreement.id, SubscriptionPeriod.invoice_id.is_(None),
+               SubscriptionPeriod.start < uow.runtime.today())
+        .union_all(select(Order.id).join(Subscription, Subscription.id == Order.subscription_id)
+                   .where(Subscription.agreement_id == agreement.id, Order.invoice_id.is_(None)))
+        .subquery()))
+    if pending:
+        raise RuleViolation(UserErrorCode.AGREEMENT_NOT_EMPTY,
+                            "The agreement has licence charges not yet invoiced; it can be deleted after the "
+                            "month's invoice is issued.", ["input", "agreementId"])
     gid = global_ids.of(agreement)
     uow.audit("agreement.deleted", agreement, f"Agreement {agreement.name} deleted",
               before={"name": agreement.name, "customerNumber": agreement.customer_number})

@@ -236,3 +236,24 @@ async def test_reinvoicing_export_has_the_numbers_of_the_consolidated_invoice(ap
     other = await api.firm()
     assert (await api.http.get(url, headers={"Authorization": f"Bearer {other.admin}"})).status_code == 404
     assert (await api.http.get(url)).status_code == 401
+
+
+async def test_an_agreement_with_charges_to_invoice_is_kept_until_they_are_invoiced(api: Api) -> None:
+    with clock(api, at("2026-11-05")):
+        firm = await api.firm()
+        agreement_id, company_id = await api.agreement(firm)
+        assert company_id is not None
+        await subscribe(api, firm, agreement_id, named=2, starts_on="2026-11-01")
+        target, _ = await api.agreement(firm, company=False)
+        await api.mutate("moveCompany", {"companyId": company_id, "toAgreementId": target}, "company { id }",
+                         token=firm.admin)
+        refused = await api.mutate("deleteAgreement", {"agreementId": agreement_id}, "deletedAgreementId",
+                                   token=firm.admin, expect_errors=True)
+        assert [e["code"] for e in refused["userErrors"]] == ["AGREEMENT_NOT_EMPTY"]
+    with clock(api, at("2026-12-01")):
+        await rollover(api.runtime, date(2026, 12, 1))
+        [invoice] = await invoices(api, agreement_id, firm.admin)
+        deleted = await api.mutate("deleteAgreement", {"agreementId": agreement_id}, "deletedAgreementId",
+                                   token=firm.admin)
+    assert deleted["deletedAgreementId"] == agreement_id
+    assert invoice["total"]["amount"] == "298.00"
