@@ -14,21 +14,29 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
-from auth.authenticate import authenticate
+from auth.authenticate import MissingCredentials, authenticate
 from auth.external import TrustedIssuers
 from auth.routes import oauth_routes
 from auth.tokens import InvalidToken
 from loaders.base import RequestDb
 from models.db import Database, connect
+from resolvers.events import hub_for
 from resolvers.runtime import Runtime
 from schema import schema
 from schema.context import Context
+from schema.subscriptions import LiveContext
 from settings import Settings
 
 log = logging.getLogger("bureau.http")
@@ -38,11 +46,33 @@ LATENCY = Histogram("bureau_graphql_request_seconds", "GraphQL request latency")
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    runtime: Runtime
+
     async def get_context(self, request: Any, response: Any) -> Context:
+        if isinstance(request, WebSocket):
+            # graphql-transport-ws: on_ws_connect authenticates the connection_init payload's token.
+            return LiveContext(self.runtime, external=getattr(request.app.state, "trusted_issuers", None),
+                               authorization=request.headers.get("authorization"))
         context: Context = request.state.context if hasattr(request.state, "context") else None  # type: ignore[assignment]
         if context is not None:
             context.request, context.response = request, response
         return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Refuses the connection (close 4403) unless connection_init carries a valid token."""
+        if not isinstance(context, LiveContext):
+            raise ConnectionRejectionError()
+        try:
+            await context.connect()
+        except InvalidToken as exc:
+            REQUESTS.labels("unauthenticated").inc()
+            raise ConnectionRejectionError({"message": "Authentication required: " + str(exc)}) from exc
+        return UNSET
+
+
+def rejected(exc: InvalidToken) -> Response:
+    """The 401 for a failed authentication, with the RFC 6750 error code of its kind."""
+    return unauthenticated(str(exc), "invalid_request" if isinstance(exc, MissingCredentials) else "invalid_token")
 
 
 def _wants_ide(request: Request) -> bool:
@@ -50,12 +80,13 @@ def _wants_ide(request: Request) -> bool:
             and "query" not in request.query_params)
 
 
-def unauthenticated(reason: str) -> Response:
-    """RFC 6750: 401 with a WWW-Authenticate challenge; the body is a GraphQL error."""
+def unauthenticated(reason: str, error: str = "invalid_token") -> Response:
+    """RFC 6750: 401 with a WWW-Authenticate challenge; the body is a GraphQL error. `error` is
+    invalid_request for a missing or malformed Authorization header, else invalid_token."""
     body = {"data": None, "errors": [{"message": "Authentication required: " + reason,
                                       "extensions": {"code": "UNAUTHENTICATED"}}]}
-    error = "invalid_request" if reason.startswith(("missing", "expected")) else "invalid_token"
-    challenge = f'Bearer realm="bureau", error="{error}", error_description="{reason}"'
+    description = reason.replace("\\", "").replace('"', "'")  # a quoted-string may not hold them
+    challenge = f'Bearer realm="bureau", error="{error}", error_description="{description}"'
     return Response(json.dumps(body), status_code=401, media_type="application/json",
                     headers={"WWW-Authenticate": challenge})
 
@@ -65,7 +96,10 @@ class GraphQLEndpoint:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.graphql = GraphQLApp(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        self.graphql = GraphQLApp(schema, graphql_ide="graphiql", allow_queries_via_get=True,
+                                  subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+                                  allowed_origins=runtime.settings.cors_origins)
+        self.graphql.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,12 +116,15 @@ class GraphQLEndpoint:
                                                external=getattr(request.app.state, "trusted_issuers", None))
             except InvalidToken as exc:
                 REQUESTS.labels("unauthenticated").inc()
-                await unauthenticated(str(exc))(scope, receive, send)
+                await rejected(exc)(scope, receive, send)
                 return
             await session.rollback()  # end the auth read; the request's reads start fresh
             db = RequestDb(session, self.runtime.now())
             scope.setdefault("state", {})["context"] = Context(principal=principal, db=db, runtime=self.runtime)
-            await self.graphql(scope, receive, send)
+            try:
+                await self.graphql(scope, receive, send)
+            finally:
+                await db.close()
         REQUESTS.labels("ok").inc()
         LATENCY.observe(time.perf_counter() - started)
 
@@ -128,7 +165,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                 principal = await authenticate(runtime.tokens, session, request.headers.get("authorization"),
                                                external=getattr(request.app.state, "trusted_issuers", None))
             except InvalidToken as exc:
-                return unauthenticated(str(exc))
+                return rejected(exc)
         if not principal.has_scope("billing:read"):
             return JSONResponse({"error": "insufficient_scope", "scope": "billing:read"}, status_code=403,
                                 headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", '
@@ -157,20 +194,29 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
 
             worker = asyncio.create_task(run_worker(runtime.database, parse_smtp_url(runtime.settings.smtp_url),
                                                     runtime.now, stop, sender=runtime.settings.mail_from))
-        yield
+        # Live events: this process LISTENs for every instance's (DESIGN.md section 5).
+        async with hub_for(runtime.database.engine).running(runtime.database.engine):
+            yield
         stop.set()
         if worker is not None:
             await worker
         await runtime.database.dispose()
 
+    # Browser apps on BUREAU_CORS_ORIGINS call the API with bearer tokens, never cookies.
+    cors = [Middleware(CORSMiddleware, allow_origins=list(runtime.settings.cors_origins),
+                       allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+                       allow_credentials=False, max_age=600)]
+
+    graphql = GraphQLEndpoint(runtime)
     app = Starlette(
         routes=[
-            Route("/graphql", GraphQLEndpoint(runtime), methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=["GET", "POST", "OPTIONS"], middleware=cors),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/.well-known/jwks.json", jwks),
-            Route("/exports/reinvoicing.csv", reinvoicing_export),
+            Route("/exports/reinvoicing.csv", reinvoicing_export, methods=["GET", "OPTIONS"], middleware=cors),
             *oauth_routes(runtime),
         ],
         lifespan=lifespan,

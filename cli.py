@@ -184,6 +184,42 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _keys(action: str, older_than: int | None) -> dict[str, object]:
+    from datetime import timedelta
+
+    from models.oauth import SigningKey
+
+    runtime = _runtime()
+    if runtime.settings.signing_key_file:
+        raise SystemExit("BUREAU_SIGNING_KEY_FILE is set: rotate by replacing the file on every instance")
+    try:
+        result: dict[str, object]
+        if action == "rotate":
+            result = {"activeKid": await runtime.keys.rotate()}
+        else:
+            assert older_than is not None
+            result = {"removed": await runtime.keys.prune(timedelta(seconds=older_than))}
+        async with runtime.database.sessions() as session:
+            rows = (await session.scalars(select(SigningKey).order_by(SigningKey.id))).all()
+        result["keys"] = [{"kid": row.kid, "retiredAt": row.retired_at.isoformat() if row.retired_at else None}
+                          for row in rows]
+        return result
+    finally:
+        await runtime.database.dispose()
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    print(json.dumps(asyncio.run(_keys("rotate", None))))
+    return 0
+
+
+def cmd_keys_prune(args: argparse.Namespace) -> int:
+    if args.older_than < 0:
+        raise SystemExit("--older-than takes a number of seconds, 0 or more")
+    print(json.dumps(asyncio.run(_keys("prune", args.older_than))))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bureau", description="Partner licensing server")
     sub = p.add_subparsers(dest="command", required=True)
@@ -213,6 +249,15 @@ def parser() -> argparse.ArgumentParser:
     issue.add_argument("--scopes", required=True)
     issue.add_argument("--ttl", type=int)
     issue.set_defaults(run=cmd_tokens_issue)
+
+    keys = sub.add_parser("keys", help="token signing keys (kept in the database)").add_subparsers(
+        dest="keys_command", required=True)
+    keys.add_parser("rotate", help="make a new active signing key; older keys keep validating").set_defaults(
+        run=cmd_keys_rotate)
+    prune = keys.add_parser("prune", help="remove keys retired longer ago than the longest token lifetime")
+    prune.add_argument("--older-than", type=int, required=True, metavar="SECONDS",
+                       help="remove keys retired more than this many seconds ago (at least the longest token TTL)")
+    prune.set_defaults(run=cmd_keys_prune)
 
     roll = sub.add_parser("rollover", help="the period change and monthly invoices (idempotent)")
     roll.add_argument("--date", help="YYYY-MM-DD; today (UTC) when absent")

@@ -14,3 +14,7 @@ class Settings:
     access_token_ttl: int = 3600
     invitation_days: int = 14
     session_ttl_seconds: int = 15 * 60
+    # Browser origins allowed to call /graphql and /exports (CORS); comma-separated, none by default.
+    cors_origins: tuple[str, ...] = field(default_factory=lambda: tuple(
+        origin.strip().rstrip("/") for origin in os.environ.get("BUREAU_CORS_ORIGINS", "").split(",")
+        if origin.strip()))

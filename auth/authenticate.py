@@ -13,6 +13,11 @@ from models.ids import decode_as
 from models.oauth_grants import RevokedAccessToken
 
 
+class MissingCredentials(InvalidToken):
+    """No usable `Authorization: Bearer` header at all (RFC 6750 invalid_request), as opposed
+    to a token that fails validation (invalid_token)."""
+
+
 class ExternalIssuers(Protocol):
     """Tokens of trusted external OpenID Connect providers (auth/external.py)."""
 
@@ -45,10 +50,10 @@ async def authenticate(tokens: TokenService, session: AsyncSession, authorizatio
     """Validates the `Authorization: Bearer` header; raises InvalidToken for anything else.
     Tokens of a trusted external issuer go to `external`; all others must be ours."""
     if not authorization:
-        raise InvalidToken("missing bearer token")
+        raise MissingCredentials("missing bearer token")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("expected a bearer token")
+        raise MissingCredentials("expected a bearer token")
     if external is not None and external.claims(token.strip()):
         return await external.authenticate(session, token.strip())
     claims = await tokens.validate(token.strip())

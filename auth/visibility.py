@@ -21,7 +21,7 @@ from models import (
     Subscription,
     User,
 )
-from models.enums import Role
+from models.enums import FirmRole, Role
 
 Filter = ColumnElement[bool]
 SUBSCRIPTION_READERS = {Role.ADMINISTRATOR, Role.ACCOUNTANT}
@@ -76,9 +76,11 @@ def visible_firm_members(p: Principal) -> Filter:
 
 
 def visible_client_users(p: Principal) -> Filter:
+    """The "client users" row of section 3: FIRM_ADMIN only, reading included."""
     if p.is_platform_admin:
         return true()
-    return ClientUser.firm_id.in_(_ids(p.staff_firm_ids()))
+    admin_of = {firm_id for firm_id in p.staff_firm_ids() if p.firm_role(firm_id) is FirmRole.FIRM_ADMIN}
+    return ClientUser.firm_id.in_(_ids(admin_of))
 
 
 def visible_users(p: Principal) -> Filter:
@@ -106,6 +108,18 @@ def visible_subscriptions(p: Principal) -> Filter:
     return or_(
         Subscription.firm_id.in_(_ids(p.staff_firm_ids())),
         Subscription.agreement_id.in_(_ids(_subscription_agreements(p))),
+    )
+
+
+def visible_seat_usage(p: Principal) -> Filter:
+    """Who uses an agreement's seats, and through which companies (Agreement.chargeableAccesses
+    and chargeBreakdown), as a filter over Company: whoever may read the agreement's
+    subscription sees every company of the agreement there, other roles nothing."""
+    if p.is_platform_admin:
+        return true()
+    return or_(
+        Company.firm_id.in_(_ids(p.staff_firm_ids())),
+        Company.agreement_id.in_(_ids(_subscription_agreements(p))),
     )
 
 

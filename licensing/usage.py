@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 
 from models import ClientUser, Company, LicenseSession, Membership, Subscription
 from models.enums import LicenseType, MembershipStatus
@@ -32,6 +32,36 @@ def named_seat_holders(now: datetime) -> Select[int, int]:
         .where(Membership.license_type == LicenseType.NAMED, holds_seat(now))
         .distinct()
     )
+
+
+def access_lines(now: datetime) -> Select[int, int, LicenseType]:
+    """(agreement_id, user_id, license_type) for every user needing a seat of that type in an
+    agreement: NAMED by R13, and likewise CONCURRENT and CLIENT_USER members (ACTIVE, or INVITED
+    and not lapsed) of any company of the agreement. A user in several companies of one
+    agreement appears once per licence type; `access_companies` gives the companies."""
+    return (
+        select(Company.agreement_id, Membership.user_id, Membership.license_type)
+        .join(Company, Company.id == Membership.company_id)
+        .where(holds_seat(now))
+        .distinct()
+    )
+
+
+def access_companies(now: datetime) -> Select[int, LicenseType, Company]:
+    """(user_id, license_type, company) behind each line of `access_lines`."""
+    return (
+        select(Membership.user_id, Membership.license_type, Company)
+        .join(Company, Company.id == Membership.company_id)
+        .where(holds_seat(now))
+    )
+
+
+LICENSE_TYPES = list(LicenseType)
+
+
+def license_type_order(column: ColumnElement[LicenseType]) -> ColumnElement[int]:
+    """NAMED, CONCURRENT, CLIENT_USER as 0, 1, 2: the order lines are listed in."""
+    return case({t: i for i, t in enumerate(LICENSE_TYPES)}, value=column)
 
 
 def named_seats_in_use(agreement_ids: list[int], now: datetime) -> Select[int, int]:

@@ -32,18 +32,32 @@ class RequestDb:
         self.session = session
         self.now = now
         self._lock = asyncio.Lock()
+        self._closed = False
 
     async def all(self, stmt: Executable) -> Sequence[Any]:
         async with self._lock:
+            self._check_open()
             return (await self.session.execute(stmt)).all()
 
     async def scalars(self, stmt: Executable) -> Sequence[Any]:
         async with self._lock:
+            self._check_open()
             return (await self.session.scalars(stmt)).all()
 
     async def scalar(self, stmt: Executable) -> Any:
         async with self._lock:
+            self._check_open()
             return await self.session.scalar(stmt)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the request has finished; its reads are closed")
+
+    async def close(self) -> None:
+        """Waits for a read still running (a field's error can end execution while sibling
+        loaders are mid-query) and refuses later ones, so the session closes cleanly."""
+        async with self._lock:
+            self._closed = True
 
 
 class RequestLoader(DataLoader, Generic[K, V]):  # type: ignore[misc]
@@ -98,8 +112,10 @@ class PageArgs:
 
 
 @dataclass
-class Page(Generic[M]):
-    rows: list[M]
+class Page(Generic[V]):
+    """One page of rows (model rows, or plain values such as charge lines)."""
+
+    rows: list[V]
     has_next: bool
     has_previous: bool
 

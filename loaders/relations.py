@@ -1,14 +1,16 @@
 """The loaders of every relation the schema resolves."""
 
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from auth import visibility as v
 from licensing import usage
 from licensing.catalog import PriceBook
-from loaders.base import ByIdLoader, ByKeyLoader, CountLoader, PageLoader, RequestLoader
+from loaders.base import ByIdLoader, ByKeyLoader, CountLoader, Page, PageArgs, PageLoader, RequestLoader
 from models import (
     Agreement,
     AuditEvent,
@@ -33,6 +35,7 @@ from models import (
     SubscriptionFeature,
     User,
 )
+from models.enums import LicenseType
 
 # ------------------------------------------------------------------ by id
 
@@ -273,3 +276,97 @@ class LiveSessionsBySubscriptionLoader(_CountBy):
 class ClientUserCountByFirmLoader(_CountBy):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
         return await self.counts(usage.client_users_assigned(list(keys)), keys)
+
+
+# ------------------------------------------------------------------ who uses the seats (R13)
+
+
+@dataclass(frozen=True)
+class ChargeLineRow:
+    """One line of an agreement's charge breakdown: a user needing a seat of one licence type."""
+
+    agreement_id: int
+    user: User
+    license_type: LicenseType
+
+    @property
+    def key(self) -> int:
+        """Stable cursor position: by user id, then licence type."""
+        return charge_line_key(self.user.id, self.license_type)
+
+
+def charge_line_key(user_id: int, license_type: LicenseType) -> int:
+    return user_id * len(usage.LICENSE_TYPES) + usage.LICENSE_TYPES.index(license_type)
+
+
+class ChargeableAccessesByAgreementLoader(RequestLoader[int, dict[LicenseType, int]]):
+    """Distinct users needing a seat per licence type, for whoever may read the subscription."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[dict[LicenseType, int]]:
+        lines = usage.access_lines(self.db.now).where(
+            Company.agreement_id.in_(keys), v.visible_seat_usage(self.principal)).subquery()
+        rows = await self.db.all(
+            select(lines.c.agreement_id, lines.c.license_type, func.count())
+            .group_by(lines.c.agreement_id, lines.c.license_type)
+        )
+        found: dict[int, dict[LicenseType, int]] = defaultdict(dict)
+        for agreement_id, license_type, count in rows:
+            found[agreement_id][license_type] = int(count)
+        return [found.get(key, {}) for key in keys]
+
+
+class ChargeLinesByAgreementLoader(RequestLoader[tuple[int, PageArgs], Page[ChargeLineRow]]):
+    """One page of each agreement's charge lines, for many agreements in one statement; the
+    line's user comes in the same statement. Its totalCount is the sum of the
+    ChargeableAccessesByAgreementLoader counts."""
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, PageArgs]]) -> list[Page[ChargeLineRow]]:
+        by_args: dict[PageArgs, list[int]] = defaultdict(list)
+        for parent, args in keys:
+            by_args[args].append(parent)
+        pages: dict[tuple[int, PageArgs], Page[ChargeLineRow]] = {}
+        for args, parents in by_args.items():
+            grouped = await self._load(parents, args)
+            for parent in parents:
+                rows = grouped.get(parent, [])
+                pages[(parent, args)] = Page(rows[: args.first], len(rows) > args.first, args.after is not None)
+        return [pages[key] for key in keys]
+
+    async def _load(self, parents: list[int], args: PageArgs) -> dict[int, list[ChargeLineRow]]:
+        lines = usage.access_lines(self.db.now).where(
+            Company.agreement_id.in_(parents), v.visible_seat_usage(self.principal)).subquery()
+        position = lines.c.user_id * len(usage.LICENSE_TYPES) + usage.license_type_order(lines.c.license_type)
+        numbered = (
+            select(lines.c.agreement_id, lines.c.user_id, lines.c.license_type, position.label("position"),
+                   func.row_number().over(partition_by=lines.c.agreement_id, order_by=position).label("n"))
+            .where(true() if args.after is None else position > args.after)
+            .subquery()
+        )
+        stmt = (
+            select(User, numbered.c.agreement_id, numbered.c.license_type)
+            .join(numbered, User.id == numbered.c.user_id)
+            .where(numbered.c.n <= args.first + 1)
+            .order_by(numbered.c.agreement_id, numbered.c.position)
+        )
+        grouped: dict[int, list[ChargeLineRow]] = defaultdict(list)
+        for user, agreement_id, license_type in await self.db.all(stmt):
+            grouped[agreement_id].append(ChargeLineRow(agreement_id, user, license_type))
+        return grouped
+
+
+class CompaniesByChargeLineLoader(RequestLoader[tuple[int, int, LicenseType], list[Company]]):
+    """The companies of the agreement through which a user needs that seat, in id order."""
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, int, LicenseType]]) -> list[list[Company]]:
+        agreements = sorted({agreement_id for agreement_id, _, _ in keys})
+        users = sorted({user_id for _, user_id, _ in keys})
+        stmt = (
+            usage.access_companies(self.db.now)
+            .where(Company.agreement_id.in_(agreements), Membership.user_id.in_(users),
+                   v.visible_seat_usage(self.principal))
+            .order_by(Company.id)
+        )
+        grouped: dict[tuple[int, int, LicenseType], list[Company]] = defaultdict(list)
+        for user_id, license_type, company in await self.db.all(stmt):
+            grouped[(company.agreement_id, user_id, license_type)].append(company)
+        return [grouped.get(key, []) for key in keys]

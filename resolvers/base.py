@@ -24,6 +24,7 @@ from licensing.errors import RuleViolation
 from models import AuditEvent, Base
 from models import ids as global_ids
 from models.enums import UserErrorCode
+from resolvers import events  # noqa: F401 - announces committed audit rows to live subscriptions
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("bureau.mutations")

@@ -6,6 +6,7 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from schema.errors import ErrorCodes
 from schema.mutations.agreements import AgreementMutations
 from schema.mutations.billing import BillingMutations
+from schema.mutations.catalog import CatalogMutations
 from schema.mutations.client_users import ClientUserMutations
 from schema.mutations.firms import FirmMutations
 from schema.mutations.memberships import MembershipMutations
@@ -14,6 +15,7 @@ from schema.mutations.subscriptions import SubscriptionChangeMutations, Subscrip
 from schema.mutations.users import UserMutations
 from schema.query import Query
 from schema.scopes import ScopeCheck
+from schema.subscriptions import LiveOperations, Subscription
 from schema.types.agreements import Agreement
 from schema.types.audit import AuditEvent
 from schema.types.billing import Invoice, Order
@@ -24,16 +26,18 @@ from schema.types.users import Membership, User
 
 
 @strawberry.type
-class Mutation(FirmMutations, AgreementMutations, SubscriptionMutations, SubscriptionChangeMutations, UserMutations,
-               MembershipMutations, BillingMutations, ClientUserMutations, SessionMutations):
+class Mutation(FirmMutations, CatalogMutations, AgreementMutations, SubscriptionMutations,
+               SubscriptionChangeMutations, UserMutations, MembershipMutations, BillingMutations, ClientUserMutations,
+               SessionMutations):
     pass
 
 
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
            LicenseSession, Order, Invoice, AuditEvent],
-    extensions=[ErrorCodes, ScopeCheck, lambda: QueryDepthLimiter(max_depth=20),
+    extensions=[ErrorCodes, ScopeCheck, LiveOperations, lambda: QueryDepthLimiter(max_depth=20),
                 lambda: MaxAliasesLimiter(max_alias_count=50)],
 )

@@ -5,7 +5,6 @@ from typing import Any
 
 import strawberry
 
-from licensing.catalog import DEFAULT_CURRENCY, PriceBook
 from loaders import relations as r
 from loaders.base import ByIdLoader
 from models import ids
@@ -13,7 +12,7 @@ from schema.context import Info
 from schema.types.agreements import Agreement
 from schema.types.audit import AuditEvent
 from schema.types.billing import Invoice, Order
-from schema.types.catalog import Catalog
+from schema.types.catalog import Catalog, callers_prices
 from schema.types.common import Node
 from schema.types.companies import Company
 from schema.types.firms import ClientUser, Firm, FirmMember
@@ -87,10 +86,4 @@ class Query:
 
     @strawberry.field(description="Editions, add-ons and prices that can be subscribed to.")
     async def catalog(self, info: Info) -> Catalog:
-        book: PriceBook = await info.context.loaders.get(r.PriceBookLoader).load("catalog")
-        currency = DEFAULT_CURRENCY
-        firm_id = info.context.principal.home_firm_id()
-        if firm_id is not None:
-            firm = await info.context.loaders.get(r.FirmByIdLoader).load(firm_id)
-            currency = firm.currency if firm is not None else currency
-        return Catalog.of(book, currency, info.context.db.now.date())
+        return Catalog.of(*await callers_prices(info))

@@ -10,6 +10,7 @@ from loaders import relations as r
 from schema.context import Info
 from schema.types.base import FromModel
 from schema.types.billing import BillingDetails, Invoice, InvoicePreview, upcoming_invoice
+from schema.types.charges import ChargeableAccess, ChargeLine, charge_breakdown, chargeable_accesses
 from schema.types.common import BillingMode, Connection, Node, connection, page_args
 from schema.types.firms import Firm, load_firm
 
@@ -69,6 +70,18 @@ class Agreement(Node, FromModel):
     @strawberry.field
     def billing_details(self) -> BillingDetails | None:
         return BillingDetails.of(self.model)
+
+    @strawberry.field(description="Distinct users needing a seat, per licence type: a user with access to several "
+                      "companies of this agreement counts once.")
+    async def chargeable_accesses(self, info: Info) -> list[ChargeableAccess]:
+        return await chargeable_accesses(info, self.model.id)
+
+    @strawberry.field(description="Why each user needs a seat: one line per user and licence type, with the "
+                      "companies that access covers.")
+    async def charge_breakdown(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[ChargeLine]:
+        return await charge_breakdown(info, self.model.id, page_args(first, after))
 
     @strawberry.field(description="Direct invoices of a CUSTOMER agreement (consolidated ones are on the firm).")
     async def invoices(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[Invoice]:

@@ -4,9 +4,11 @@ from datetime import date
 
 import strawberry
 
-from licensing.catalog import PriceBook
+from licensing.catalog import DEFAULT_CURRENCY, PriceBook
+from loaders import relations as r
 from models import Edition as EditionRow
 from models import Feature as FeatureRow
+from schema.context import Info
 from schema.types.common import FeatureKind, Money
 
 
@@ -47,3 +49,14 @@ class Catalog:
             editions=[Edition.priced(e, book, currency, on) for e in book.editions_in_order(currency, on)],
             features=[Feature.priced(f, book, currency, on) for f in book.features_in_order()],
         )
+
+
+async def callers_prices(info: Info) -> tuple[PriceBook, str, date]:
+    """The catalog as the caller sees it now: in its firm's currency, EUR when it has none (the vendor)."""
+    book: PriceBook = await info.context.loaders.get(r.PriceBookLoader).load("catalog")
+    currency = DEFAULT_CURRENCY
+    firm_id = info.context.principal.home_firm_id()
+    if firm_id is not None:
+        firm = await info.context.loaders.get(r.FirmByIdLoader).load(firm_id)
+        currency = firm.currency if firm is not None else currency
+    return book, currency, info.context.db.now.date()

@@ -98,3 +98,18 @@ async def test_catalog_lists_editions_in_the_callers_currency(api: Api) -> None:
     assert {"FEATURE", "INTEGRATION"} <= {f["kind"] for f in data["catalog"]["features"]}
     vendor = await api.ok("{ catalog { editions { seatPrice { currency } } } }", token=await api.vendor())
     assert {e["seatPrice"]["currency"] for e in vendor["catalog"]["editions"]} == {"EUR"}
+
+
+async def test_a_failing_field_does_not_break_its_siblings_reads(api: Api) -> None:
+    firm = await api.firm()
+    agreement_id, _ = await api.agreement(firm)
+    await api.subscription(firm, agreement_id, named=2)
+    query = """query($id: ID!) { agreement(id: $id) { companies(after: "not-a-cursor") { totalCount }
+        subscription { seats { inUse } } companyCount } }"""
+    for _ in range(3):
+        body = await api.gql(query, {"id": agreement_id}, token=firm.admin)
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # the server's connections are still good for the next request
+    data = await api.ok("query($id: ID!) { agreement(id: $id) { companyCount } }", {"id": agreement_id},
+                        token=firm.admin)
+    assert data["agreement"]["companyCount"] == 1
