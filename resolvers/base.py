@@ -96,7 +96,7 @@ class UnitOfWork:
         subscription_id: int | None = None,
     ) -> AuditEvent:
         event = AuditEvent(
-            firm_id=firm_id if firm_id is not None else getattr(subject, "firm_id", None),
+            firm_id=firm_id if firm_id is not None else _firm_of(subject),
             company_id=company_id,
             subscription_id=subscription_id,
             occurred_at=self.runtime.now(),
@@ -110,6 +110,16 @@ class UnitOfWork:
         )
         self.session.add(event)
         return event
+
+
+def _firm_of(subject: Base) -> int | None:
+    """The firm an event belongs to: the subject's own firm, or the firm itself."""
+    from models import Firm
+
+    if isinstance(subject, Firm):
+        return subject.id
+    firm_id = getattr(subject, "firm_id", None)
+    return firm_id if isinstance(firm_id, int) else None
 
 
 def _json(values: dict[str, Any] | None) -> str | None:

@@ -115,3 +115,15 @@ async def test_company_members_read_their_firm_and_agreement(api: Api) -> None:
     assert data["company"]["firm"]["id"] == firm.id
     assert data["company"]["agreement"]["id"] == agreement_id
     assert data["company"]["agreement"]["subscription"] is None  # REPORTER may not read the subscription
+
+
+async def test_firm_changes_are_in_the_firms_audit_log(api: Api) -> None:
+    firm = await api.firm()
+    await api.mutate("updateFirm", {"firmId": firm.id, "name": "Audited firm"}, "firm { id }", token=firm.admin)
+    data = await api.ok("query($id: ID!) { firm(id: $id) { auditLog { edges { node { action subjectId before after "
+                        "actor { email } } } } } }", {"id": firm.id}, token=firm.admin)
+    events = [edge["node"] for edge in data["firm"]["auditLog"]["edges"]]
+    renamed = next(e for e in events if e["action"] == "firm.updated")
+    assert renamed["subjectId"] == firm.id and "Audited firm" in renamed["after"]
+    assert renamed["actor"]["email"] == firm.admin_email
+    assert {"firm.created", "firm.staff_added"} <= {e["action"] for e in events}
