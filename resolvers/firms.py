@@ -10,7 +10,7 @@ from models import Firm, FirmMember
 from models import ids as global_ids
 from models.enums import FirmRole, UserErrorCode
 from resolvers.base import UnitOfWork, changes
-from resolvers.users import check_identity, find_or_create_user
+from resolvers.users import check_identity, find_or_create_user, queue_staff_welcome_email
 
 
 async def create_firm(
@@ -69,6 +69,7 @@ async def add_firm_staff(uow: UnitOfWork, firm: Firm, *, name: str, email: str, 
     member = FirmMember(firm_id=firm.id, user_id=user.id, role=role)
     uow.session.add(member)
     await uow.session.flush()
+    queue_staff_welcome_email(uow, user, firm.id, firm.name)
     uow.audit("firm.staff_added", member, f"{user.name} added to {firm.name} as {role.value}",
               after={"user": global_ids.of(user), "role": role.value})
     return member

@@ -153,6 +153,25 @@ def queue_welcome_email(uow: UnitOfWork, user: User, company: Company, membershi
     ))
 
 
+def queue_staff_welcome_email(uow: UnitOfWork, user: User, firm_id: int, firm_name: str) -> bool:
+    """Firm staff who have no password yet get a link to set one up (no membership involved)."""
+    if user.email is None or user.password_hash is not None:
+        return False
+    expires_at = uow.runtime.now() + timedelta(days=uow.runtime.settings.invitation_days)
+    token, row = InvitationToken.issue(user_id=user.id, firm_id=firm_id, expires_at=expires_at)
+    uow.session.add(row)
+    link = f"{uow.runtime.settings.issuer}/invitations/{token}"
+    uow.session.add(OutboxEmail(
+        firm_id=firm_id,
+        to_address=user.email,
+        subject=f"Your account at {firm_name}",
+        body=f"Hello {user.name},\n\nYou have been added to the staff of {firm_name}. "
+             f"Set up your sign-in here:\n{link}\n",
+        next_attempt_at=uow.runtime.now(),
+    ))
+    return True
+
+
 async def _approver(uow: UnitOfWork, company: Company, approver_id: str | None, field: list[str]) -> int | None:
     if approver_id is None:
         return None
