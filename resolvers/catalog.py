@@ -59,22 +59,8 @@ async def upsert_edition(
             uow.audit("catalog.edition_updated", edition, f"Edition {code} updated", before=before, after=after,
                       firm_id=None)
 
-    for currency, amount in prices.items():
-        row = await uow.session.scalar(
-            select(EditionPrice)
-            .where(EditionPrice.edition_code == code, EditionPrice.currency == currency,
-                   EditionPrice.valid_from == on)
-            .with_for_update()
-        )
-        if row is None:
-            uow.session.add(EditionPrice(edition_code=code, currency=currency, monthly_price=amount, valid_from=on))
-        elif row.monthly_price == amount:
-            continue
-        _audit_price(uow, edition, "catalog.edition_priced", f"Seat price of {code}", currency, on,
-                     None if row is None else row.monthly_price, amount)
-        if row is not None:
-            row.monthly_price = amount
-    await uow.session.flush()
+    await _set_prices(uow, edition, EditionPrice, EditionPrice.edition_code, prices, on,
+                      "catalog.edition_priced", f"Seat price of {code}")
     return edition
 
 
@@ -105,23 +91,29 @@ async def upsert_feature(
             uow.audit("catalog.feature_updated", feature, f"{kind.value.title()} {code} updated",
                       before=before, after=after, firm_id=None)
 
+    await _set_prices(uow, feature, FeaturePrice, FeaturePrice.feature_code, prices, on,
+                      "catalog.feature_priced", f"Monthly price of {code}")
+    return feature
+
+
+async def _set_prices(uow: UnitOfWork, subject: Edition | Feature, model: type[EditionPrice] | type[FeaturePrice],
+                      code_column: Any, prices: dict[str, Decimal], on: date, action: str, what: str) -> None:
+    """One price row per currency from `on`; a row for the same date is replaced."""
     for currency, amount in prices.items():
-        row = await uow.session.scalar(
-            select(FeaturePrice)
-            .where(FeaturePrice.feature_code == code, FeaturePrice.currency == currency,
-                   FeaturePrice.valid_from == on)
+        row: EditionPrice | FeaturePrice | None = await uow.session.scalar(
+            select(model)  # type: ignore[arg-type]
+            .where(code_column == subject.code, model.currency == currency, model.valid_from == on)
             .with_for_update()
         )
-        if row is None:
-            uow.session.add(FeaturePrice(feature_code=code, currency=currency, monthly_price=amount, valid_from=on))
-        elif row.monthly_price == amount:
+        if row is not None and row.monthly_price == amount:
             continue
-        _audit_price(uow, feature, "catalog.feature_priced", f"Monthly price of {code}", currency, on,
-                     None if row is None else row.monthly_price, amount)
-        if row is not None:
+        _audit_price(uow, subject, action, what, currency, on, None if row is None else row.monthly_price, amount)
+        if row is None:
+            uow.session.add(model(**{code_column.key: subject.code}, currency=currency, monthly_price=amount,
+                                  valid_from=on))
+        else:
             row.monthly_price = amount
     await uow.session.flush()
-    return feature
 
 
 def _audit_price(uow: UnitOfWork, subject: Edition | Feature, action: str, what: str, currency: str, on: date,
