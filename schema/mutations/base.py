@@ -60,6 +60,14 @@ async def run(
     return outcome
 
 
+def owner_target(owner_id: str, action: Action) -> Target:
+    """The target of an `ownerId` that names a firm or one of its agreements."""
+    from models import Agreement, Firm, ids
+
+    model = Firm if ids.decode_as(owner_id, "Firm") is not None else Agreement
+    return Target(model, owner_id, "ownerId", action)
+
+
 def platform_only(info: Info) -> None:
     """For mutations with no target object: the vendor's back office only."""
     from auth.policy import Tenancy, authorize

@@ -4,13 +4,10 @@ import strawberry
 
 from auth.policy import Action
 from licensing.billing_details import AddressValues, EInvoiceValues
-from models import Agreement as AgreementRow
-from models import Firm as FirmRow
-from models import ids
 from resolvers import billing_details
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import Target, run, user_errors
+from schema.mutations.base import owner_target, run, user_errors
 from schema.types.billing import BillingDetails
 
 
@@ -59,8 +56,7 @@ class BillingDetailsPayload:
 class BillingMutations:
     @strawberry.mutation
     async def update_billing_details(self, info: Info, input: UpdateBillingDetailsInput) -> BillingDetailsPayload:
-        is_firm = ids.decode_as(input.owner_id, "Firm") is not None
-        target = Target(FirmRow if is_firm else AgreementRow, input.owner_id, "ownerId", Action.BILLING_DETAILS)
+        target = owner_target(input.owner_id, Action.BILLING_DETAILS)
         outcome = await run(info, target, lambda uow, owner: billing_details.update_billing_details(
             uow, owner, billing_contact_name=input.billing_contact_name, billing_email=input.billing_email,
             invoice_address=input.invoice_address.values(),

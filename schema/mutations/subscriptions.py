@@ -6,15 +6,12 @@ import strawberry
 
 from auth.policy import Action
 from loaders import relations as r
-from models import Agreement as AgreementRow
-from models import Firm as FirmRow
 from models import Subscription as SubscriptionRow
-from models import ids
 from resolvers import subscriptions
 from resolvers.subscriptions import ChangeResult
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import Target, run, user_errors
+from schema.mutations.base import Target, owner_target, run, user_errors
 from schema.types.billing import Order
 from schema.types.common import BillingInterval, LicenseType, Money, SalesChannel, ScheduledChangeKind
 from schema.types.subscriptions import ChangePreview, LicenseSubscription, ScheduledChange
@@ -53,8 +50,7 @@ class SubscriptionPayload:
 class SubscriptionMutations:
     @strawberry.mutation
     async def create_subscription(self, info: Info, input: CreateSubscriptionInput) -> SubscriptionPayload:
-        is_firm = ids.decode_as(input.owner_id, "Firm") is not None
-        target = Target(FirmRow if is_firm else AgreementRow, input.owner_id, "ownerId", Action.MANAGE_AGREEMENTS)
+        target = owner_target(input.owner_id, Action.MANAGE_AGREEMENTS)
         outcome = await run(info, target, lambda uow, owner: subscriptions.create_subscription(
             uow, owner, edition_code=input.edition_code, billing_interval=input.billing_interval,
             seat_counts=[(s.license_type, s.count) for s in input.seats], starts_on=input.starts_on,

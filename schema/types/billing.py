@@ -72,6 +72,11 @@ class BillingPeriod:
     end: date = strawberry.field(description="Exclusive.")
 
 
+def _priced(row: models.OrderLine | models.InvoiceLine, currency: str) -> dict[str, Money]:
+    return {"unit_price": Money(amount=row.unit_price, currency=currency),
+            "amount": Money(amount=row.amount, currency=currency)}
+
+
 @strawberry.type
 class OrderLine:
     description: str
@@ -89,16 +94,8 @@ class Order(Node, FromModel):
     @strawberry.field
     async def lines(self, info: Info) -> list[OrderLine]:
         rows = await info.context.loaders.get(r.OrderLinesByOrderLoader).load(self.model.id)
-        currency = self.model.currency
-        return [
-            OrderLine(
-                description=row.description,
-                quantity=row.quantity,
-                unit_price=Money(amount=row.unit_price, currency=currency),
-                amount=Money(amount=row.amount, currency=currency),
-            )
-            for row in sorted(rows, key=lambda line: line.position)
-        ]
+        return [OrderLine(description=row.description, quantity=row.quantity, **_priced(row, self.model.currency))
+                for row in sorted(rows, key=lambda line: line.position)]
 
     @strawberry.field
     def total(self) -> Money:
@@ -139,18 +136,9 @@ class Invoice(Node, FromModel):
     @strawberry.field
     async def lines(self, info: Info) -> list[InvoiceLine]:
         rows = await info.context.loaders.get(r.InvoiceLinesByInvoiceLoader).load(self.model.id)
-        currency = self.model.currency
-        return [
-            InvoiceLine(
-                agreement_pk=row.agreement_id,
-                customer_number=row.customer_number,
-                description=row.description,
-                quantity=row.quantity,
-                unit_price=Money(amount=row.unit_price, currency=currency),
-                amount=Money(amount=row.amount, currency=currency),
-            )
-            for row in sorted(rows, key=lambda line: line.position)
-        ]
+        return [InvoiceLine(agreement_pk=row.agreement_id, customer_number=row.customer_number,
+                            description=row.description, quantity=row.quantity, **_priced(row, self.model.currency))
+                for row in sorted(rows, key=lambda line: line.position)]
 
     @strawberry.field
     def total(self) -> Money:
