@@ -28,7 +28,6 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from auth.authenticate import MissingCredentials, authenticate
 from auth.external import TrustedIssuers
-from auth.routes import oauth_routes
 from auth.tokens import InvalidToken
 from loaders.base import RequestDb
 from models.db import Database, connect
@@ -38,6 +37,7 @@ from schema import schema
 from schema.context import Context
 from schema.subscriptions import LiveContext
 from settings import Settings
+from web.routes import web_routes
 
 log = logging.getLogger("bureau.http")
 
@@ -193,7 +193,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             from resolvers.outbox import parse_smtp_url, run_worker
 
             worker = asyncio.create_task(run_worker(runtime.database, parse_smtp_url(runtime.settings.smtp_url),
-                                                    runtime.now, stop, sender=runtime.settings.mail_from))
+                                                    runtime.now, stop, sender=runtime.settings.mail_from,
+                                                    issuer=runtime.settings.issuer))
         # Live events: this process LISTENs for every instance's (DESIGN.md section 5).
         async with hub_for(runtime.database.engine).running(runtime.database.engine):
             yield
@@ -217,7 +218,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             Route("/metrics", metrics),
             Route("/.well-known/jwks.json", jwks),
             Route("/exports/reinvoicing.csv", reinvoicing_export, methods=["GET", "OPTIONS"], middleware=cors),
-            *oauth_routes(runtime),
+            *web_routes(runtime),
         ],
         lifespan=lifespan,
     )

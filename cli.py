@@ -139,13 +139,15 @@ async def _deliver(once: bool) -> str:
         raise SystemExit(f"SMTP_URL: {exc}") from exc
     try:
         if once:
-            report = await deliver_due(runtime.database, target, runtime.now(), sender=settings.mail_from)
+            report = await deliver_due(runtime.database, target, runtime.now(), sender=settings.mail_from,
+                                         issuer=settings.issuer)
             return json.dumps({"sent": report.sent, "failed": report.failed})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(runtime.database, target, runtime.now, stop, sender=settings.mail_from)
+        await run_worker(runtime.database, target, runtime.now, stop, sender=settings.mail_from,
+                         issuer=settings.issuer)
         return "stopped"
     finally:
         await runtime.database.dispose()

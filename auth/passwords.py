@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -64,6 +65,12 @@ def needs_rehash(stored: str) -> bool:
         return HASHER.check_needs_rehash(stored)
     except InvalidHashError:
         return True
+
+
+async def upgrade_hash(user: Any, password: str) -> None:
+    """After a right password: rehash it when it was hashed with weaker parameters than today's."""
+    if user.password_hash is not None and needs_rehash(user.password_hash):
+        user.password_hash = await hash_password(password)
 
 
 def password_problem(password: str) -> str | None:

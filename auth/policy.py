@@ -29,10 +29,14 @@ class Action(enum.Enum):
     MANAGE_CLIENT_USERS = enum.auto()
     MANAGE_FIRM = enum.auto()
     READ_FIRM_STAFF = enum.auto()
+    # The firm's commercial terms: its discount, reseller agreement, own invoices and licence.
+    READ_FIRM_TERMS = enum.auto()
     # Only the vendor: reseller agreements, certification, discounts, the catalog, new firms.
     PLATFORM = enum.auto()
     # Any role, but only with a CONCURRENT membership of the company (checked below).
     OWN_SESSION = enum.auto()
+    # A signed-in user acting on their own account (e.g. their email); never a client token.
+    OWN_ACCOUNT = enum.auto()
 
 
 # The table of section 3: which roles may do what.
@@ -47,8 +51,28 @@ ALLOWED: dict[Action, frozenset[Role | FirmRole]] = {
     Action.MANAGE_CLIENT_USERS: frozenset({FA}),
     Action.MANAGE_FIRM: frozenset({FA}),
     Action.READ_FIRM_STAFF: frozenset({FA, FV}),
+    Action.READ_FIRM_TERMS: frozenset({FA, FV}),
     Action.PLATFORM: frozenset(),
     Action.OWN_SESSION: frozenset(),
+    Action.OWN_ACCOUNT: frozenset(),
+}
+
+# Fields whose reading carries a rule of its own, beyond the visibility of their object
+# (auth.visibility): who may read them is who may do the Action on the object. A caller who
+# may not reads null, an empty list, or (for a field that cannot be null) a FORBIDDEN error.
+# Company members learn their firm's name, never its terms: from none of these can a client
+# work out the reseller price (prices they see are list prices, see `sees_reseller_prices`).
+FIELD_READS: dict[tuple[str, str], Action] = {
+    ("Firm", "billingDetails"): Action.BILLING_DETAILS,
+    ("Agreement", "billingDetails"): Action.BILLING_DETAILS,
+    ("Firm", "resellerDiscountPercent"): Action.READ_FIRM_TERMS,
+    ("Firm", "hasResellerAgreement"): Action.READ_FIRM_TERMS,
+    ("Firm", "masterSubscription"): Action.READ_FIRM_TERMS,
+    ("Firm", "invoices"): Action.READ_FIRM_TERMS,
+    ("Firm", "upcomingInvoice"): Action.READ_FIRM_TERMS,
+    ("Firm", "auditLog"): Action.READ_FIRM_TERMS,
+    ("Firm", "staff"): Action.READ_FIRM_STAFF,
+    ("Firm", "clientUsers"): Action.MANAGE_CLIENT_USERS,
 }
 
 
@@ -81,6 +105,8 @@ def roles_for(principal: Principal, where: Tenancy) -> set[Role | FirmRole]:
 
 
 def is_allowed(principal: Principal, action: Action, where: Tenancy) -> bool:
+    if action is Action.OWN_ACCOUNT:  # the vendor too needs an account of its own for this
+        return principal.user_id is not None
     if principal.is_platform_admin:
         return True
     if action is Action.OWN_SESSION:
@@ -94,10 +120,39 @@ def authorize(principal: Principal, action: Action, where: Tenancy) -> None:
         raise Forbidden(f"not allowed to {action.name.lower().replace('_', ' ')}")
 
 
+# ----------------------------------------------------------------------------- the role ceiling
+
+
+def rights_of(role: Role | FirmRole) -> frozenset[Action]:
+    """What a role may do: the actions of the table above that list it."""
+    return frozenset(action for action, roles in ALLOWED.items() if role in roles)
+
+
+def may_grant(principal: Principal, role: Role | FirmRole, where: Tenancy) -> bool:
+    """The role ceiling: a caller may grant a role, raise a membership to it, or act on a
+    membership that holds it, only when the caller itself holds every right of that role
+    there. So nobody grants more than it holds, and firm staff gain no company rights by
+    inviting themselves (a FIRM_ADVISOR may not make anyone ADMINISTRATOR)."""
+    return all(is_allowed(principal, action, where) for action in rights_of(role))
+
+
+def authorize_grant(principal: Principal, role: Role | FirmRole, where: Tenancy) -> None:
+    if not may_grant(principal, role, where):
+        raise Forbidden(f"not allowed to grant or manage the role {role.value}: it has rights the caller lacks")
+
+
+def sees_reseller_prices(principal: Principal, firm_id: int) -> bool:
+    """The reseller price (and so the discount) is the firm's and the vendor's to know:
+    its staff see it, its clients' members see list prices."""
+    return is_allowed(principal, Action.READ_FIRM_TERMS, Tenancy(firm_id=firm_id))
+
+
 def tenancy_of(obj: object) -> Tenancy:
     """Where a loaded model object lives, for the role checks above."""
-    from models import Agreement, Company, Firm, Subscription
+    from models import Agreement, Company, Firm, Subscription, User
 
+    if isinstance(obj, User):
+        return Tenancy(firm_id=0)  # global: no firm role reaches a user itself, only the vendor
     if isinstance(obj, Firm):
         return Tenancy(firm_id=obj.id)
     if isinstance(obj, Agreement):

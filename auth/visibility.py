@@ -4,7 +4,7 @@ Written once per type over the principal, so the loaders use them now and a comp
 selection-to-SQL path can use them later. A `platform:admin` token sees everything.
 """
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from auth.principal import Principal
 from models import (
@@ -56,7 +56,9 @@ def visible_companies(p: Principal) -> Filter:
 
 
 def visible_memberships(p: Principal) -> Filter:
-    """REPORTER sees its own membership only; every other role the company's members."""
+    """REPORTER sees its own membership only; every other role the company's members. A
+    user's own memberships are those that grant access (a DEACTIVATED one grants nothing,
+    and its company is no longer the user's to read)."""
     if p.is_platform_admin:
         return true()
     readable = {g.company_id for g in p.grants.companies.values() if g.role is not Role.REPORTER}
@@ -65,7 +67,7 @@ def visible_memberships(p: Principal) -> Filter:
         Membership.company_id.in_(_ids(readable)),
     ]
     if p.user_id is not None:
-        clauses.append(Membership.user_id == p.user_id)
+        clauses.append(and_(Membership.user_id == p.user_id, Membership.company_id.in_(_ids(set(p.grants.companies)))))
     return or_(*clauses)
 
 
@@ -154,7 +156,9 @@ def visible_sessions(p: Principal) -> Filter:
         return true()
     if p.user_id is None:
         return LicenseSession.firm_id.in_(_ids(p.staff_firm_ids())) if p.staff_firm_ids() else false()
-    return or_(LicenseSession.firm_id.in_(_ids(p.staff_firm_ids())), LicenseSession.user_id == p.user_id)
+    # Own sessions in companies the user still has access to: their company must be readable.
+    own = and_(LicenseSession.user_id == p.user_id, LicenseSession.company_id.in_(_ids(set(p.grants.companies))))
+    return or_(LicenseSession.firm_id.in_(_ids(p.staff_firm_ids())), own)
 
 
 VISIBILITY = {

@@ -115,3 +115,22 @@ def personnummer_digest(canonical: str, key: bytes) -> str:
     if not key:
         raise ValueError("the digest key must not be empty")
     return hmac.new(key, canonical.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def check_same_person(
+    stored: Sequence[tuple[str | None, str | None]], email: str | None, pin_digest: str | None,
+    field: Sequence[str],
+) -> None:
+    """Identity is the person's own: the users matched by an email and/or a personal identity
+    number (their stored (email, digest) pairs) may be reused only when they are one user and
+    every identifier given is the one on file. Anything else would attach an identifier to
+    someone else's account. The message says nothing of what is stored."""
+    agrees = len(stored) == 1 and (email is None or stored[0][0] == email) and (
+        pin_digest is None or stored[0][1] == pin_digest)
+    if not agrees:
+        raise RuleViolation(
+            UserErrorCode.IDENTITY_CONFLICT,
+            "The email and the personal identity number given do not match one person on file. "
+            "Check them with the person, or give only one of them.",
+            field,
+        )

@@ -23,6 +23,8 @@ class Order(IdMixin, CreatedMixin, Base):
     billing_mode: Mapped[BillingMode] = mapped_column(enum_type(BillingMode))
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[Decimal] = mapped_column(MoneyType())
+    # The total at list price (see OrderLine.list_amount).
+    list_total: Mapped[Decimal] = mapped_column(MoneyType())
     # Set when the order's month is invoiced.
     invoice_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("invoices.id", ondelete="SET NULL"))
 
@@ -40,6 +42,10 @@ class OrderLine(IdMixin, Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal] = mapped_column(MoneyType())
     amount: Mapped[Decimal] = mapped_column(MoneyType())
+    # The same line at list price. A FIRM agreement's order is at the reseller price, which
+    # only the firm's staff may see; its company members are shown these instead.
+    list_unit_price: Mapped[Decimal] = mapped_column(MoneyType())
+    list_amount: Mapped[Decimal] = mapped_column(MoneyType())
 
 
 class Invoice(IdMixin, Base):

@@ -73,6 +73,22 @@ class LoginMethod(enum.StrEnum):
     BANKID = "BANKID"
 
 
+class LinkPurpose(enum.StrEnum):
+    """What a link in an email lets its holder do (models.oauth_grants.InvitationToken)."""
+
+    INVITATION = "INVITATION"  # accept a membership
+    ACCOUNT_SETUP = "ACCOUNT_SETUP"  # choose how to sign in (firm staff, who have no membership)
+    EMAIL_CONFIRMATION = "EMAIL_CONFIRMATION"  # confirm the email given when accepting (R18)
+    EMAIL_CHANGE = "EMAIL_CHANGE"  # confirm a new email the user asked for
+
+
+class PriceBasis(enum.StrEnum):
+    """Which price an amount is at: the catalog's, or the firm's reseller price (R24)."""
+
+    LIST = "LIST"
+    RESELLER = "RESELLER"
+
+
 class UserErrorCode(enum.StrEnum):
     NOT_FOUND = "NOT_FOUND"
     INVALID_INPUT = "INVALID_INPUT"
@@ -96,3 +112,4 @@ class UserErrorCode(enum.StrEnum):
     E_INVOICE_DETAILS_REQUIRED = "E_INVOICE_DETAILS_REQUIRED"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     CONFLICT = "CONFLICT"
+    IDENTITY_CONFLICT = "IDENTITY_CONFLICT"

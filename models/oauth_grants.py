@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, CreatedMixin, IdMixin, UTCDateTime
+from models.base import Base, BigId, CreatedMixin, IdMixin, UTCDateTime, enum_type
+from models.enums import LinkPurpose
 
 
 def token_digest(token: str) -> str:
@@ -85,10 +86,14 @@ class RevokedAccessToken(Base):
 
 
 class InvitationToken(IdMixin, CreatedMixin, Base):
-    """The secret in an invitation link (`/invitations/<token>`): accepting a membership, or,
-    without one, setting up an account (e.g. firm staff, who have no membership). A token
-    with a `pending_email` confirms an email the person gave on acceptance (R18): the email
-    is stored on the user only once that link, sent to it, has been opened."""
+    """The secret in a link sent by email (`/invitations/<token>`), for its `purpose`:
+    accepting a membership; setting up an account (firm staff, who have no membership);
+    confirming an email the person gave on acceptance (R18); confirming a new email the
+    user asked for. A `pending_email` is stored on the user only once the link sent to it
+    has been opened.
+
+    Only the hash is kept. The outbox makes the secret when it sends the email
+    (`resolvers.outbox`), so the raw link is never stored anywhere."""
 
     __tablename__ = "invitation_tokens"
     __table_args__ = (Index(None, "membership_id"), Index(None, "user_id"), Index(None, "firm_id"))
@@ -97,17 +102,24 @@ class InvitationToken(IdMixin, CreatedMixin, Base):
     firm_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     membership_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("memberships.id", ondelete="CASCADE"))
+    purpose: Mapped[LinkPurpose] = mapped_column(enum_type(LinkPurpose), default=LinkPurpose.INVITATION)
     pending_email: Mapped[str | None] = mapped_column(String(320))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @classmethod
-    def issue(cls, *, user_id: int, expires_at: datetime, firm_id: int | None = None,
+    def issue(cls, *, user_id: int, expires_at: datetime, purpose: LinkPurpose, firm_id: int | None = None,
               membership_id: int | None = None, pending_email: str | None = None) -> tuple[str, "InvitationToken"]:
         """A new link token and its row (the caller adds the row to its session)."""
         token = new_token()
-        return token, cls(token_hash=token_digest(token), firm_id=firm_id, user_id=user_id,
+        return token, cls(token_hash=token_digest(token), firm_id=firm_id, user_id=user_id, purpose=purpose,
                           membership_id=membership_id, pending_email=pending_email, expires_at=expires_at)
+
+    def renew_secret(self) -> str:
+        """A fresh secret for this link, replacing the old one: what the email carries."""
+        token = new_token()
+        self.token_hash = token_digest(token)
+        return token
 
 
 class ExternalSubjectLink(IdMixin, CreatedMixin, Base):

@@ -94,15 +94,17 @@ class UnitOfWork:
         firm_id: int | None = None,
         company_id: int | None = None,
         subscription_id: int | None = None,
+        actor_user_id: int | None = None,
     ) -> AuditEvent:
+        """R29. The actor is the caller, or `actor_user_id` where the caller is a link's holder."""
         event = AuditEvent(
             firm_id=firm_id if firm_id is not None else _firm_of(subject),
             company_id=company_id,
             subscription_id=subscription_id,
             occurred_at=self.runtime.now(),
             action=action,
-            actor_user_id=self.principal.user_id,
-            client_id=self.principal.client_id,
+            actor_user_id=actor_user_id if actor_user_id is not None else self.principal.user_id,
+            client_id=self.principal.client_id or None,
             summary=summary,
             subject_id=global_ids.of(subject),
             before=_json(before),

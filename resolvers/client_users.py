@@ -35,6 +35,7 @@ from models import ClientUser, ClientUserCompany, Company, Firm, Membership, Sea
 from models import ids as global_ids
 from models.enums import LicenseType, MembershipStatus, Role, UserErrorCode
 from resolvers.base import UnitOfWork
+from resolvers.memberships import End, change_access
 from resolvers.users import check_identity, find_or_create_user
 
 
@@ -178,7 +179,7 @@ async def remove_client_user_company(uow: UnitOfWork, client_user: ClientUser, *
               "role": membership.role.value if membership else None,
               "status": membership.status.value if membership else None}
     if membership is not None:
-        await uow.session.delete(membership)
+        await change_access(uow, membership, field, end=End.REMOVE)
     await uow.session.delete(link)
     await uow.session.flush()
     remaining = await uow.session.scalar(

@@ -69,7 +69,7 @@ async def add_firm_staff(uow: UnitOfWork, firm: Firm, *, name: str, email: str, 
     member = FirmMember(firm_id=firm.id, user_id=user.id, role=role)
     uow.session.add(member)
     await uow.session.flush()
-    queue_staff_welcome_email(uow, user, firm.id, firm.name)
+    await queue_staff_welcome_email(uow, user, firm.id, firm.name)
     uow.audit("firm.staff_added", member, f"{user.name} added to {firm.name} as {role.value}",
               after={"user": global_ids.of(user), "role": role.value})
     return member

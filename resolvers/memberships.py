@@ -7,7 +7,7 @@ one after the other and R21 counts what the other committed. Every change that t
 NAMED seat goes through `licensing.seats.claim_named_seat`, which locks the agreement
 row (R28)."""
 
-from datetime import datetime, timedelta
+import enum
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -21,6 +21,7 @@ from models import ids as global_ids
 from models.enums import LicenseType, MembershipStatus, PayType, Role
 from resolvers import users
 from resolvers.base import UnitOfWork, changes
+from resolvers.invitations import invitation_expiry
 
 # Column -> the name the API (and so the audit log) uses.
 _API_NAMES = {
@@ -64,15 +65,15 @@ async def update_membership(
     """None leaves a value as it is; a blank employee number or approver clears it."""
     company = await _lock_company(uow, membership)
     now = uow.runtime.now()
+    role_was = membership.role
     new_role = role if role is not None else membership.role
     new_license = license_type if license_type is not None else membership.license_type
     if license_type is not None:
         rules.check_license_type_change(membership.license_type, license_type, ["input", "licenseType"])
     rules.check_accountant_is_named(new_role, new_license,
                                     ["input", "licenseType" if license_type is not None else "role"])
-    if new_role is not Role.ADMINISTRATOR:
-        await _check_keeps_an_administrator(uow, membership, ["input", "role"])
-    values: dict[str, Any] = {"role": new_role, "license_type": new_license}
+    await change_access(uow, membership, ["input", "role"], role=new_role)
+    values: dict[str, Any] = {"license_type": new_license}
     if employee_number is not None:
         values["employee_number"] = optional_text(employee_number, ["input", "employeeNumber"], "Employee number")
     if pay_type is not None:
@@ -87,7 +88,9 @@ async def update_membership(
     ):
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now,
                                      ["input", "licenseType"])
+    role_before, role_after = ({"role": role_was}, {"role": new_role}) if new_role is not role_was else ({}, {})
     before, after = changes(membership, values)
+    before, after = {**role_before, **before}, {**role_after, **after}
     if after:
         _audit(uow, "membership.updated", membership, company, "updated", before, after)
     return membership
@@ -100,15 +103,7 @@ async def deactivate_membership(uow: UnitOfWork, membership: Membership) -> Memb
     company = await _lock_company(uow, membership)
     if membership.status is MembershipStatus.DEACTIVATED:
         return membership
-    await _check_keeps_an_administrator(uow, membership, ["input", "membershipId"])
-    now = uow.runtime.now()
-    before, after = changes(membership, {"status": MembershipStatus.DEACTIVATED, "deactivated_at": now})
-    await uow.session.execute(
-        update(LicenseSession)
-        .where(LicenseSession.company_id == membership.company_id, LicenseSession.user_id == membership.user_id,
-               LicenseSession.ended_at.is_(None), LicenseSession.expires_at > now)
-        .values(ended_at=now)
-    )
+    before, after = await change_access(uow, membership, ["input", "membershipId"], end=End.DEACTIVATE)
     _audit(uow, "membership.deactivated", membership, company, "deactivated", before, after)
     return membership
 
@@ -125,7 +120,7 @@ async def reactivate_membership(uow: UnitOfWork, membership: Membership) -> Memb
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
     values: dict[str, Any] = {"status": status, "deactivated_at": None}
     if status is MembershipStatus.INVITED:
-        values["invitation_expires_at"] = _invitation_expiry(uow)
+        values["invitation_expires_at"] = invitation_expiry(uow)
     before, after = changes(membership, values)
     _audit(uow, "membership.reactivated", membership, company, "reactivated", before, after)
     return membership
@@ -143,8 +138,8 @@ async def resend_welcome_email(uow: UnitOfWork, membership: Membership) -> Membe
         membership.status, membership.invitation_expires_at, now
     ):
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
-    before, after = changes(membership, {"invitation_expires_at": _invitation_expiry(uow)})
-    users.queue_welcome_email(uow, user, company, membership)
+    before, after = changes(membership, {"invitation_expires_at": invitation_expiry(uow)})
+    await users.queue_welcome_email(uow, user, company, membership)
     _audit(uow, "membership.welcome_email_resent", membership, company, "sent a new welcome email", before, after)
     return membership
 
@@ -161,6 +156,41 @@ async def _lock_company(uow: UnitOfWork, membership: Membership) -> Company:
     return (await uow.session.scalars(stmt)).one()
 
 
+class End(enum.Enum):
+    DEACTIVATE = enum.auto()  # kept, DEACTIVATED: it grants nothing, and may be reactivated
+    REMOVE = enum.auto()  # deleted (a client user's membership goes with its company link)
+
+
+async def change_access(uow: UnitOfWork, membership: Membership, field: list[str], *, role: Role | None = None,
+                        end: End | None = None, whole_company: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The one way a membership loses access or its administrator role: every path that
+    removes, deactivates or downgrades one comes here, so R21 holds on all of them. Ending
+    access also ends the user's live concurrent sessions in the company. `whole_company`
+    (archiving it) skips R21, since every access ends with it. Returns (before, after) of
+    the status for the audit; the caller writes the event."""
+    await _lock_company(uow, membership)
+    downgraded = role is not None and role is not Role.ADMINISTRATOR
+    if (end is not None or downgraded) and not whole_company:
+        await _check_keeps_an_administrator(uow, membership, field)
+    if role is not None:
+        membership.role = role
+    if end is None:
+        return {}, {}
+    now = uow.runtime.now()
+    await uow.session.execute(
+        update(LicenseSession)
+        .where(LicenseSession.company_id == membership.company_id, LicenseSession.user_id == membership.user_id,
+               LicenseSession.ended_at.is_(None), LicenseSession.expires_at > now)
+        .values(ended_at=now)
+    )
+    if end is End.REMOVE:
+        before = {"status": membership.status.value}
+        await uow.session.delete(membership)
+        await uow.session.flush()
+        return before, {"status": None}
+    return changes(membership, {"status": MembershipStatus.DEACTIVATED, "deactivated_at": now})
+
+
 async def _check_keeps_an_administrator(uow: UnitOfWork, membership: Membership, field: list[str]) -> None:
     """R21, for a membership about to stop being an administrator."""
     if not rules.counts_as_administrator(membership.role, membership.status):
@@ -174,10 +204,6 @@ async def _check_keeps_an_administrator(uow: UnitOfWork, membership: Membership,
         )
     )
     rules.check_keeps_an_administrator(membership.role, membership.status, int(others or 0), field)
-
-
-def _invitation_expiry(uow: UnitOfWork) -> datetime:
-    return uow.runtime.now() + timedelta(days=uow.runtime.settings.invitation_days)
 
 
 def _api_values(values: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,9 @@ from sqlalchemy import ColumnElement, and_, or_, select
 
 from models import OutboxEmail
 from models.db import Database
+from models.oauth_grants import InvitationToken
+from models.outbox import LINK_PLACEHOLDER
+from settings import Settings
 
 log = logging.getLogger("bureau.outbox")
 
@@ -126,6 +129,7 @@ def backoff(attempts: int) -> timedelta:
 def _due(now: datetime) -> ColumnElement[bool]:
     return and_(
         OutboxEmail.sent_at.is_(None),
+        OutboxEmail.discarded_at.is_(None),
         or_(OutboxEmail.next_attempt_at.is_(None), OutboxEmail.next_attempt_at <= now),
     )
 
@@ -136,7 +140,7 @@ def _domain(sender: str) -> str:
     return domain or "localhost"
 
 
-def build_message(row: OutboxEmail, sender: str) -> EmailMessage:
+def build_message(row: OutboxEmail, sender: str, link: str | None = None) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = row.to_address
@@ -146,7 +150,12 @@ def build_message(row: OutboxEmail, sender: str) -> EmailMessage:
     message["Date"] = email.utils.format_datetime(created)
     # Stable per row: should a message ever go out twice (see deliver_due), receivers can tell.
     message["Message-ID"] = f"<outbox.{row.id}.{created:%Y%m%d%H%M%S}@{_domain(sender)}>"
-    message.set_content(row.body)
+    body = row.body
+    if link is not None:
+        # The placeholder is the last one in the body: text before it (names) cannot move it.
+        head, _, tail = body.rpartition(LINK_PLACEHOLDER)
+        body = head + link + tail
+    message.set_content(body)
     return message
 
 
@@ -218,8 +227,10 @@ def describe_error(exc: BaseException, target: SmtpTarget) -> str:
     return text[:_ERROR_LENGTH]
 
 
-async def _deliver_one(database: Database, mailer: _Mailer, row_id: int, now: datetime, sender: str) -> bool | None:
-    """Claims, sends and records one row; None when another worker has it or it is no longer due."""
+async def _deliver_one(database: Database, mailer: _Mailer, row_id: int, now: datetime, sender: str,
+                       issuer: str) -> bool | None:
+    """Claims, sends and records one row; None when another worker has it, it is no longer
+    due, or its link can no longer be used (then it is discarded, never sent)."""
     query = select(OutboxEmail).where(OutboxEmail.id == row_id, _due(now))
     if not database.is_sqlite:
         query = query.with_for_update(skip_locked=True)
@@ -227,8 +238,17 @@ async def _deliver_one(database: Database, mailer: _Mailer, row_id: int, now: da
         row = await session.scalar(query)
         if row is None:
             return None
+        link = None
+        if row.link_id is not None:
+            token_row = await session.scalar(select(InvitationToken).where(InvitationToken.id == row.link_id)
+                                             .with_for_update())
+            if token_row is None or token_row.used_at is not None or token_row.expires_at <= now:
+                row.discarded_at = now
+                return None
+            # The secret is made now and exists only in the message: the database keeps its hash.
+            link = f"{issuer.rstrip('/')}/invitations/{token_row.renew_secret()}"
         try:
-            await mailer.send(build_message(row, sender))
+            await mailer.send(build_message(row, sender, link))
         except (_Unreachable, aiosmtplib.SMTPException, OSError, ValueError) as exc:
             row.attempts = (row.attempts or 0) + 1
             row.last_error = describe_error(exc, mailer.target)
@@ -252,6 +272,7 @@ async def deliver_due(
     *,
     batch_size: int = 100,
     sender: str = "bureau@localhost",
+    issuer: str | None = None,
 ) -> DeliveryReport:
     """One pass over all unsent mail that is due at `now` (never-tried mail is due).
 
@@ -268,6 +289,7 @@ async def deliver_due(
         raise ValueError("batch_size must be at least 1")
     report = DeliveryReport()
     mailer = _Mailer(target)
+    issuer = issuer or Settings().issuer
     after = 0
     try:
         while True:
@@ -279,7 +301,7 @@ async def deliver_due(
             if not ids:
                 break
             for row_id in ids:
-                outcome = await _deliver_one(database, mailer, row_id, now, sender)
+                outcome = await _deliver_one(database, mailer, row_id, now, sender, issuer)
                 if outcome is True:
                     report.sent += 1
                 elif outcome is False:
@@ -300,6 +322,7 @@ async def run_worker(
     interval: float = 5.0,
     *,
     sender: str = "bureau@localhost",
+    issuer: str | None = None,
 ) -> None:
     """Delivers due mail every `interval` seconds until `stop` is set.
 
@@ -310,7 +333,7 @@ async def run_worker(
     log.info("outbox: delivering to %s every %ss", target, interval)
     while not stop.is_set():
         try:
-            await deliver_due(database, target, clock(), sender=sender)
+            await deliver_due(database, target, clock(), sender=sender, issuer=issuer)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the worker must outlive a failed pass; the rows stay queued

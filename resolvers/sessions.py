@@ -21,7 +21,6 @@ Choices:
 
 from sqlalchemy import select
 
-from auth.policy import Action
 from licensing import sessions as rules
 from licensing.errors import RuleViolation
 from licensing.usage import live_sessions
@@ -103,18 +102,8 @@ async def start_session(uow: UnitOfWork, company: Company) -> LicenseSession:
     return session
 
 
-async def _own_session(uow: UnitOfWork, session_id: str) -> LicenseSession:
-    """The caller's own session; NOT_FOUND for anyone else's, even when firm staff may see it."""
-    field = ["input", "sessionId"]
-    session = await uow.get(LicenseSession, session_id, field)
-    if uow.principal.user_id is None or session.user_id != uow.principal.user_id:
-        raise RuleViolation(UserErrorCode.NOT_FOUND, "No LicenseSession with that ID.", field)
-    uow.authorize(Action.OWN_SESSION, session)
-    return session
-
-
-async def renew_session(uow: UnitOfWork, session_id: str) -> LicenseSession:
-    session = await _own_session(uow, session_id)
+async def renew_session(uow: UnitOfWork, session: LicenseSession) -> LicenseSession:
+    """The caller's own session (the mutation's target, declared `own`)."""
     # Under the pool lock, so that a session cannot come back to life after a start took the
     # seat it gave up by expiring (R28).
     await lock_concurrent_pool(uow, session.subscription_id)
@@ -125,10 +114,9 @@ async def renew_session(uow: UnitOfWork, session_id: str) -> LicenseSession:
     return session
 
 
-async def end_session(uow: UnitOfWork, session_id: str) -> LicenseSession:
+async def end_session(uow: UnitOfWork, session: LicenseSession) -> LicenseSession:
     """Gives the seat back. Ending an ended session changes nothing (idempotent); an expired
     one is recorded as ended when it expired."""
-    session = await _own_session(uow, session_id)
     if session.ended_at is not None:
         return session
     now = uow.runtime.now()

@@ -120,6 +120,10 @@ class Preview:
     next_monthly_price: Decimal
     currency: str
     warnings: list[str]
+    # What the change costs at list price: all a company member of a FIRM agreement is shown.
+    list_amount_due_now: Decimal = Decimal("0.00")
+    billing_mode: BillingMode = BillingMode.CUSTOMER
+    firm_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,16 @@ class Situation:
         return rules.unit_period_price(monthly_list, self.subscription.billing_interval, self.billing_mode,
                                        self.firm.reseller_discount_percent)
 
+    def order_line(self, description: str, monthly_list: Decimal, quantity: int, *,
+                   license_type: LicenseType | None = None, feature_code: str | None = None) -> "OrderLineSpec":
+        """A line charged for the rest of the current period (R7), at the payer's price and at list."""
+        unit = self.unit_price(monthly_list)
+        list_unit = rules.unit_period_price(monthly_list, self.subscription.billing_interval, BillingMode.CUSTOMER,
+                                            Decimal(0))
+        return OrderLineSpec(description, license_type, feature_code, quantity, unit,
+                             rules.prorated_charge(unit, quantity, self.period, self.today), list_unit,
+                             rules.prorated_charge(list_unit, quantity, self.period, self.today))
+
     def next_monthly_price(self) -> Decimal:
         """From the next period on: pending seat decreases and edition change applied."""
         edition = self.subscription.edition_code
@@ -177,8 +191,22 @@ class Situation:
         enabled = [code for code, state in self.features.items() if state.enabled]
         return pricing.monthly_price(self.book, edition, self.firm.currency, self.period.end, seats, enabled)
 
-    def preview(self, effective_on: date, due_now: Decimal, warnings: list[str]) -> Preview:
-        return Preview(effective_on, due_now, self.next_monthly_price(), self.firm.currency, warnings)
+    def preview(self, effective_on: date, order: "Order | None", warnings: list[str]) -> Preview:
+        zero = Decimal("0.00")
+        return Preview(effective_on, order.total if order else zero, self.next_monthly_price(), self.firm.currency,
+                       warnings, order.list_total if order else zero, self.billing_mode, self.firm.id)
+
+
+@dataclass(frozen=True)
+class OrderLineSpec:
+    description: str
+    license_type: LicenseType | None
+    feature_code: str | None
+    quantity: int
+    unit_price: Decimal
+    amount: Decimal
+    list_unit_price: Decimal
+    list_amount: Decimal
 
 
 async def situation(uow: UnitOfWork, subscription: Subscription) -> Situation:
@@ -212,20 +240,22 @@ async def next_order_number(uow: UnitOfWork, firm_id: int) -> str:
     return f"O{number:06d}"
 
 
-async def place_order(uow: UnitOfWork, s: Situation, lines: list[tuple[str, LicenseType | None, str | None, int,
-                                                                       Decimal, Decimal]]) -> Order:
+async def place_order(uow: UnitOfWork, s: Situation, lines: list[OrderLineSpec]) -> Order:
     order = Order(
         firm_id=s.subscription.firm_id, subscription_id=s.subscription.id,
         number=await next_order_number(uow, s.subscription.firm_id), order_date=s.today,
         billing_mode=s.billing_mode, currency=s.firm.currency,
-        total=sum((line[5] for line in lines), Decimal("0.00")), created_at=uow.runtime.now(),
+        total=sum((line.amount for line in lines), Decimal("0.00")),
+        list_total=sum((line.list_amount for line in lines), Decimal("0.00")), created_at=uow.runtime.now(),
     )
     uow.session.add(order)
     await uow.session.flush()
-    for position, (description, license_type, feature_code, quantity, unit, amount) in enumerate(lines, 1):
+    for position, line in enumerate(lines, 1):
         uow.session.add(OrderLine(firm_id=order.firm_id, order_id=order.id, position=position,
-                                  description=description, license_type=license_type, feature_code=feature_code,
-                                  quantity=quantity, unit_price=unit, amount=amount))
+                                  description=line.description, license_type=line.license_type,
+                                  feature_code=line.feature_code, quantity=line.quantity, unit_price=line.unit_price,
+                                  amount=line.amount, list_unit_price=line.list_unit_price,
+                                  list_amount=line.list_amount))
     await uow.session.flush()
     return order
 
@@ -262,12 +292,11 @@ async def change_seats(uow: UnitOfWork, subscription: Subscription, *, license_t
     order = None
     if plan.charge_now:
         seat_price = s.book.seat_price(subscription.edition_code, s.firm.currency, s.today)
-        unit = s.unit_price(seat_price)
-        amount = rules.prorated_charge(unit, plan.charge_now, s.period, s.today)
         days = periods.remaining_days(s.period, s.today)
         description = (f"{plan.charge_now} {license_type.value} seat(s), {subscription.edition_code}, "
                        f"{s.today.isoformat()} to {s.period.end.isoformat()} ({days} of {s.period.days} days)")
-        order = await place_order(uow, s, [(description, license_type, None, plan.charge_now, unit, amount)])
+        order = await place_order(uow, s, [s.order_line(description, seat_price, plan.charge_now,
+                                                        license_type=license_type)])
     pool.purchased = plan.purchased_now
     scheduled = None
     if plan.scheduled_to is not None:
@@ -288,8 +317,7 @@ async def change_seats(uow: UnitOfWork, subscription: Subscription, *, license_t
     uow.audit(action, subscription, f"{license_type.value} seats: asked for {seats}",
               before=before, after={**after, **({"order": order.number} if order else {})},
               subscription_id=subscription.id)
-    due = order.total if order else Decimal("0.00")
-    return ChangeResult(subscription.id, s.preview(plan.effective_on, due, plan.warnings),
+    return ChangeResult(subscription.id, s.preview(plan.effective_on, order, plan.warnings),
                         order.id if order else None, _snapshot(scheduled) if scheduled else None)
 
 
@@ -312,7 +340,7 @@ async def change_edition(uow: UnitOfWork, subscription: Subscription, *, edition
               before={"edition": subscription.edition_code}, after={"edition": edition_code,
                                                                     "effectiveOn": s.period.end.isoformat()},
               subscription_id=subscription.id)
-    return ChangeResult(subscription.id, s.preview(s.period.end, Decimal("0.00"), []), None, _snapshot(change))
+    return ChangeResult(subscription.id, s.preview(s.period.end, None, []), None, _snapshot(change))
 
 
 async def cancel_scheduled_change(uow: UnitOfWork, subscription: Subscription, *, kind: ScheduledChangeKind,
@@ -329,7 +357,7 @@ async def cancel_scheduled_change(uow: UnitOfWork, subscription: Subscription, *
               f"Cancelled {kind.value} to {change.to_value}",
               before={"kind": kind.value, "to": change.to_value, "effectiveOn": change.effective_on.isoformat()},
               after=None, subscription_id=subscription.id)
-    return ChangeResult(subscription.id, s.preview(s.today, Decimal("0.00"), []))
+    return ChangeResult(subscription.id, s.preview(s.today, None, []))
 
 
 async def set_feature(uow: UnitOfWork, subscription: Subscription, *, feature_code: str,
@@ -352,11 +380,9 @@ async def set_feature(uow: UnitOfWork, subscription: Subscription, *, feature_co
     order = None
     warnings: list[str] = []
     if enabled and rules.feature_needs_charge(was_enabled, state.paid_through_period_start, s.period, monthly):
-        unit = s.unit_price(monthly)
-        amount = rules.prorated_charge(unit, 1, s.period, s.today)
         description = (f"{feature.name} ({feature.kind.value.lower()}), {s.today.isoformat()} to "
                        f"{s.period.end.isoformat()}")
-        order = await place_order(uow, s, [(description, None, feature_code, 1, unit, amount)])
+        order = await place_order(uow, s, [s.order_line(description, monthly, 1, feature_code=feature_code)])
         state.paid_through_period_start = s.period.start
     elif enabled and not was_enabled and monthly > 0:
         warnings.append("Already paid for this period: enabling it again costs nothing.")
@@ -371,5 +397,4 @@ async def set_feature(uow: UnitOfWork, subscription: Subscription, *, feature_co
                   before={"feature": feature_code, "enabled": was_enabled},
                   after={"feature": feature_code, "enabled": enabled, **({"order": order.number} if order else {})},
                   subscription_id=subscription.id)
-    due = order.total if order else Decimal("0.00")
-    return ChangeResult(subscription.id, s.preview(s.today, due, warnings), order.id if order else None)
+    return ChangeResult(subscription.id, s.preview(s.today, order, warnings), order.id if order else None)

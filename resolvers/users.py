@@ -10,11 +10,13 @@ from auth.secrets import PII_DIGEST_KEY, server_secret
 from licensing import identity, seats
 from licensing.errors import RuleViolation
 from licensing.validation import optional_text, require_text
-from models import Company, Membership, OutboxEmail, User
+from models import Company, Membership, User
 from models import ids as global_ids
-from models.enums import LicenseType, MembershipStatus, PayType, Role, UserErrorCode, UserStatus
-from models.oauth_grants import InvitationToken
+from models.enums import LicenseType, LinkPurpose, MembershipStatus, PayType, Role, UserErrorCode, UserStatus
+from resolvers import invitations
 from resolvers.base import UnitOfWork
+
+EMAIL_CHANGE_LIFETIME = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -43,24 +45,20 @@ async def check_identity(
 
 
 async def find_or_create_user(uow: UnitOfWork, name: str, who: Identity, field: Sequence[str]) -> User:
-    """Users are matched by email (case-insensitively) and by personal identity number."""
+    """Users are matched by email (case-insensitively) and by personal identity number, and
+    nobody who names a person changes them: identity is the person's own. A match is reused
+    unchanged only when it is one user and every identifier given is the one on file; no
+    match makes a new user; anything else is IDENTITY_CONFLICT."""
     clauses = []
     if who.email is not None:
         clauses.append(User.email_normalized == who.email)
     if who.pin_digest is not None:
         clauses.append(User.personal_identity_digest == who.pin_digest)
     found = (await uow.session.scalars(select(User).where(or_(*clauses)).order_by(User.id))).all()
-    if len(found) > 1:
-        raise RuleViolation(UserErrorCode.INVALID_INPUT,
-                            "The email and the personal identity number belong to different users.", field)
     if found:
-        user = found[0]
-        # Complete what is missing; never overwrite what the person already has on file.
-        if user.email is None and who.email is not None:
-            user.email, user.email_normalized = who.email, who.email
-        if user.personal_identity_digest is None and who.pin_digest is not None:
-            user.personal_identity_digest = who.pin_digest
-        return user
+        identity.check_same_person([(u.email_normalized, u.personal_identity_digest) for u in found],
+                                   who.email, who.pin_digest, field)
+        return found[0]
     user = User(
         name=require_text(name, [*field, "name"]),
         email=who.email,
@@ -117,13 +115,13 @@ async def invite_user(
         pay_type=pay_type,
         approver_id=approver_pk,
         invited_at=now,
-        invitation_expires_at=now + timedelta(days=uow.runtime.settings.invitation_days),
+        invitation_expires_at=invitations.invitation_expiry(uow),
     )
     uow.session.add(membership)
     await uow.session.flush()
     queued = bool(send_welcome_email and user.email)
     if queued:
-        queue_welcome_email(uow, user, company, membership)
+        await queue_welcome_email(uow, user, company, membership)
     uow.audit(
         action, membership, f"{user.name} invited to {company.name} as {role.value}",
         after={"user": global_ids.of(user), "role": role.value, "licenseType": license_type.value,
@@ -133,42 +131,19 @@ async def invite_user(
     return membership, queued
 
 
-def queue_welcome_email(uow: UnitOfWork, user: User, company: Company, membership: Membership) -> None:
-    """R20: the email is a row in the same transaction; the outbox worker sends it."""
-    assert user.email is not None
-    # The link carries an unguessable token (only its hash is stored); see auth/routes.py.
-    expires_at = membership.invitation_expires_at or uow.runtime.now() + timedelta(
-        days=uow.runtime.settings.invitation_days)
-    token, row = InvitationToken.issue(user_id=user.id, firm_id=membership.firm_id, membership_id=membership.id,
-                                       expires_at=expires_at)
-    uow.session.add(row)
-    link = f"{uow.runtime.settings.issuer}/invitations/{token}"
-    uow.session.add(OutboxEmail(
-        firm_id=company.firm_id,
-        to_address=user.email,
-        subject=f"You are invited to {company.name}",
-        body=f"Hello {user.name},\n\nYou have been invited to {company.name}. "
-             f"Accept the invitation here:\n{link}\n",
-        next_attempt_at=uow.runtime.now(),
-    ))
+async def queue_welcome_email(uow: UnitOfWork, user: User, company: Company, membership: Membership) -> None:
+    """R20: the invitation email, to the user's stored email, in the same transaction."""
+    await invitations.send_link(uow, user, LinkPurpose.INVITATION, firm_id=membership.firm_id, place=company.name,
+                                expires_at=membership.invitation_expires_at or invitations.invitation_expiry(uow),
+                                membership=membership)
 
 
-def queue_staff_welcome_email(uow: UnitOfWork, user: User, firm_id: int, firm_name: str) -> bool:
+async def queue_staff_welcome_email(uow: UnitOfWork, user: User, firm_id: int, firm_name: str) -> bool:
     """Firm staff who have no password yet get a link to set one up (no membership involved)."""
     if user.email is None or user.password_hash is not None:
         return False
-    expires_at = uow.runtime.now() + timedelta(days=uow.runtime.settings.invitation_days)
-    token, row = InvitationToken.issue(user_id=user.id, firm_id=firm_id, expires_at=expires_at)
-    uow.session.add(row)
-    link = f"{uow.runtime.settings.issuer}/invitations/{token}"
-    uow.session.add(OutboxEmail(
-        firm_id=firm_id,
-        to_address=user.email,
-        subject=f"Your account at {firm_name}",
-        body=f"Hello {user.name},\n\nYou have been added to the staff of {firm_name}. "
-             f"Set up your sign-in here:\n{link}\n",
-        next_attempt_at=uow.runtime.now(),
-    ))
+    await invitations.send_link(uow, user, LinkPurpose.ACCOUNT_SETUP, firm_id=firm_id, place=firm_name,
+                                expires_at=invitations.invitation_expiry(uow))
     return True
 
 
@@ -187,3 +162,63 @@ async def _approver(uow: UnitOfWork, company: Company, approver_id: str | None, 
     if member is None:
         raise RuleViolation(UserErrorCode.INVALID_INPUT, "The approver must be a member of the same company.", field)
     return pk
+
+
+# ----------------------------------------------------------------- a person's own identity
+
+
+async def request_email_change(uow: UnitOfWork, *, email: str) -> User:
+    """The caller changes their own email: a link goes to the new address, and the email
+    changes only when it is opened (resolvers.invitations.confirm_email). Whether another
+    account has that address is not told here; the link then refuses."""
+    assert uow.principal.user_id is not None  # Action.OWN_ACCOUNT
+    user = await uow.session.get_one(User, uow.principal.user_id)
+    new_email = identity.normalize_email(email, ["input", "email"])
+    if new_email == user.email_normalized:
+        raise RuleViolation(UserErrorCode.INVALID_INPUT, "That is already your email.", ["input", "email"])
+    await invitations.send_link(uow, user, LinkPurpose.EMAIL_CHANGE, firm_id=None, place="bureau",
+                                expires_at=uow.runtime.now() + EMAIL_CHANGE_LIFETIME, new_email=new_email)
+    uow.audit("user.email_change_requested", user, f"{user.name} asked to change their email",
+              before={"email": user.email}, after={"pendingEmail": new_email})
+    return user
+
+
+async def correct_identity(uow: UnitOfWork, user: User, *, email: str | None, personal_identity_number: str | None,
+                           remove_personal_identity_number: bool) -> User:
+    """The vendor corrects who a user is (checked out of band): a new email, a new or no
+    personal identity number. Links sent before stop working. The number is never logged
+    or audited, only that it changed."""
+    field = ["input"]
+    before: dict[str, object] = {}
+    after: dict[str, object] = {}
+    given = await check_identity(uow, email, personal_identity_number, field) if (
+        (email and email.strip()) or (personal_identity_number and personal_identity_number.strip())) else None
+    if personal_identity_number and personal_identity_number.strip() and remove_personal_identity_number:
+        raise RuleViolation(UserErrorCode.INVALID_INPUT, "Give a new personal identity number or remove it, not both.",
+                            [*field, "removePersonalIdentityNumber"])
+    if given is not None and given.email is not None and given.email != user.email_normalized:
+        await _refuse_taken(uow, user, User.email_normalized == given.email, [*field, "email"])
+        before["email"], after["email"] = user.email, given.email
+        user.email, user.email_normalized = given.email, given.email
+    if given is not None and given.pin_digest is not None and given.pin_digest != user.personal_identity_digest:
+        await _refuse_taken(uow, user, User.personal_identity_digest == given.pin_digest,
+                            [*field, "personalIdentityNumber"])
+        before["personalIdentityNumber"] = "on file" if user.personal_identity_digest else None
+        after["personalIdentityNumber"] = "changed" if user.personal_identity_digest else "added"
+        user.personal_identity_digest = given.pin_digest
+    if remove_personal_identity_number and user.personal_identity_digest is not None:
+        before["personalIdentityNumber"], after["personalIdentityNumber"] = "on file", None
+        user.personal_identity_digest = None
+    if user.email is None and user.personal_identity_digest is None:
+        raise RuleViolation(UserErrorCode.IDENTITY_REQUIRED,
+                            "A user needs an email or a personal identity number.", [*field, "email"])
+    if after:
+        await invitations.revoke_links(uow, user.id)
+        uow.audit("user.identity_corrected", user, f"Identity of {user.name} corrected", before=before, after=after)
+    return user
+
+
+async def _refuse_taken(uow: UnitOfWork, user: User, clause: object, field: list[str]) -> None:
+    taken = await uow.session.scalar(select(User.id).where(clause, User.id != user.id))  # type: ignore[arg-type]
+    if taken is not None:
+        raise RuleViolation(UserErrorCode.IDENTITY_CONFLICT, "Another user already has that identity.", field)

@@ -1,9 +1,12 @@
 """The GraphQL schema: strawberry types, inputs, payloads and errors; thin over resolvers."""
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.types import ExecutionContext
 
 from schema.errors import ErrorCodes
+from schema.field_reads import guard_field_reads
 from schema.mutations.agreements import AgreementMutations
 from schema.mutations.billing import BillingMutations
 from schema.mutations.catalog import CatalogMutations
@@ -32,7 +35,12 @@ class Mutation(FirmMutations, CatalogMutations, AgreementMutations, Subscription
     pass
 
 
-schema = strawberry.Schema(
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """strawberry would log every error with the variables' values; ErrorCodes logs them (schema.errors)."""
+
+
+schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
@@ -41,3 +49,4 @@ schema = strawberry.Schema(
     extensions=[ErrorCodes, ScopeCheck, LiveOperations, lambda: QueryDepthLimiter(max_depth=20),
                 lambda: MaxAliasesLimiter(max_alias_count=50)],
 )
+guard_field_reads(schema._schema.type_map)

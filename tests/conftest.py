@@ -19,6 +19,7 @@ from models.migrate import migrate
 from resolvers.runtime import Runtime
 from settings import Settings
 from tests.api.client import Api
+from tests.api.mail import MailServer
 
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
@@ -106,3 +107,10 @@ async def api(http: httpx.AsyncClient, runtime: Runtime) -> Api:
         app_client = await register_client(session, name="partner app", scopes=list(ALL_SCOPES))
     return Api(http, runtime, vendor_client_id=vendor.client_id, app_client_id=app_client.client_id)
 
+
+
+@pytest.fixture
+def mail() -> Iterator[MailServer]:
+    """A real SMTP server on loopback for this test."""
+    with MailServer() as server:
+        yield server

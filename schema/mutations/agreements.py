@@ -11,7 +11,7 @@ from resolvers.agreements import NewAgreement
 from resolvers.companies import NewCompany
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import Target, run, user_errors
+from schema.mutations.base import Target, mutation, run, user_errors
 from schema.types.agreements import Agreement
 from schema.types.common import BillingMode
 from schema.types.companies import Company
@@ -133,51 +133,51 @@ class MoveCompanyPayload:
 
 @strawberry.type
 class AgreementMutations:
-    @strawberry.mutation
+    @mutation(Action.MANAGE_AGREEMENTS)
     async def create_agreement(self, info: Info, input: CreateAgreementInput) -> CreateAgreementPayload:
         new = NewAgreement(input.name, input.customer_number, input.billing_mode)
-        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId", Action.MANAGE_AGREEMENTS),
+        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId"),
                             lambda uow, firm: agreements.create_agreement(
                                 uow, firm, new, input.company.args() if input.company else None), input=input)
         agreement, company = outcome.value or (None, None)
         return CreateAgreementPayload(agreement=Agreement.maybe(agreement), company=Company.maybe(company),
                                       user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_AGREEMENTS)
     async def update_agreement(self, info: Info, input: UpdateAgreementInput) -> UpdateAgreementPayload:
-        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", Action.MANAGE_AGREEMENTS),
+        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId"),
                             lambda uow, agreement: agreements.update_agreement(
                                 uow, agreement, name=input.name, customer_number=input.customer_number,
                                 billing_mode=input.billing_mode, primary_contact_id=input.primary_contact_id),
                             input=input)
         return UpdateAgreementPayload(agreement=Agreement.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_AGREEMENTS)
     async def delete_agreement(self, info: Info, input: DeleteAgreementInput) -> DeleteAgreementPayload:
-        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", Action.MANAGE_AGREEMENTS),
+        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId"),
                             agreements.delete_agreement, input=input)
         deleted = strawberry.ID(outcome.value) if outcome.value else None
         return DeleteAgreementPayload(deleted_agreement_id=deleted, user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_AGREEMENTS)
     async def create_company(self, info: Info, input: CreateCompanyInput) -> CreateCompanyPayload:
-        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", Action.MANAGE_AGREEMENTS),
+        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId"),
                             lambda uow, agreement: companies.create_company(uow, agreement, input.company.args()),
                             input=input)
         return CreateCompanyPayload(company=Company.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.UPDATE_COMPANY)
     async def update_company(self, info: Info, input: UpdateCompanyInput) -> UpdateCompanyPayload:
-        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.UPDATE_COMPANY),
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId"),
                             lambda uow, company: companies.update_company(
                                 uow, company, name=input.name, organization_number=input.organization_number,
                                 vat_number=input.vat_number), input=input)
         return UpdateCompanyPayload(company=Company.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation(description="Move a company to another existing agreement, or to a new one created in the "
-                         "same step.")
+    @mutation(Action.MANAGE_AGREEMENTS, description="Move a company to another existing agreement, or to a new one "
+              "created in the same step.")
     async def move_company(self, info: Info, input: MoveCompanyInput) -> MoveCompanyPayload:
-        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_AGREEMENTS,
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId",
                                    lock=True),
                             lambda uow, company: agreements.move_company(
                                 uow, company, to_agreement_id=input.to_agreement_id,

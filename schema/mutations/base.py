@@ -1,12 +1,18 @@
-"""How every mutation runs: the target and the action are declared at the field, loaded and
-authorized here before the resolver runs, all in one transaction (R26)."""
+"""How every mutation runs: its Action is declared at the field (`@mutation(Action....)`),
+like its scope in schema.scopes; its target is loaded and authorized here before the
+resolver runs, all in one transaction (R26). A mutation without a declared Action is
+refused (deny by default), and tests/unit/test_actions.py walks the schema for them."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from auth.policy import Action
+import strawberry
+
+from auth.policy import Action, Forbidden, Tenancy, authorize, authorize_grant, tenancy_of
+from licensing.errors import RuleViolation
 from models import Base
+from models.enums import FirmRole, Role, UserErrorCode
 from resolvers.base import Outcome, UnitOfWork, run_in_transaction
 from resolvers.idempotency import IdempotencyKey, remember, replay
 from schema.context import Info
@@ -15,15 +21,45 @@ from schema.errors import UserError
 T = TypeVar("T")
 
 
+GUARD = "bureau.guard"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What a mutation needs, declared at its field: `action` on its target (role and
+    tenancy); PLATFORM instead when `vendor_when(input)` holds (fields only the vendor may
+    set); and the role ceiling for every role `grants(input, target)` names (the roles the
+    mutation grants, and those of the membership it acts on)."""
+
+    action: Action
+    vendor_when: Callable[[Any], bool] | None = None
+    grants: Callable[[Any, Any], Iterable[Role | FirmRole | None]] | None = None
+
+
+def mutation(action: Action, *, description: str | None = None, vendor_when: Callable[[Any], bool] | None = None,
+             grants: Callable[[Any, Any], Iterable[Role | FirmRole | None]] | None = None) -> Any:
+    """`@strawberry.mutation` with its Guard."""
+    return strawberry.mutation(description=description,
+                               metadata={GUARD: Guard(action, vendor_when=vendor_when, grants=grants)})
+
+
+def guard_of(info: Info) -> Guard:
+    guard = info._field.metadata.get(GUARD)
+    if not isinstance(guard, Guard):
+        raise Forbidden("this operation declares no action")
+    return guard
+
+
 @dataclass(frozen=True)
 class Target:
-    """The object a mutation acts on: its model, global ID, input field name and the action."""
+    """The object a mutation acts on: its model, global ID and input field name; `lock`
+    takes its row lock; `own` makes any row but the caller's own NOT_FOUND."""
 
     model: type[Base]
     global_id: str | None
     field: str
-    action: Action
     lock: bool = False
+    own: bool = False
 
 
 async def run(
@@ -33,18 +69,30 @@ async def run(
     *,
     input: Any = None,
 ) -> Outcome[T]:
-    """Loads the target (NOT_FOUND when it cannot be seen), authorizes the action (FORBIDDEN),
-    runs the resolver and commits; userErrors roll everything back. An input with an
-    `idempotency_key` makes a repeat return the first result (R27)."""
+    """Loads the target (NOT_FOUND when it cannot be seen), authorizes the field's declared
+    action and role ceiling (FORBIDDEN), runs the resolver and commits; userErrors roll
+    everything back. An input with an `idempotency_key` makes a repeat return the first
+    result (R27)."""
     context = info.context
+    guard = guard_of(info)
+    action = Action.PLATFORM if guard.vendor_when is not None and guard.vendor_when(input) else guard.action
     key = getattr(input, "idempotency_key", None)
     idem = IdempotencyKey(key, info.field_name, input) if key and not getattr(input, "dry_run", False) else None
 
     async def unit(uow: UnitOfWork) -> T:
         obj: Any = None
-        if target is not None:
+        if target is None:
+            # No object to act on: the vendor's creations, or the caller's own account.
+            authorize(uow.principal, action, Tenancy(firm_id=0))
+        else:
             obj = await uow.get(target.model, target.global_id, ["input", target.field], lock=target.lock)
-            uow.authorize(target.action, obj)
+            if target.own and (uow.principal.user_id is None or getattr(obj, "user_id", None) != uow.principal.user_id):
+                raise RuleViolation(UserErrorCode.NOT_FOUND, f"No {target.model.__name__} with that ID.",
+                                    ["input", target.field])
+            uow.authorize(action, obj)
+            for role in guard.grants(input, obj) if guard.grants is not None else ():
+                if role is not None:
+                    authorize_grant(uow.principal, role, tenancy_of(obj))
         if idem is not None:
             seen, first = await replay(uow, idem)
             if seen:
@@ -60,19 +108,12 @@ async def run(
     return outcome
 
 
-def owner_target(owner_id: str, action: Action) -> Target:
+def owner_target(owner_id: str) -> Target:
     """The target of an `ownerId` that names a firm or one of its agreements."""
     from models import Agreement, Firm, ids
 
     model = Firm if ids.decode_as(owner_id, "Firm") is not None else Agreement
-    return Target(model, owner_id, "ownerId", action)
-
-
-def platform_only(info: Info) -> None:
-    """For mutations with no target object: the vendor's back office only."""
-    from auth.policy import Tenancy, authorize
-
-    authorize(info.context.principal, Action.PLATFORM, Tenancy(firm_id=0))
+    return Target(model, owner_id, "ownerId")
 
 
 def user_errors(outcome: Outcome[Any]) -> list[UserError]:

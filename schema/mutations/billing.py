@@ -7,7 +7,7 @@ from licensing.billing_details import AddressValues, EInvoiceValues
 from resolvers import billing_details
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import owner_target, run, user_errors
+from schema.mutations.base import mutation, owner_target, run, user_errors
 from schema.types.billing import BillingDetails
 
 
@@ -54,9 +54,9 @@ class BillingDetailsPayload:
 
 @strawberry.type
 class BillingMutations:
-    @strawberry.mutation
+    @mutation(Action.BILLING_DETAILS)
     async def update_billing_details(self, info: Info, input: UpdateBillingDetailsInput) -> BillingDetailsPayload:
-        target = owner_target(input.owner_id, Action.BILLING_DETAILS)
+        target = owner_target(input.owner_id)
         outcome = await run(info, target, lambda uow, owner: billing_details.update_billing_details(
             uow, owner, billing_contact_name=input.billing_contact_name, billing_email=input.billing_email,
             invoice_address=input.invoice_address.values(),

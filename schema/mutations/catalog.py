@@ -5,12 +5,13 @@ from decimal import Decimal
 
 import strawberry
 
+from auth.policy import Action
 from models import Edition as EditionRow
 from models import Feature as FeatureRow
 from resolvers import catalog
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import platform_only, run, user_errors
+from schema.mutations.base import mutation, run, user_errors
 from schema.types.catalog import Edition, Feature, callers_prices
 from schema.types.common import FeatureKind
 
@@ -69,18 +70,17 @@ async def _feature(info: Info, row: FeatureRow | None) -> Feature | None:
 
 @strawberry.type
 class CatalogMutations:
-    @strawberry.mutation(description="Vendor back office (platform:admin): add or reprice a catalog edition; a new "
-                         "price holds from validFrom, and invoices use the price in force for their period.")
+    @mutation(Action.PLATFORM, description="Vendor back office (platform:admin): add or reprice a catalog edition; "
+              "a new price holds from validFrom, and invoices use the price in force for their period.")
     async def upsert_edition(self, info: Info, input: UpsertEditionInput) -> EditionPayload:
-        platform_only(info)
         outcome = await run(info, None, lambda uow, _: catalog.upsert_edition(
             uow, code=input.code, name=input.name, seat_prices=[(p.amount, p.currency) for p in input.seat_prices],
             included_file_storage_gb=input.included_file_storage_gb, valid_from=input.valid_from), input=input)
         return EditionPayload(edition=await _edition(info, outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation(description="Vendor back office (platform:admin): add or reprice a feature or integration.")
+    @mutation(Action.PLATFORM,
+              description="Vendor back office (platform:admin): add or reprice a feature or integration.")
     async def upsert_feature(self, info: Info, input: UpsertFeatureInput) -> FeaturePayload:
-        platform_only(info)
         outcome = await run(info, None, lambda uow, _: catalog.upsert_feature(
             uow, code=input.code, name=input.name, kind=input.kind,
             monthly_prices=[(p.amount, p.currency) for p in input.monthly_prices], valid_from=input.valid_from),

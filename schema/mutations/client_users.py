@@ -8,7 +8,7 @@ from models import Firm as FirmRow
 from resolvers import client_users
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import Target, run, user_errors
+from schema.mutations.base import Target, mutation, run, user_errors
 from schema.types.firms import ClientUser
 
 
@@ -44,27 +44,27 @@ class ClientUserPayload:
 
 def _client_user(client_user_id: strawberry.ID) -> Target:
     # The row lock serialises changes to one client user's companies (the limit of five).
-    return Target(ClientUserRow, client_user_id, "clientUserId", Action.MANAGE_CLIENT_USERS, lock=True)
+    return Target(ClientUserRow, client_user_id, "clientUserId", lock=True)
 
 
 @strawberry.type
 class ClientUserMutations:
-    @strawberry.mutation
+    @mutation(Action.MANAGE_CLIENT_USERS)
     async def assign_client_user(self, info: Info, input: AssignClientUserInput) -> ClientUserPayload:
-        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId", Action.MANAGE_CLIENT_USERS),
+        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId"),
                             lambda uow, firm: client_users.assign_client_user(
                                 uow, firm, user_id=input.user_id, name=input.name, email=input.email,
                                 company_ids=list(input.company_ids)), input=input)
         return ClientUserPayload(client_user=ClientUser.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_CLIENT_USERS)
     async def add_client_user_company(self, info: Info, input: AddClientUserCompanyInput) -> ClientUserPayload:
         outcome = await run(info, _client_user(input.client_user_id),
                             lambda uow, client_user: client_users.add_client_user_company(
                                 uow, client_user, company_id=input.company_id), input=input)
         return ClientUserPayload(client_user=ClientUser.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_CLIENT_USERS)
     async def remove_client_user_company(self, info: Info, input: RemoveClientUserCompanyInput) -> ClientUserPayload:
         outcome = await run(info, _client_user(input.client_user_id),
                             lambda uow, client_user: client_users.remove_client_user_company(

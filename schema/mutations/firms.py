@@ -10,7 +10,7 @@ from models import FirmMember as FirmMemberRow
 from resolvers import firms
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import Target, platform_only, run, user_errors
+from schema.mutations.base import Target, mutation, run, user_errors
 from schema.types.common import FirmRole
 from schema.types.firms import Firm, FirmMember
 
@@ -62,33 +62,32 @@ class FirmMemberPayload:
 
 @strawberry.type
 class FirmMutations:
-    @strawberry.mutation(description="Vendor back office (platform:admin): register a partner firm.")
+    @mutation(Action.PLATFORM, description="Vendor back office (platform:admin): register a partner firm.")
     async def create_firm(self, info: Info, input: CreateFirmInput) -> FirmPayload:
-        platform_only(info)
         outcome = await run(info, None, lambda uow, _: firms.create_firm(
             uow, name=input.name, organization_number=input.organization_number,
             country=input.country, currency=input.currency), input=input)
         return FirmPayload(firm=Firm.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation(description="Vendor back office (platform:admin) for the reseller agreement, certification "
-                         "and discount; firm admins for the rest.")
+    @mutation(Action.MANAGE_FIRM, vendor_when=lambda input: any(v is not None for v in (
+        input.has_reseller_agreement, input.is_certified, input.reseller_discount_percent)),
+        description="Vendor back office (platform:admin) for the reseller agreement, certification and discount; firm "
+        "admins for the rest.")
     async def update_firm(self, info: Info, input: UpdateFirmInput) -> FirmPayload:
-        vendor_fields = (input.has_reseller_agreement, input.is_certified, input.reseller_discount_percent)
-        action = Action.PLATFORM if any(v is not None for v in vendor_fields) else Action.MANAGE_FIRM
-        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId", action), lambda uow, firm: firms.update_firm(
+        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId"), lambda uow, firm: firms.update_firm(
             uow, firm, name=input.name, has_reseller_agreement=input.has_reseller_agreement,
             is_certified=input.is_certified, reseller_discount_percent=input.reseller_discount_percent), input=input)
         return FirmPayload(firm=Firm.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_FIRM, grants=lambda input, firm: [input.role])
     async def add_firm_staff(self, info: Info, input: AddFirmStaffInput) -> FirmMemberPayload:
-        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId", Action.MANAGE_FIRM),
+        outcome = await run(info, Target(FirmRow, input.firm_id, "firmId"),
                             lambda uow, firm: firms.add_firm_staff(uow, firm, name=input.name, email=input.email,
                                                                    role=input.role), input=input)
         return FirmMemberPayload(firm_member=FirmMember.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_FIRM, grants=lambda input, member: [member.role])
     async def remove_firm_staff(self, info: Info, input: RemoveFirmStaffInput) -> FirmMemberPayload:
-        outcome = await run(info, Target(FirmMemberRow, input.firm_member_id, "firmMemberId", Action.MANAGE_FIRM),
+        outcome = await run(info, Target(FirmMemberRow, input.firm_member_id, "firmMemberId"),
                             firms.remove_firm_staff, input=input)
         return FirmMemberPayload(firm_member=FirmMember.maybe(outcome.value), user_errors=user_errors(outcome))

@@ -6,11 +6,12 @@ import strawberry
 from auth.policy import Action
 from models import Company as CompanyRow
 from models import Membership as MembershipRow
+from models.enums import Role as RoleEnum
 from resolvers import memberships
 from resolvers.base import Outcome
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import Target, run, user_errors
+from schema.mutations.base import Target, mutation, run, user_errors
 from schema.mutations.users import InviteUserPayload
 from schema.types.common import LicenseType, PayType, Role
 from schema.types.users import Membership
@@ -62,7 +63,11 @@ class MembershipPayload:
 
 def _membership(membership_id: str) -> Target:
     """A membership's changes need "manage members" on its company; its row is locked."""
-    return Target(MembershipRow, membership_id, "membershipId", Action.MANAGE_MEMBERS, lock=True)
+    return Target(MembershipRow, membership_id, "membershipId", lock=True)
+
+
+def _its_role(input: object, membership: MembershipRow) -> list[RoleEnum]:
+    return [membership.role]
 
 
 def _payload(outcome: Outcome[MembershipRow]) -> MembershipPayload:
@@ -71,17 +76,17 @@ def _payload(outcome: Outcome[MembershipRow]) -> MembershipPayload:
 
 @strawberry.type
 class MembershipMutations:
-    @strawberry.mutation(description="A client invites its accountant: role ACCOUNTANT.")
+    @mutation(Action.MANAGE_MEMBERS, grants=lambda input, company: [RoleEnum.ACCOUNTANT],
+              description="A client invites its accountant: role ACCOUNTANT.")
     async def grant_accountant_access(self, info: Info, input: GrantAccountantAccessInput) -> InviteUserPayload:
-        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_MEMBERS,
-                                   lock=True),
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", lock=True),
                             lambda uow, company: memberships.grant_accountant_access(
                                 uow, company, name=input.name, email=input.email), input=input)
         membership, queued = outcome.value or (None, False)
         return InviteUserPayload(membership=Membership.maybe(membership), welcome_email_queued=queued,
                                  user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_MEMBERS, grants=lambda input, membership: [membership.role, input.role])
     async def update_membership(self, info: Info, input: UpdateMembershipInput) -> MembershipPayload:
         return _payload(await run(info, _membership(input.membership_id),
                                   lambda uow, membership: memberships.update_membership(
@@ -89,19 +94,18 @@ class MembershipMutations:
                                       employee_number=input.employee_number, pay_type=input.pay_type,
                                       approver_id=input.approver_id), input=input))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_MEMBERS, grants=_its_role)
     async def deactivate_membership(self, info: Info, input: DeactivateMembershipInput) -> MembershipPayload:
         return _payload(await run(info, _membership(input.membership_id), memberships.deactivate_membership,
                                   input=input))
 
-    @strawberry.mutation(
-        description="Gives a deactivated membership back its access; the seat rules apply as for an invitation."
-    )
+    @mutation(Action.MANAGE_MEMBERS, grants=_its_role,
+              description="Gives a deactivated membership back its access; the seat rules apply as for an invitation.")
     async def reactivate_membership(self, info: Info, input: ReactivateMembershipInput) -> MembershipPayload:
         return _payload(await run(info, _membership(input.membership_id), memberships.reactivate_membership,
                                   input=input))
 
-    @strawberry.mutation
+    @mutation(Action.MANAGE_MEMBERS, grants=_its_role)
     async def resend_welcome_email(self, info: Info, input: ResendWelcomeEmailInput) -> MembershipPayload:
         return _payload(await run(info, _membership(input.membership_id), memberships.resend_welcome_email,
                                   input=input))

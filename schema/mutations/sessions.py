@@ -4,10 +4,11 @@ import strawberry
 
 from auth.policy import Action
 from models import Company as CompanyRow
+from models import LicenseSession as LicenseSessionRow
 from resolvers import sessions
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import Target, run, user_errors
+from schema.mutations.base import Target, mutation, run, user_errors
 from schema.types.subscriptions import LicenseSession
 
 
@@ -32,23 +33,26 @@ class SessionPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+def _own_session(session_id: strawberry.ID) -> Target:
+    # Someone else's session is NOT_FOUND, even to firm staff who can see it.
+    return Target(LicenseSessionRow, session_id, "sessionId", own=True)
+
+
 @strawberry.type
 class SessionMutations:
-    @strawberry.mutation(description="Takes a seat of a concurrent pool for the calling user; give it back with "
-                         "endSession.")
+    @mutation(Action.OWN_SESSION, description="Takes a seat of a concurrent pool for the calling user; give it back "
+              "with endSession.")
     async def start_session(self, info: Info, input: StartSessionInput) -> SessionPayload:
-        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.OWN_SESSION),
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId"),
                             sessions.start_session, input=input)
         return SessionPayload(session=LicenseSession.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.OWN_SESSION)
     async def renew_session(self, info: Info, input: RenewSessionInput) -> SessionPayload:
-        # No Target: someone else's session is NOT_FOUND even to firm staff who can see it,
-        # so the resolver loads it, checks the owner and then authorizes.
-        outcome = await run(info, None, lambda uow, _: sessions.renew_session(uow, input.session_id), input=input)
+        outcome = await run(info, _own_session(input.session_id), sessions.renew_session, input=input)
         return SessionPayload(session=LicenseSession.maybe(outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.OWN_SESSION)
     async def end_session(self, info: Info, input: EndSessionInput) -> SessionPayload:
-        outcome = await run(info, None, lambda uow, _: sessions.end_session(uow, input.session_id), input=input)
+        outcome = await run(info, _own_session(input.session_id), sessions.end_session, input=input)
         return SessionPayload(session=LicenseSession.maybe(outcome.value), user_errors=user_errors(outcome))

@@ -7,12 +7,13 @@ import strawberry
 from auth.policy import Action
 from loaders import relations as r
 from models import Subscription as SubscriptionRow
+from models.enums import PriceBasis
 from resolvers import subscriptions
 from resolvers.subscriptions import ChangeResult
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import Target, owner_target, run, user_errors
-from schema.types.billing import Order
+from schema.mutations.base import Target, mutation, owner_target, run, user_errors
+from schema.types.billing import Order, basis_of
 from schema.types.common import BillingInterval, LicenseType, Money, SalesChannel, ScheduledChangeKind
 from schema.types.subscriptions import ChangePreview, LicenseSubscription, ScheduledChange
 
@@ -48,9 +49,10 @@ class SubscriptionPayload:
 
 @strawberry.type
 class SubscriptionMutations:
-    @strawberry.mutation
+    # Only the vendor records marketplace purchases (R11).
+    @mutation(Action.MANAGE_AGREEMENTS, vendor_when=lambda input: input.channel is SalesChannel.MARKETPLACE)
     async def create_subscription(self, info: Info, input: CreateSubscriptionInput) -> SubscriptionPayload:
-        target = owner_target(input.owner_id, Action.MANAGE_AGREEMENTS)
+        target = owner_target(input.owner_id)
         outcome = await run(info, target, lambda uow, owner: subscriptions.create_subscription(
             uow, owner, edition_code=input.edition_code, billing_interval=input.billing_interval,
             seat_counts=[(s.license_type, s.count) for s in input.seats], starts_on=input.starts_on,
@@ -59,12 +61,14 @@ class SubscriptionMutations:
                                    user_errors=user_errors(outcome))
 
 
-def preview_of(result: ChangeResult | None) -> ChangePreview | None:
+def preview_of(info: Info, result: ChangeResult | None) -> ChangePreview | None:
     if result is None:
         return None
     p = result.preview
+    basis = basis_of(info, p.billing_mode, p.firm_id)
+    due = p.amount_due_now if basis is PriceBasis.RESELLER else p.list_amount_due_now
     return ChangePreview(effective_on=p.effective_on,
-                         amount_due_now=Money(amount=p.amount_due_now, currency=p.currency),
+                         amount_due_now=Money(amount=due, currency=p.currency, basis=basis),
                          next_monthly_price=Money(amount=p.next_monthly_price, currency=p.currency),
                          warnings=p.warnings)
 
@@ -143,41 +147,43 @@ class SetFeaturePayload:
 
 def _target(subscription_id: str) -> Target:
     # The row lock serialises changes to one subscription (seat counts, orders, schedules).
-    return Target(SubscriptionRow, subscription_id, "subscriptionId", Action.CHANGE_SUBSCRIPTION, lock=True)
+    return Target(SubscriptionRow, subscription_id, "subscriptionId", lock=True)
 
 
 @strawberry.type
 class SubscriptionChangeMutations:
-    @strawberry.mutation(description="Adding seats takes effect at once and creates an order; removing seats takes "
-                         "effect at the next period.")
+    @mutation(Action.CHANGE_SUBSCRIPTION, description="Adding seats takes effect at once and creates an order; "
+              "removing seats takes effect at the next period.")
     async def change_seats(self, info: Info, input: ChangeSeatsInput) -> ChangeSeatsPayload:
         outcome = await run(info, _target(input.subscription_id), lambda uow, sub: subscriptions.change_seats(
             uow, sub, license_type=input.license_type, seats=input.seats), input=input)
         result = outcome.value
         return ChangeSeatsPayload(subscription=await load_subscription(info, result),
                                   order=await load_order(info, result), scheduled_change=scheduled_of(result),
-                                  preview=preview_of(result), user_errors=user_errors(outcome))
+                                  preview=preview_of(info, result), user_errors=user_errors(outcome))
 
-    @strawberry.mutation(description="Edition changes take effect at the start of the next billing period.")
+    @mutation(Action.CHANGE_SUBSCRIPTION,
+              description="Edition changes take effect at the start of the next billing period.")
     async def change_edition(self, info: Info, input: ChangeEditionInput) -> SubscriptionPayload:
         outcome = await run(info, _target(input.subscription_id), lambda uow, sub: subscriptions.change_edition(
             uow, sub, edition_code=input.edition_code), input=input)
         return SubscriptionPayload(subscription=await load_subscription(info, outcome.value),
-                                   preview=preview_of(outcome.value), user_errors=user_errors(outcome))
+                                   preview=preview_of(info, outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation
+    @mutation(Action.CHANGE_SUBSCRIPTION)
     async def cancel_scheduled_change(self, info: Info, input: CancelScheduledChangeInput) -> SubscriptionPayload:
         outcome = await run(info, _target(input.subscription_id),
                             lambda uow, sub: subscriptions.cancel_scheduled_change(
                                 uow, sub, kind=input.kind, license_type=input.license_type), input=input)
         return SubscriptionPayload(subscription=await load_subscription(info, outcome.value),
-                                   preview=preview_of(outcome.value), user_errors=user_errors(outcome))
+                                   preview=preview_of(info, outcome.value), user_errors=user_errors(outcome))
 
-    @strawberry.mutation(description="Turns a feature or integration on or off for every user of the subscription.")
+    @mutation(Action.CHANGE_SUBSCRIPTION,
+              description="Turns a feature or integration on or off for every user of the subscription.")
     async def set_feature(self, info: Info, input: SetFeatureInput) -> SetFeaturePayload:
         outcome = await run(info, _target(input.subscription_id), lambda uow, sub: subscriptions.set_feature(
             uow, sub, feature_code=input.feature_code, enabled=input.enabled), input=input)
         result = outcome.value
         return SetFeaturePayload(subscription=await load_subscription(info, result),
-                                 order=await load_order(info, result), preview=preview_of(result),
+                                 order=await load_order(info, result), preview=preview_of(info, result),
                                  user_errors=user_errors(outcome))

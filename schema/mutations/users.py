@@ -4,12 +4,13 @@ import strawberry
 
 from auth.policy import Action
 from models import Company as CompanyRow
+from models import User as UserRow
 from resolvers import users
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import Target, run, user_errors
+from schema.mutations.base import Target, mutation, run, user_errors
 from schema.types.common import LicenseType, PayType, Role
-from schema.types.users import Membership
+from schema.types.users import Membership, User
 
 
 @strawberry.input
@@ -40,12 +41,31 @@ class InviteUserPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.input
+class RequestEmailChangeInput:
+    email: str
+
+
+@strawberry.input
+class CorrectUserIdentityInput:
+    user_id: strawberry.ID
+    email: str | None = strawberry.field(default=None, description="The user's right email.")
+    personal_identity_number: str | None = strawberry.field(
+        default=None, description="The user's right Swedish personnummer; never returned.")
+    remove_personal_identity_number: bool | None = False
+
+
+@strawberry.type
+class UserPayload:
+    user: User | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class UserMutations:
-    @strawberry.mutation
+    @mutation(Action.MANAGE_MEMBERS, grants=lambda input, company: [input.role])
     async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
-        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", Action.MANAGE_MEMBERS,
-                                   lock=True),
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", lock=True),
                             lambda uow, company: users.invite_user(
                                 uow, company, name=input.name, email=input.email,
                                 personal_identity_number=input.personal_identity_number, role=input.role,
@@ -55,3 +75,21 @@ class UserMutations:
         membership, queued = outcome.value or (None, False)
         return InviteUserPayload(membership=Membership.maybe(membership), welcome_email_queued=queued,
                                  user_errors=user_errors(outcome))
+
+    @mutation(Action.OWN_ACCOUNT, description="The signed-in user changes their own email: a link goes to the new "
+              "address, and the email changes when it is opened.")
+    async def request_email_change(self, info: Info, input: RequestEmailChangeInput) -> UserPayload:
+        # No target: the caller's own account, which OWN_ACCOUNT asks for.
+        outcome = await run(info, None, lambda uow, _: users.request_email_change(uow, email=input.email),
+                            input=input)
+        return UserPayload(user=User.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @mutation(Action.PLATFORM, description="Vendor back office (platform:admin): correct a user's email or personal "
+              "identity number, checked with the person out of band. Links sent before stop working.")
+    async def correct_user_identity(self, info: Info, input: CorrectUserIdentityInput) -> UserPayload:
+        outcome = await run(info, Target(UserRow, input.user_id, "userId"),
+                            lambda uow, user: users.correct_identity(
+                                uow, user, email=input.email, personal_identity_number=input.personal_identity_number,
+                                remove_personal_identity_number=bool(input.remove_personal_identity_number)),
+                            input=input)
+        return UserPayload(user=User.maybe(outcome.value), user_errors=user_errors(outcome))

@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 import models
+from auth.policy import sees_reseller_prices
 from loaders import relations as r
 from models.billing_details import BillingDetailsColumns
+from models.enums import BillingMode as BillingModeEnum
+from models.enums import PriceBasis as PriceBasisEnum
 from schema.context import Info
 from schema.types.base import FromModel
 from schema.types.common import BillingMode, Money, Node
@@ -72,9 +75,16 @@ class BillingPeriod:
     end: date = strawberry.field(description="Exclusive.")
 
 
-def _priced(row: models.OrderLine | models.InvoiceLine, currency: str) -> dict[str, Money]:
-    return {"unit_price": Money(amount=row.unit_price, currency=currency),
-            "amount": Money(amount=row.amount, currency=currency)}
+def basis_of(info: Info, billing_mode: BillingModeEnum, firm_id: int) -> PriceBasisEnum:
+    """FIRM prices are reseller prices, which only the firm's staff (and the vendor) may see."""
+    if billing_mode is BillingModeEnum.FIRM and sees_reseller_prices(info.context.principal, firm_id):
+        return PriceBasisEnum.RESELLER
+    return PriceBasisEnum.LIST
+
+
+def _priced(row: models.InvoiceLine, currency: str, basis: PriceBasisEnum) -> dict[str, Money]:
+    return {"unit_price": Money(amount=row.unit_price, currency=currency, basis=basis),
+            "amount": Money(amount=row.amount, currency=currency, basis=basis)}
 
 
 @strawberry.type
@@ -91,15 +101,27 @@ class Order(Node, FromModel):
     number: str
     created_at: datetime
 
-    @strawberry.field
+    def _basis(self, info: Info) -> PriceBasisEnum:
+        return basis_of(info, self.model.billing_mode, self.model.firm_id)
+
+    @strawberry.field(description="At the price the viewer may see: a FIRM agreement's company members see list "
+                      "prices (Money.basis says which).")
     async def lines(self, info: Info) -> list[OrderLine]:
         rows = await info.context.loaders.get(r.OrderLinesByOrderLoader).load(self.model.id)
-        return [OrderLine(description=row.description, quantity=row.quantity, **_priced(row, self.model.currency))
+        basis, currency = self._basis(info), self.model.currency
+        listed = basis is PriceBasisEnum.LIST
+        return [OrderLine(description=row.description, quantity=row.quantity,
+                          unit_price=Money(amount=row.list_unit_price if listed else row.unit_price,
+                                           currency=currency, basis=basis),
+                          amount=Money(amount=row.list_amount if listed else row.amount, currency=currency,
+                                       basis=basis))
                 for row in sorted(rows, key=lambda line: line.position)]
 
     @strawberry.field
-    def total(self) -> Money:
-        return Money(amount=self.model.total, currency=self.model.currency)
+    def total(self, info: Info) -> Money:
+        basis = self._basis(info)
+        amount = self.model.list_total if basis is PriceBasisEnum.LIST else self.model.total
+        return Money(amount=amount, currency=self.model.currency, basis=basis)
 
 
 @strawberry.type
@@ -133,16 +155,21 @@ class Invoice(Node, FromModel):
     def period(self) -> BillingPeriod:
         return BillingPeriod(start=self.model.period_start, end=self.model.period_end)
 
+    def _basis(self) -> PriceBasisEnum:
+        # Only the firm's staff see a consolidated (FIRM) invoice at all (auth.visibility).
+        return PriceBasisEnum.RESELLER if self.model.billing_mode is BillingModeEnum.FIRM else PriceBasisEnum.LIST
+
     @strawberry.field
     async def lines(self, info: Info) -> list[InvoiceLine]:
         rows = await info.context.loaders.get(r.InvoiceLinesByInvoiceLoader).load(self.model.id)
         return [InvoiceLine(agreement_pk=row.agreement_id, customer_number=row.customer_number,
-                            description=row.description, quantity=row.quantity, **_priced(row, self.model.currency))
+                            description=row.description, quantity=row.quantity,
+                            **_priced(row, self.model.currency, self._basis()))
                 for row in sorted(rows, key=lambda line: line.position)]
 
     @strawberry.field
     def total(self) -> Money:
-        return Money(amount=self.model.total, currency=self.model.currency)
+        return Money(amount=self.model.total, currency=self.model.currency, basis=self._basis())
 
 
 __all__ = ["Address", "BillingDetails", "BillingPeriod", "Decimal", "EInvoiceSettings", "Invoice", "InvoiceLine",
@@ -174,11 +201,13 @@ async def upcoming_invoice(info: Info, firm_id: int, account: "Account", owner: 
     result = outcome.value
     if result is None:
         return None
+    basis = PriceBasisEnum.RESELLER if result.mode is BillingModeEnum.FIRM else PriceBasisEnum.LIST
     lines = [InvoiceLine(agreement_pk=line.agreement_id, customer_number=line.customer_number,
                          description=line.description, quantity=line.quantity,
-                         unit_price=Money(amount=line.unit_price, currency=result.currency),
-                         amount=Money(amount=line.amount, currency=result.currency)) for line in result.lines]
+                         unit_price=Money(amount=line.unit_price, currency=result.currency, basis=basis),
+                         amount=Money(amount=line.amount, currency=result.currency, basis=basis))
+             for line in result.lines]
     return InvoicePreview(period=BillingPeriod(start=result.period.start, end=result.period.end),
                           billing_mode=result.mode, lines=lines,
                           total=Money(amount=sum((line.amount for line in result.lines), Decimal("0.00")),
-                                      currency=result.currency))
+                                      currency=result.currency, basis=basis))

@@ -26,6 +26,8 @@ SalesChannel = strawberry.enum(enums.SalesChannel)
 ScheduledChangeKind = strawberry.enum(enums.ScheduledChangeKind)
 FeatureKind = strawberry.enum(enums.FeatureKind)
 LoginMethod = strawberry.enum(enums.LoginMethod)
+PriceBasis = strawberry.enum(enums.PriceBasis, description="LIST: the catalog's price. RESELLER: the firm's reseller "
+                             "price (list less its discount), shown to the firm's own staff only.")
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -48,6 +50,8 @@ class PageInfo:
 class Money:
     amount: Decimal
     currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR, SEK, NOK.")
+    basis: PriceBasis = strawberry.field(  # type: ignore[valid-type]
+        default=enums.PriceBasis.LIST, description="Which price the amount is at.")
 
 
 T = TypeVar("T")

@@ -18,6 +18,24 @@ def unique(prefix: str) -> str:
     return f"{prefix}{next(_serial)}"
 
 
+def new_pin() -> str:
+    """A valid Swedish personnummer (YYYYMMDD-NNNN) no other test uses: tests share one database."""
+    import random
+
+    from licensing.identity import _luhn_check_digit
+
+    while True:
+        yymmdd = f"{random.randint(40, 99):02d}{random.randint(1, 12):02d}{random.randint(1, 28):02d}"
+        serial = f"{random.randint(0, 999):03d}"
+        pin = f"19{yymmdd}-{serial}{_luhn_check_digit(yymmdd + serial)}"
+        if pin not in _pins:
+            _pins.add(pin)
+            return pin
+
+
+_pins: set[str] = set()
+
+
 class GraphQLErrors(AssertionError):
     pass
 

@@ -1,7 +1,6 @@
 """The authorization server through HTTP: authorization code with PKCE (S256 only), the sign-in
 page, exact redirect URIs, rotating refresh tokens with reuse detection, client credentials,
-revocation (RFC 7009), metadata (RFC 8414), key rotation, invitation acceptance and the
-sign-in attempt limits."""
+revocation (RFC 7009), metadata (RFC 8414), key rotation and the sign-in attempt limits."""
 
 import base64
 import hashlib
@@ -17,13 +16,12 @@ from starlette.applications import Starlette
 
 from auth.clients import register_client
 from auth.passwords import AttemptLimits, hash_password
-from auth.routes import oauth_routes
-from models import Membership, OutboxEmail, User
+from models import User
 from models import ids as global_ids
-from models.enums import MembershipStatus, UserStatus
-from models.oauth_grants import InvitationToken
+from models.enums import UserStatus
 from resolvers.runtime import Runtime
 from tests.api.client import Api, unique
+from web.routes import web_routes
 
 PASSWORD = "correct horse battery staple"
 SPA_REDIRECT = "https://spa.example/callback"
@@ -564,7 +562,7 @@ async def test_a_successful_sign_in_clears_the_accounts_failures(api: Api) -> No
 
 
 async def test_sign_in_attempts_are_limited_per_address(api: Api, runtime: Runtime) -> None:
-    app = Starlette(routes=oauth_routes(runtime, AttemptLimits(per_account=100, per_address=3)))
+    app = Starlette(routes=web_routes(runtime, AttemptLimits(per_account=100, per_address=3)))
     client_id, _ = await new_client(api)
     params = authorize_params(client_id, Pkce.new())
     email = await user_with_password(api)
@@ -579,146 +577,6 @@ async def test_sign_in_attempts_are_limited_per_address(api: Api, runtime: Runti
             assert wrong.status_code == 401
         assert (await sign_in(attacker, params, email)).status_code == 429
         assert (await sign_in(someone_else, params, email)).status_code == 303
-
-
-# ----------------------------------------------------------------------------- invitations
-
-
-async def invitation_link(api: Api, email: str) -> str:
-    async with api.runtime.database.sessions() as session:
-        body = await session.scalar(select(OutboxEmail.body).where(OutboxEmail.to_address == email)
-                                    .order_by(OutboxEmail.id.desc()))
-    assert body is not None
-    match = re.search(r"https?://\S+/invitations/(\S+)", body)
-    assert match, body
-    return f"/invitations/{match.group(1)}"
-
-
-async def membership_and_user(api: Api, membership_id: str) -> tuple[Membership, User]:
-    async with api.runtime.database.sessions() as session:
-        membership = await session.get_one(Membership, global_ids.decode_as(membership_id, "Membership"))
-        user = await session.get_one(User, membership.user_id)
-    return membership, user
-
-
-async def test_invitation_acceptance_sets_a_password_and_activates(api: Api) -> None:
-    firm = await api.firm()
-    agreement_id, company_id = await api.agreement(firm)
-    await api.subscription(firm, agreement_id)
-    assert company_id is not None
-    email = unique("invitee") + "@x.example"
-    invited = await api.invite(firm.admin, company_id, email=email)
-    membership_id = invited["membership"]["id"]
-    link = await invitation_link(api, email)
-    assert membership_id not in link  # the link is an unguessable token, not the membership's ID
-
-    page = await api.http.get(link)
-    assert page.status_code == 200
-    assert page.headers["referrer-policy"] == "no-referrer"
-    assert '<label for="password">' in page.text and 'name="email"' not in page.text
-    csrf = unescape(form_fields(page.text)["csrf_token"])
-    short = await api.http.post(link, data={"csrf_token": csrf, "password": "short", "password_again": "short"})
-    assert short.status_code == 400 and "at least 12" in short.text
-    differ = await api.http.post(link, data={"csrf_token": csrf, "password": PASSWORD,
-                                             "password_again": PASSWORD + "!"})
-    assert differ.status_code == 400
-    forged = await api.http.post(link, data={"csrf_token": "1.x", "password": PASSWORD, "password_again": PASSWORD})
-    assert forged.status_code == 400
-    accepted = await api.http.post(link, data={"csrf_token": csrf, "password": PASSWORD, "password_again": PASSWORD})
-    assert accepted.status_code == 200, accepted.text
-    assert "Invitation accepted" in accepted.text
-
-    membership, user = await membership_and_user(api, membership_id)
-    assert membership.status is MembershipStatus.ACTIVE and membership.activated_at is not None
-    assert user.status is UserStatus.ACTIVE
-    assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")
-    assert PASSWORD not in user.password_hash
-    # The link is used up.
-    assert (await api.http.get(link)).status_code == 404
-    # And the new password signs in.
-    client_id, _ = await new_client(api)
-    tokens = await tokens_for(api, client_id, email)
-    response = await viewer(api, tokens["access_token"])
-    assert response.json()["data"]["viewer"]["user"]["email"] == email
-
-
-async def test_invitation_without_email_asks_for_one_and_confirms_it(api: Api) -> None:
-    firm = await api.firm()
-    agreement_id, company_id = await api.agreement(firm)
-    await api.subscription(firm, agreement_id)
-    assert company_id is not None
-    invited = await api.invite(firm.admin, company_id, personalIdentityNumber="811228-9874")
-    assert invited["welcomeEmailQueued"] is False
-    membership, user = await membership_and_user(api, invited["membership"]["id"])
-    assert user.email is None
-    # No email, so the link reaches the person another way (here: made directly).
-    async with api.runtime.database.sessions.begin() as session:
-        token, row = InvitationToken.issue(user_id=membership.user_id, firm_id=membership.firm_id,
-                                           membership_id=membership.id,
-                                           expires_at=membership.invitation_expires_at or api.runtime.now())
-        session.add(row)
-    link = f"/invitations/{token}"
-
-    page = await api.http.get(link)
-    assert page.status_code == 200 and '<label for="email">' in page.text
-    csrf = unescape(form_fields(page.text)["csrf_token"])
-    taken = await api.http.post(link, data={"csrf_token": csrf, "email": firm.admin_email, "password": PASSWORD,
-                                            "password_again": PASSWORD})
-    assert taken.status_code == 400 and "another account" in taken.text
-    email = unique("Berit") + "@X.example"
-    sent = await api.http.post(link, data={"csrf_token": csrf, "email": email, "password": PASSWORD,
-                                           "password_again": PASSWORD})
-    assert sent.status_code == 200 and "Check your email" in sent.text
-    # Not yet: the address is confirmed first.
-    membership, user = await membership_and_user(api, invited["membership"]["id"])
-    assert user.email is None and membership.status is MembershipStatus.INVITED
-
-    confirm = await invitation_link(api, email.lower())
-    page = await api.http.get(confirm)
-    assert page.status_code == 200 and "Confirm" in page.text
-    done = await api.http.post(confirm, data={"csrf_token": unescape(form_fields(page.text)["csrf_token"])})
-    assert done.status_code == 200 and "Invitation accepted" in done.text
-    membership, user = await membership_and_user(api, invited["membership"]["id"])
-    assert user.email == email.lower() and user.status is UserStatus.ACTIVE
-    assert membership.status is MembershipStatus.ACTIVE
-    assert (await api.http.get(link)).status_code == 404 and (await api.http.get(confirm)).status_code == 404
-    client_id, _ = await new_client(api)
-    assert (await tokens_for(api, client_id, email))["access_token"]
-
-
-async def test_an_account_set_up_link_without_a_membership(api: Api) -> None:
-    # Firm staff have no membership to accept: addFirmStaff emails a link that sets up the account.
-    firm = await api.firm()
-    async with api.runtime.database.sessions() as session:
-        user = await session.scalar(select(User).where(User.email_normalized == firm.admin_email.lower()))
-        assert user is not None and user.password_hash is None
-    link = await invitation_link(api, firm.admin_email)
-    page = await api.http.get(link)
-    assert page.status_code == 200 and "Set up your account" in page.text
-    csrf = unescape(form_fields(page.text)["csrf_token"])
-    done = await api.http.post(link, data={"csrf_token": csrf, "password": PASSWORD, "password_again": PASSWORD})
-    assert done.status_code == 200 and "Account ready" in done.text
-    assert (await api.http.get(link)).status_code == 404
-    client_id, _ = await new_client(api)
-    tokens = await tokens_for(api, client_id, firm.admin_email)
-    assert (await viewer(api, tokens["access_token"])).json()["data"]["viewer"]["user"]["email"] == firm.admin_email
-
-
-async def test_unknown_or_lapsed_invitation_links_are_refused(api: Api) -> None:
-    assert (await api.http.get("/invitations/" + secrets.token_urlsafe(32))).status_code == 404
-    firm = await api.firm()
-    agreement_id, company_id = await api.agreement(firm)
-    await api.subscription(firm, agreement_id)
-    assert company_id is not None
-    email = unique("late") + "@x.example"
-    invited = await api.invite(firm.admin, company_id, email=email)
-    link = await invitation_link(api, email)
-    async with api.runtime.database.sessions.begin() as session:
-        await session.execute(update(Membership)
-                              .where(Membership.id == global_ids.decode_as(invited["membership"]["id"], "Membership"))
-                              .values(invitation_expires_at=api.runtime.now().replace(year=2000)))
-    assert (await api.http.get(link)).status_code == 404
-
 
 
 # ----------------------------------------------------------------------------- the embedded default

@@ -6,17 +6,11 @@ also deliver; every assertion is about this test's own recipients.
 
 import asyncio
 import secrets
-import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
@@ -34,59 +28,7 @@ from resolvers.outbox import (
 )
 from resolvers.runtime import Runtime
 from tests.api.client import Api, unique
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-class Recorder:
-    """An aiosmtpd handler that keeps what it accepted, or refuses while `refuse` is set."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], EmailMessage]] = []
-        self.refuse: str | None = None
-        self.delay = 0.0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refuse:
-            return self.refuse
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        message = message_from_bytes(envelope.content, policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [message for _, rcpt, message in self.messages if address in rcpt]
-
-
-class MailServer:
-    def __init__(self, **smtp_options: Any) -> None:
-        self.recorder = Recorder()
-        self.port = free_port()
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, **smtp_options)
-
-    @property
-    def target(self) -> SmtpTarget:
-        return parse_smtp_url(f"smtp://127.0.0.1:{self.port}")
-
-    def __enter__(self) -> "MailServer":
-        self.controller.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.controller.stop()
-
-
-@pytest.fixture
-def mail() -> Iterator[MailServer]:
-    with MailServer() as server:
-        yield server
+from tests.api.mail import MailServer, free_port
 
 
 def now() -> datetime:

@@ -19,13 +19,15 @@ import pytest
 from auth.clients import ALL_SCOPES, register_client
 from models import ids
 from schema.scopes import SCOPES
-from tests.api.client import USER_SCOPES, Api, Firm, unique
+from tests.api.client import USER_SCOPES, Api, Firm, new_pin, unique
 
 FA, FV, ADM, ACC, APP, REP = "FIRM_ADMIN", "FIRM_ADVISOR", "ADMINISTRATOR", "ACCOUNTANT", "APPROVER", "REPORTER"
 OTHER_FA, OTHER_CC, VENDOR = "OTHER_FIRM_ADMIN", "OTHER_FIRM_CLIENT", "VENDOR"
 CALLERS = [FA, FV, ADM, ACC, APP, REP, OTHER_FA, OTHER_CC, VENDOR]
 MEMBER_ROLES = [ADM, ACC, APP, REP]
 Y, N = True, False
+ADDRESS = {"street": "Storgatan 1", "postalCode": "111 22", "city": "Stockholm", "country": "SE"}
+OTHER_PIN = new_pin()
 
 # ------------------------------------------------------------------ the expected table
 # Columns: FIRM_ADMIN, FIRM_ADVISOR, ADMINISTRATOR, ACCOUNTANT, APPROVER, REPORTER (all company
@@ -79,6 +81,42 @@ MUTATIONS: dict[str, tuple[bool, ...]] = {
     "endSession":                      (N, N, Y, Y, Y, Y, N, N, N),
     # billing details
     "updateBillingDetails":            (Y, N, Y, N, N, N, N, N, Y),
+    # the role ceiling: nobody grants, or acts on, a role with rights it lacks itself
+    "inviteUser(ADMINISTRATOR)":       (Y, N, Y, N, N, N, N, N, Y),
+    "inviteUser(ACCOUNTANT)":          (Y, Y, Y, N, N, N, N, N, Y),
+    "updateMembership(to ADMINISTRATOR)": (Y, N, Y, N, N, N, N, N, Y),
+    "deactivateMembership(ADMINISTRATOR)": (Y, N, Y, N, N, N, N, N, Y),
+    # one's own account: any signed-in user, never a token without one
+    "requestEmailChange":              (Y, Y, Y, Y, Y, Y, Y, N, N),
+    # identities are corrected by the vendor only
+    "correctUserIdentity":             (N, N, N, N, N, N, N, N, Y),
+}
+
+# Fields with a read rule of their own (auth.policy.FIELD_READS), read through node(id) of
+# the world's firm or agreement: billing details for FIRM_ADMIN and ADMINISTRATOR (a firm's
+# own only for its staff); the firm's commercial terms for firm staff; its name for everyone
+# who may read the firm.
+FIELDS: dict[str, tuple[bool, ...]] = {
+    #                                   FA FV ADM ACC APP REP OFA OCC VEN
+    "Firm.name":                       (Y, Y, Y, Y, Y, Y, N, N, Y),
+    "Firm.billingDetails":             (Y, N, N, N, N, N, N, N, Y),
+    "Agreement.billingDetails":        (Y, N, Y, N, N, N, N, N, Y),
+    "Firm.resellerDiscountPercent":    (Y, Y, N, N, N, N, N, N, Y),
+    "Firm.hasResellerAgreement":       (Y, Y, N, N, N, N, N, N, Y),
+    "Firm.masterSubscription":         (Y, Y, N, N, N, N, N, N, Y),
+    "Firm.invoices":                   (Y, Y, N, N, N, N, N, N, Y),
+    "Firm.upcomingInvoice":            (Y, Y, N, N, N, N, N, N, Y),
+    "Firm.auditLog":                   (Y, Y, N, N, N, N, N, N, Y),
+    "Firm.staff":                      (Y, Y, N, N, N, N, N, N, Y),
+    "Firm.clientUsers":                (Y, N, N, N, N, N, N, N, Y),
+}
+
+FIELD_SELECTION = {
+    "name": "name", "billingDetails": "billingDetails { billingEmail }",
+    "resellerDiscountPercent": "resellerDiscountPercent", "hasResellerAgreement": "hasResellerAgreement",
+    "masterSubscription": "masterSubscription { id }", "invoices": "invoices { edges { node { id } } }",
+    "upcomingInvoice": "upcomingInvoice { total { amount } }", "auditLog": "auditLog { edges { node { id } } }",
+    "staff": "staff { edges { node { id } } }", "clientUsers": "clientUsers { edges { node { id } } }",
 }
 
 READS: dict[str, tuple[bool, ...]] = {
@@ -131,6 +169,8 @@ class World:
     audit_event_id: str
     owner_token: str
     owner_session_id: str
+    other_firm: Firm
+    other_bankid_user_id: str
     tokens: dict[str, str] = field(default_factory=dict)
 
 
@@ -162,7 +202,7 @@ async def world(api: Api) -> World:
     agreement_id, company_id = await api.agreement(firm)
     assert company_id is not None
     company2_id = await api.company(firm, agreement_id)
-    subscription_id = await api.subscription(firm, agreement_id, named=50, concurrent=10)
+    subscription_id = await api.subscription(firm, agreement_id, named=400, concurrent=10)
     await api.subscription(firm, firm.id, named=0, client_user=5)
 
     tokens = {FA: firm.admin, VENDOR: vendor}
@@ -184,11 +224,21 @@ async def world(api: Api) -> World:
                                        firm_id=ids.decode(other.id)[1])
     tokens[OTHER_CC] = await api.token(scopes=USER_SCOPES, client_id=client.client_id)
 
+    await api.mutate("updateBillingDetails", {"ownerId": firm.id, "billingContactName": "Firm Billing",
+                                              "billingEmail": "billing@firm.example", "invoiceAddress": ADDRESS},
+                     "billingDetails { billingEmail }", token=firm.admin)
+    await api.mutate("updateBillingDetails", {"ownerId": agreement_id, "billingContactName": "Customer Billing",
+                                              "billingEmail": "billing@customer.example", "invoiceAddress": ADDRESS},
+                     "billingDetails { billingEmail }", token=firm.admin)
+    other_agreement, other_company = await api.agreement(other)
+    assert other_company is not None
+    await api.subscription(other, other_agreement, named=5)
+    bankid = await api.invite(other.admin, other_company, personalIdentityNumber=OTHER_PIN, role=ADM)
     client_user = await api.mutate("assignClientUser", {"firmId": firm.id, "name": "Client Person",
                                                         "email": unique("client") + "@client.example",
                                                         "companyIds": [company_id]},
                                    "clientUser { id }", token=firm.admin)
-    order = await api.mutate("changeSeats", {"subscriptionId": subscription_id, "licenseType": "NAMED", "seats": 51},
+    order = await api.mutate("changeSeats", {"subscriptionId": subscription_id, "licenseType": "NAMED", "seats": 401},
                              "order { id }", token=firm.admin)
     audit = await api.ok("query($id: ID!) { node(id: $id) { ... on LicenseSubscription { auditLog { edges { "
                          "node { id } } } } } }", {"id": subscription_id}, token=firm.admin)
@@ -199,6 +249,10 @@ async def world(api: Api) -> World:
                           period_end=date(2020, 2, 1), currency="SEK", total=Decimal("0.00"),
                           issued_at=datetime(2020, 2, 1, tzinfo=UTC))
         session.add(invoice)
+        session.add(Invoice(firm_id=ids.decode(firm.id)[1], agreement_id=None, billing_account="firm",
+                            billing_mode=BillingMode.FIRM, number=unique("PM-"), period_start=date(2020, 1, 1),
+                            period_end=date(2020, 2, 1), currency="SEK", total=Decimal("0.00"),
+                            issued_at=datetime(2020, 2, 1, tzinfo=UTC)))
         await session.flush()
         invoice_id = ids.of(invoice)
     return World(api=api, firm=firm, agreement_id=agreement_id, company_id=company_id, company2_id=company2_id,
@@ -206,7 +260,8 @@ async def world(api: Api) -> World:
                  target_user_id=target["user"]["id"], firm_member_id=firm_member_id,
                  client_user_id=client_user["clientUser"]["id"], order_id=order["order"]["id"],
                  invoice_id=invoice_id, audit_event_id=audit["node"]["auditLog"]["edges"][0]["node"]["id"],
-                 owner_token=owner_token, owner_session_id=owner_session_id, tokens=tokens)
+                 owner_token=owner_token, owner_session_id=owner_session_id, other_firm=other,
+                 other_bankid_user_id=bankid["membership"]["user"]["id"], tokens=tokens)
 
 
 # ------------------------------------------------------------------ inputs, one per mutation row
@@ -224,7 +279,7 @@ async def _session_of(w: World, caller: str) -> str:
 
 
 async def _scheduled_decrease(w: World) -> None:
-    await w.api.mutate("changeSeats", {"subscriptionId": w.subscription_id, "licenseType": "NAMED", "seats": 45},
+    await w.api.mutate("changeSeats", {"subscriptionId": w.subscription_id, "licenseType": "NAMED", "seats": 400},
                        "scheduledChange { kind }", token=await w.api.vendor())
 
 
@@ -233,7 +288,6 @@ async def _client_user_in_company2(w: World) -> None:
                        "clientUser { id }", token=await w.api.vendor(), expect_errors=True)
 
 
-ADDRESS = {"street": "Storgatan 1", "postalCode": "111 22", "city": "Stockholm", "country": "SE"}
 EDITION = {"code": "STANDARD", "name": "Standard", "includedFileStorageGb": 10, "validFrom": "2020-01-01",
            "seatPrices": [{"amount": "149.00", "currency": "SEK"}, {"amount": "149.00", "currency": "NOK"},
                           {"amount": "14.00", "currency": "EUR"}]}
@@ -259,6 +313,13 @@ async def _deactivate(w: World, caller: str) -> dict[str, Any]:
     return {"membershipId": await _fresh_membership(w)}
 
 
+def _deactivate_to(make: Callable[[str], dict[str, Any]]) -> Build:
+    """An input naming a fresh REPORTER membership."""
+    async def build(w: World, caller: str) -> dict[str, Any]:
+        return make(await _fresh_membership(w))
+    return build
+
+
 async def _cancel(w: World, caller: str) -> dict[str, Any]:
     await _scheduled_decrease(w)
     return {"subscriptionId": w.subscription_id, "kind": "SEAT_DECREASE", "licenseType": "NAMED"}
@@ -275,6 +336,16 @@ async def _session(w: World, caller: str) -> dict[str, Any]:
 
 def _new_email() -> str:
     return unique("matrix") + "@new.example"
+
+
+async def _fresh_administrator(w: World, caller: str) -> dict[str, Any]:
+    _, membership = await _member(w.api, w.firm, w.company_id, ADM, "NAMED")
+    return {"membershipId": membership["id"]}
+
+
+async def _fresh_user(w: World, caller: str) -> dict[str, Any]:
+    _, membership = await _member(w.api, w.firm, w.company_id, REP, "NAMED")
+    return {"userId": membership["user"]["id"], "email": _new_email()}
 
 
 CASES: dict[str, tuple[str, str, Build]] = {
@@ -313,7 +384,7 @@ CASES: dict[str, tuple[str, str, Build]] = {
     "updateCompany": ("updateCompany", "companyId", _const(lambda w: {"companyId": w.company_id,
                                                                       "name": unique("Company ")})),
     "changeSeats": ("changeSeats", "subscriptionId", _const(lambda w: {
-        "subscriptionId": w.subscription_id, "licenseType": "NAMED", "seats": 60, "dryRun": True})),
+        "subscriptionId": w.subscription_id, "licenseType": "NAMED", "seats": 450, "dryRun": True})),
     "changeEdition": ("changeEdition", "subscriptionId", _const(lambda w: {
         "subscriptionId": w.subscription_id, "editionCode": "PLUS", "dryRun": True})),
     "cancelScheduledChange": ("cancelScheduledChange", "subscriptionId", _cancel),
@@ -343,6 +414,17 @@ CASES: dict[str, tuple[str, str, Build]] = {
     "updateBillingDetails": ("updateBillingDetails", "ownerId", _const(lambda w: {
         "ownerId": w.agreement_id, "billingContactName": "Billing", "billingEmail": "billing@x.example",
         "invoiceAddress": ADDRESS})),
+    "inviteUser(ADMINISTRATOR)": ("inviteUser", "companyId", _const(lambda w: {
+        "companyId": w.company_id, "name": "Invitee", "email": _new_email(), "role": "ADMINISTRATOR",
+        "licenseType": "NAMED"})),
+    "inviteUser(ACCOUNTANT)": ("inviteUser", "companyId", _const(lambda w: {
+        "companyId": w.company_id, "name": "Invitee", "email": _new_email(), "role": "ACCOUNTANT",
+        "licenseType": "NAMED"})),
+    "updateMembership(to ADMINISTRATOR)": ("updateMembership", "membershipId", _deactivate_to(
+        lambda membership_id: {"membershipId": membership_id, "role": "ADMINISTRATOR"})),
+    "deactivateMembership(ADMINISTRATOR)": ("deactivateMembership", "membershipId", _fresh_administrator),
+    "requestEmailChange": ("requestEmailChange", "email", _const(lambda w: {"email": _new_email()})),
+    "correctUserIdentity": ("correctUserIdentity", "userId", _fresh_user),
 }
 
 
@@ -440,3 +522,125 @@ async def test_a_token_without_the_needed_scope_is_forbidden(world: World, kind:
     [error] = body["errors"]
     assert error["extensions"]["code"] == "FORBIDDEN"
     assert error["extensions"]["missingScopes"] == [needed]
+
+
+# ------------------------------------------------------------------ field-level reads
+
+def field_document(row: str) -> str:
+    type_name, field_name = row.split(".")
+    return f"query($id: ID!) {{ node(id: $id) {{ ... on {type_name} {{ {FIELD_SELECTION[field_name]} }} }} }}"
+
+
+def _readable(value: Any) -> bool:
+    if isinstance(value, dict) and "edges" in value:
+        return bool(value["edges"])
+    return value is not None
+
+
+@pytest.mark.parametrize(("row", "caller", "allowed"), _cells(FIELDS))
+async def test_field_read_permissions(world: World, row: str, caller: str, allowed: bool) -> None:
+    type_name, field_name = row.split(".")
+    target = world.firm.id if type_name == "Firm" else world.agreement_id
+    body = await world.api.gql(field_document(row), {"id": target}, token=world.tokens[caller])
+    for error in body.get("errors") or []:  # a field that cannot be null is refused with FORBIDDEN
+        assert error["extensions"]["code"] == "FORBIDDEN", body
+    node = (body.get("data") or {}).get("node")
+    verdict = node is not None and _readable(node.get(field_name))
+    assert verdict is allowed, f"{row} read by {caller}: expected {'ALLOWED' if allowed else 'DENIED'}, got {body}"
+
+
+def test_the_field_table_covers_every_field_rule() -> None:
+    from auth.policy import FIELD_READS
+
+    assert {f"{t}.{f}" for t, f in FIELD_READS} == set(FIELDS) - {"Firm.name"}
+
+
+# ------------------------------------------------------------------ identity across firms
+
+INVITERS = [FA, FV, ADM, VENDOR]
+
+
+@pytest.mark.parametrize("caller", INVITERS)
+@pytest.mark.parametrize("attempt", ["their number, our email", "their email, our number"])
+async def test_no_caller_attaches_an_identity_to_another_firms_user(world: World, caller: str,
+                                                                    attempt: str) -> None:
+    """The takeover: naming another firm's user by one identifier and giving another of the
+    caller's choice would have written it onto that user. Refused, nothing stored."""
+    from sqlalchemy import func, select
+
+    from models import OutboxEmail, User
+
+    api = world.api
+    ours = _new_email()
+    if attempt == "their number, our email":
+        identity = {"personalIdentityNumber": OTHER_PIN, "email": ours}
+    else:
+        identity = {"email": world.other_firm.admin_email, "personalIdentityNumber": new_pin()}
+    async with api.runtime.database.sessions() as session:
+        before = {u.id: (u.email, u.personal_identity_digest, u.password_hash) for u in await session.scalars(
+            select(User).where(User.email_normalized.in_([world.other_firm.admin_email.lower(), ours])
+                               | (User.id == ids.decode(world.other_bankid_user_id)[1])))}
+    body = await api.gql(mutation_document("inviteUser"), {"input": {
+        "companyId": world.company_id, "name": "Someone", "role": REP, "licenseType": "NAMED", **identity}},
+        token=world.tokens[caller])
+    [error] = body["data"]["inviteUser"]["userErrors"]
+    assert error["code"] == "IDENTITY_CONFLICT"
+    assert OTHER_PIN not in error["message"] and world.other_firm.admin_email not in error["message"]
+    async with api.runtime.database.sessions() as session:
+        after = {u.id: (u.email, u.personal_identity_digest, u.password_hash) for u in await session.scalars(
+            select(User).where(User.id.in_(list(before))))}
+        mailed = await session.scalar(select(func.count()).select_from(OutboxEmail)
+                                      .where(OutboxEmail.to_address == ours))
+    assert after == before and mailed == 0
+
+
+# ------------------------------------------------------------------ the role ceiling, pair by pair
+
+GRANTERS = [FA, FV, ADM, ACC, APP, REP, VENDOR]
+# Which roles each may grant: all for those who hold every company right, the roles without
+# the settings, seats and billing rights for FIRM_ADVISOR, none for those who may not manage
+# members at all.
+MAY_GRANT = {FA: set(MEMBER_ROLES), FV: {ACC, APP, REP}, ADM: set(MEMBER_ROLES), ACC: set(), APP: set(),
+             REP: set(), VENDOR: set(MEMBER_ROLES)}
+
+
+@pytest.mark.parametrize("way", ["invite", "raise"])
+@pytest.mark.parametrize("granted", MEMBER_ROLES)
+@pytest.mark.parametrize("granter", GRANTERS)
+async def test_the_role_ceiling(world: World, granter: str, granted: str, way: str) -> None:
+    api = world.api
+    if way == "invite":
+        name, target_field = "inviteUser", "companyId"
+        input = {"companyId": world.company_id, "name": "Invitee", "email": _new_email(), "role": granted,
+                 "licenseType": "NAMED"}
+    else:
+        name, target_field = "updateMembership", "membershipId"
+        input = {"membershipId": await _fresh_membership(world), "role": granted}
+    body = await api.gql(mutation_document(name), {"input": input}, token=world.tokens[granter])
+    allowed = granted in MAY_GRANT[granter]
+    assert mutation_verdict(body, name, target_field) is allowed, body
+    if allowed:
+        assert body["data"][name]["userErrors"] == []
+
+
+async def test_firm_staff_gain_no_company_rights_by_inviting_themselves(world: World) -> None:
+    api = world.api
+    advisor_email = unique("self") + "@staff.example"
+    await api.mutate("addFirmStaff", {"firmId": world.firm.id, "name": "Advisor", "email": advisor_email,
+                                      "role": FV}, "firmMember { id }", token=await api.vendor())
+    advisor = await api.token(advisor_email)
+    seats = {"subscriptionId": world.subscription_id, "licenseType": "NAMED", "seats": 450, "dryRun": True}
+    assert not mutation_verdict(await api.gql(mutation_document("changeSeats"), {"input": seats}, token=advisor),
+                                "changeSeats", "subscriptionId")
+    body = await api.gql(mutation_document("inviteUser"), {"input": {
+        "companyId": world.company_id, "name": "Me", "email": advisor_email, "role": ADM, "licenseType": "NAMED"}},
+        token=advisor)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    for name, input, target_field in (
+        ("changeSeats", seats, "subscriptionId"),
+        ("updateBillingDetails", {"ownerId": world.agreement_id, "billingContactName": "Me",
+                                  "billingEmail": "me@x.example", "invoiceAddress": ADDRESS}, "ownerId"),
+        ("updateCompany", {"companyId": world.company_id, "name": unique("Mine ")}, "companyId"),
+    ):
+        body = await api.gql(mutation_document(name), {"input": input}, token=await api.token(advisor_email))
+        assert not mutation_verdict(body, name, target_field), f"{name}: {body}"
