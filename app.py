@@ -26,6 +26,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+import observability.logs
 from auth.authenticate import MissingCredentials, authenticate
 from auth.external import TrustedIssuers
 from auth.tokens import InvalidToken
@@ -139,6 +140,7 @@ async def metrics(request: Request) -> Response:
 
 def create_app(database: Database | None = None, settings: Settings | None = None,
                runtime: Runtime | None = None) -> Starlette:
+    observability.logs.install()
     runtime = runtime or Runtime.create(database or connect(), settings)
 
     async def readyz(request: Request) -> Response:

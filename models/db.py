@@ -43,5 +43,7 @@ def connect(url: str | None = None, **engine_options: object) -> Database:
     if url.startswith("postgresql"):
         engine_options.setdefault("pool_size", 10)
         engine_options.setdefault("max_overflow", 20)
+    # Statement parameters never appear in error messages (they hold personal data and hashes).
+    engine_options.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **engine_options)  # type: ignore[arg-type]
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))

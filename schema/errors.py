@@ -1,5 +1,10 @@
 """Errors: business failures are userErrors in payloads; the rest are top-level errors
-with `extensions.code`, and unexpected exception text never reaches a client."""
+with `extensions.code`, and unexpected exception text never reaches a client.
+
+Logging follows observability.logs: a client's mistake (validation, FORBIDDEN, a bad
+argument) is logged at INFO with its code and path only, never its message (which may
+quote the values sent); an unexpected error at ERROR with a traceback and an error id that
+the client receives in `extensions.errorId`."""
 
 import logging
 from collections.abc import Iterator
@@ -11,6 +16,7 @@ from strawberry.extensions import SchemaExtension
 from auth.policy import Forbidden
 from licensing.errors import RuleViolation
 from models.enums import UserErrorCode as UserErrorCodeEnum
+from observability.logs import log_unexpected, new_error_id
 
 log = logging.getLogger("bureau.graphql")
 
@@ -37,27 +43,38 @@ class BadInput(Exception):
 CODES: dict[type[Exception], str] = {Forbidden: "FORBIDDEN", BadInput: "BAD_USER_INPUT"}
 
 
-def _classify(error: GraphQLError) -> GraphQLError:
+def _expected(error: GraphQLError, code: str) -> GraphQLError:
+    error.extensions = {**(error.extensions or {}), "code": code}
+    return error
+
+
+def _code_of(error: GraphQLError) -> str | None:
     if error.extensions and "code" in error.extensions:
-        return error
+        return str(error.extensions["code"])
     original = error.original_error
     if original is None:
         # graphql-core's own parse and validation errors: safe to show as they are.
-        error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
-        return error
+        return "GRAPHQL_VALIDATION_FAILED"
     for kind, code in CODES.items():
         if isinstance(original, kind):
-            error.extensions = {**(error.extensions or {}), "code": code}
-            return error
+            return code
     if isinstance(original, GraphQLError):  # e.g. a scalar's parse error
-        error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
-        return error
-    log.error("unexpected error at %s", error.path, exc_info=original)
+        return "BAD_USER_INPUT"
+    return None
+
+
+def _classify(error: GraphQLError, operation: str | None) -> GraphQLError:
+    code = _code_of(error)
+    if code is not None:
+        log.info("graphql %s at %s in %s", code, error.path or "the document", operation or "an anonymous operation")
+        return _expected(error, code)
+    error_id = new_error_id()
+    log_unexpected(log, error_id, error.path, error.original_error or error)
     return GraphQLError(
         "Unexpected error.",
         nodes=error.nodes,
         path=error.path,
-        extensions={"code": "INTERNAL_SERVER_ERROR"},
+        extensions={"code": "INTERNAL_SERVER_ERROR", "errorId": error_id},
     )
 
 
@@ -66,6 +83,7 @@ class ErrorCodes(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
+        context = self.execution_context
+        result = context.result
         if result is not None and result.errors:
-            result.errors = [_classify(error) for error in result.errors]
+            result.errors = [_classify(error, context.operation_name) for error in result.errors]

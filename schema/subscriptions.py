@@ -287,7 +287,7 @@ class LiveOperations(SchemaExtension):
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         if isinstance(result, ExecutionResult) and result.errors:
-            result.errors = [_classify(error) for error in result.errors]
+            result.errors = [_classify(error, self.execution_context.operation_name) for error in result.errors]
         yield
 
 

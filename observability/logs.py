@@ -1,0 +1,52 @@
+"""Logs without secrets (OWASP Logging Cheat Sheet).
+
+Never logged: personal identity numbers, passwords, client secrets, tokens, invitation
+links, GraphQL variable values. Expected client errors are logged at INFO without a
+traceback; unexpected ones at ERROR with an error id that the client also receives.
+The access log (uvicorn's) shows paths with the secret parts of links blanked out.
+"""
+
+import logging
+import re
+import uuid
+from typing import Any
+
+REDACTED = "[redacted]"
+# A link's secret is the path segment after /invitations/.
+_LINK = re.compile(r"(/invitations/)[^/?#\s]+")
+# Query parameters that carry secrets in OAuth and in our own links.
+_SECRET_PARAMS = re.compile(
+    r"((?:^|[?&])(?:token|code|access_token|refresh_token|id_token|client_secret|password|code_verifier)=)[^&#\s]*",
+    re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """A path or URL with the secrets it may carry blanked out."""
+    return _SECRET_PARAMS.sub(rf"\g<1>{REDACTED}", _LINK.sub(rf"\g<1>{REDACTED}", text))
+
+
+class RedactAccessLog(logging.Filter):
+    """uvicorn's access log records (client, method, path, http version, status) as args."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+def install() -> None:
+    """Puts the redaction on uvicorn's access log, however uvicorn was started (once)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactAccessLog) for f in access.filters):
+        access.addFilter(RedactAccessLog())
+    # authlib's debug lines print the tokens it issues and the requests it validates.
+    logging.getLogger("authlib").setLevel(logging.INFO)
+
+
+def new_error_id() -> str:
+    """Names one unexpected error in the log and in the answer, so that they can be matched."""
+    return uuid.uuid4().hex[:16]
+
+
+def log_unexpected(log: logging.Logger, error_id: str, where: Any, exc: BaseException) -> None:
+    log.error("unexpected error %s at %s", error_id, where, exc_info=exc)
