@@ -211,6 +211,14 @@ def _address(request: HttpRequest) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _wait(seconds: int) -> str:
+    # The first waits last seconds, so "1 minute" would be wrong by a lot.
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = (seconds + 59) // 60
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def to_http(response: Response, *, status: int | None = None) -> HttpResponse:
     headers = dict(response.headers)
     if isinstance(response.body, dict | list):
@@ -287,10 +295,9 @@ class OAuthRoutes:
                                                 error="Enter your email and your password.")
             attempt = await self.limiter.begin(email, _address(request))
             if isinstance(attempt, Limited):
-                minutes = max(1, (attempt.retry_after + 59) // 60)
                 return await self._sign_in_page(
                     request, client, oauth_items, email=email, status=429,
-                    error=f"Too many sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                    error=f"Too many sign-in attempts. Try again in {_wait(attempt.retry_after)}.",
                     headers={"Retry-After": str(attempt.retry_after)})
             user = await session.scalar(select(User).where(User.email_normalized == email.lower()))
             usable = user is not None and user.status is UserStatus.ACTIVE
