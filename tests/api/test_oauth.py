@@ -645,6 +645,10 @@ async def test_waiting_is_not_extended_by_more_attempts_and_is_capped(api: Api, 
         waits.append(wait)
     assert waits == [2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900]
     assert await bureau.retry_after(address, email) == 900
+    # Failures are forgotten after a day: the pair's free failures are free again.
+    bureau.clock.advance(timedelta(hours=24).total_seconds())
+    for _ in range(AttemptLimits().free_failures + 1):
+        assert await bureau.status(address, email, WRONG) == 401
 
 
 async def test_a_success_clears_that_pair_only(api: Api, runtime: Runtime) -> None:
@@ -696,7 +700,7 @@ async def test_the_per_address_limit_throttles_a_spraying_address_only(api: Api,
 
 async def test_many_failing_addresses_throttle_new_addresses_but_not_known_ones(api: Api, runtime: Runtime) -> None:
     owner, someone = await user_with_password(api), await user_with_password(api)
-    bureau = await site(api, runtime, AttemptLimits(account_addresses=3))
+    bureau = await site(api, runtime, AttemptLimits(account_addresses=3, known_for=timedelta(days=2)))
     home = new_address()
     assert await bureau.status(home, owner) == 303
     first, second, third = new_address(), new_address(), new_address()
@@ -716,6 +720,11 @@ async def test_many_failing_addresses_throttle_new_addresses_but_not_known_ones(
     # Until the failures age out of the window.
     bureau.clock.advance(60 * 60)
     assert await bureau.status(new_address(), owner) == 303
+    # An address is known for as long as the last success there is.
+    bureau.clock.advance(timedelta(days=2).total_seconds())
+    for _ in range(3):
+        assert await bureau.status(new_address(), owner, WRONG) == 401
+    assert await bureau.retry_after(home, owner) == 60 * 60
 
 
 async def test_parallel_guesses_do_not_slip_through_together(api: Api, runtime: Runtime) -> None:
