@@ -117,12 +117,12 @@ class AttemptLimits:
     known_for: timedelta = timedelta(days=90)
 
     def __post_init__(self) -> None:
-        if min(self.free_failures, self.address_failures, self.account_addresses) < 1:
+        if self.free_failures < 0 or min(self.address_failures, self.account_addresses) < 1:
             raise ValueError("attempt limits must allow at least one failure")
         if max(self.address_window, self.account_window) > self.failure_memory:
             raise ValueError("failures must be kept at least as long as the windows that count them")
         if self.failure_memory > self.known_for:
-            raise ValueError("successes must be kept at least as long as failures")
+            raise ValueError("known_for must be at least failure_memory: older attempts of any kind are deleted")
 
 
 def delay_after(failures: int, limits: AttemptLimits) -> timedelta:

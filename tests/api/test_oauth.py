@@ -609,6 +609,7 @@ async def test_a_flood_from_one_address_does_not_keep_the_owner_out(api: Api, ru
     for _ in range(20):  # and more, while waiting
         assert await bureau.status(attacker, email, WRONG) == 429
     assert await bureau.retry_after(attacker, email) == 15 * 60  # even the right password, from there
+    assert "Try again in 15 minutes." in (await bureau.sign_in(attacker, email)).text
     assert await bureau.status(new_address(), email) == 303  # the owner, elsewhere
     assert await bureau.status(attacker, other_email(), WRONG) == 401  # and the attacker's other pairs
 
@@ -619,6 +620,7 @@ async def test_delays_grow_after_the_free_failures(api: Api, runtime: Runtime) -
     address = new_address()
     for _ in range(AttemptLimits().free_failures + 1):  # the free ones, and one that starts the waits
         assert await bureau.status(address, email, WRONG) == 401
+    assert "Try again in 2 seconds." in (await bureau.sign_in(address, email)).text
     for expected in (2, 4, 8, 16):
         assert await bureau.retry_after(address, email) == expected  # the right password waits too
         bureau.clock.advance(expected - 1)

@@ -29,10 +29,12 @@ def test_the_wait_never_shrinks_with_more_failures_and_never_passes_the_cap(fail
 def test_other_settings() -> None:
     limits = AttemptLimits(free_failures=2, first_delay=timedelta(seconds=1), max_delay=timedelta(hours=1))
     assert [delay_after(n, limits).total_seconds() for n in (2, 3, 4, 5, 14, 1000)] == [0, 1, 2, 4, 2048, 3600]
+    no_free = AttemptLimits(free_failures=0)
+    assert [delay_after(n, no_free).total_seconds() for n in (0, 1, 2)] == [0, 2, 4]
 
 
 @pytest.mark.parametrize("settings", [
-    {"free_failures": 0},
+    {"free_failures": -1},
     {"address_failures": 0},
     {"account_addresses": 0},
     {"account_window": timedelta(days=2)},  # failures would be forgotten while they still count
