@@ -134,8 +134,9 @@ class ExternalSubjectLink(IdMixin, CreatedMixin, Base):
 
 
 class SignInAttempt(IdMixin, Base):
-    """One password sign-in attempt, counted against the account and the client address.
-    Both are kept as SHA-256 digests (people type passwords into the email field)."""
+    """One password sign-in attempt, counted against the account and the client address
+    (auth/passwords.py has the rules). Both are kept as SHA-256 digests (people type passwords
+    into the email field). A success is kept as long as it makes its address known."""
 
     __tablename__ = "sign_in_attempts"
     __table_args__ = (
@@ -148,5 +149,6 @@ class SignInAttempt(IdMixin, Base):
     address: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
-    # A successful sign-in clears the account's earlier failures (not the address's).
+    # A successful sign-in clears the earlier failures of its account and address together
+    # (still counted for the address as a whole).
     cleared: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -21,7 +21,7 @@ from resolvers import invitations
 from resolvers.base import Outcome, UnitOfWork, run_in_transaction
 from resolvers.runtime import Runtime
 from web.csrf import Csrf
-from web.pages import client_address, e, error_block, field, form_text, hidden, page
+from web.pages import client_address, e, error_block, field, form_text, hidden, page, wait_text
 
 T = TypeVar("T")
 # Who acts when a link is opened: nobody signed in; the audit names the link's user.
@@ -94,7 +94,7 @@ class InvitationPages:
         attempt = await self.limiter.begin(view.user_email, client_address(request))
         if isinstance(attempt, Limited):
             return await self._page(request, view, purpose, status=429,
-                                    error="Too many sign-in attempts. Try again later.",
+                                    error=f"Too many sign-in attempts. Try again in {wait_text(attempt.retry_after)}.",
                                     headers={"Retry-After": str(attempt.retry_after)})
         response = await self._act(request, view, purpose, token,
                                    lambda uow, link: invitations.sign_in_and_accept(uow, link, password=password))

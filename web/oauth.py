@@ -40,7 +40,7 @@ from models.enums import UserStatus
 from resolvers.runtime import Runtime
 from settings import Settings
 from web.csrf import Csrf
-from web.pages import client_address, e, error_block, field, form_text, hidden, page
+from web.pages import client_address, e, error_block, field, form_text, hidden, page, wait_text
 
 SIGN_IN_FIELDS = frozenset({"email", "password", "csrf_token", "cancel"})
 AUTHORIZE_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
@@ -124,10 +124,9 @@ class OAuthRoutes:
                                                 error="Enter your email and your password.")
             attempt = await self.limiter.begin(email, client_address(request))
             if isinstance(attempt, Limited):
-                minutes = max(1, (attempt.retry_after + 59) // 60)
                 return await self._sign_in_page(
                     request, client, oauth_items, email=email, status=429,
-                    error=f"Too many sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                    error=f"Too many sign-in attempts. Try again in {wait_text(attempt.retry_after)}.",
                     headers={"Retry-After": str(attempt.retry_after)})
             user = await session.scalar(select(User).where(User.email_normalized == email.lower()))
             usable = user is not None and user.status is UserStatus.ACTIVE

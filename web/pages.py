@@ -76,3 +76,11 @@ def client_address(request: Request) -> str:
 def form_text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
+
+
+def wait_text(seconds: int) -> str:
+    """How long to wait, in words: the first waits last seconds, so "1 minute" would be wrong by a lot."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = (seconds + 59) // 60
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -2,11 +2,13 @@
 page, exact redirect URIs, rotating refresh tokens with reuse detection, client credentials,
 revocation (RFC 7009), metadata (RFC 8414), key rotation and the sign-in attempt limits."""
 
+import asyncio
 import base64
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -532,51 +534,208 @@ async def test_a_spa_may_call_the_token_endpoint_from_its_own_origin_only(api: A
 
 # ----------------------------------------------------------------------------- attempt limits
 
+WRONG = "wrong password!!"
 
-async def test_sign_in_attempts_are_limited_per_account(api: Api) -> None:
-    email = await user_with_password(api)
+
+class FakeClock:
+    """The time the limiter sees: tests move it instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def new_address() -> str:
+    """A client address no other test uses (the database is shared by the whole run)."""
+    return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+
+
+def other_email() -> str:
+    return unique("nobody") + "@x.example"
+
+
+@dataclass
+class Site:
+    """The authorization server with a clock and limits of its own, for clients at any address."""
+
+    app: Starlette
+    clock: FakeClock
+    params: dict[str, str]
+
+    async def sign_in(self, address: str, email: str, password: str = PASSWORD) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bureau.test") as browser:
+            return await sign_in(browser, self.params, email, password)
+
+    async def status(self, address: str, email: str, password: str = PASSWORD) -> int:
+        return (await self.sign_in(address, email, password)).status_code
+
+    async def retry_after(self, address: str, email: str, password: str = PASSWORD) -> int:
+        """The wait of a refused attempt (fails the test when the attempt is not refused)."""
+        response = await self.sign_in(address, email, password)
+        assert response.status_code == 429, response.status_code
+        assert "Too many sign-in attempts" in response.text
+        return int(response.headers["retry-after"])
+
+    async def fail_after_waiting(self, address: str, email: str) -> None:
+        """One more failure of the pair, after whatever wait it has."""
+        response = await self.sign_in(address, email, WRONG)
+        if response.status_code == 429:
+            self.clock.advance(int(response.headers["retry-after"]))
+            response = await self.sign_in(address, email, WRONG)
+        assert response.status_code == 401, response.status_code
+
+
+async def site(api: Api, runtime: Runtime, limits: AttemptLimits | None = None) -> Site:
+    clock = FakeClock()
+    app = Starlette(routes=web_routes(replace(runtime, clock=clock), limits))
     client_id, _ = await new_client(api)
-    params = authorize_params(client_id, Pkce.new())
-    limit = 5
-    for _ in range(limit):
-        assert (await sign_in(api.http, params, email, "wrong password!!")).status_code == 401
-    limited = await sign_in(api.http, params, email, PASSWORD)  # even the right password
-    assert limited.status_code == 429
-    assert int(limited.headers["retry-after"]) > 0
-    assert "Too many sign-in attempts" in limited.text
-    # Another account from the same address is not affected.
-    other = await user_with_password(api)
-    assert (await sign_in(api.http, params, other)).status_code == 303
+    return Site(app, clock, authorize_params(client_id, Pkce.new()))
 
 
-async def test_a_successful_sign_in_clears_the_accounts_failures(api: Api) -> None:
+async def test_a_flood_from_one_address_does_not_keep_the_owner_out(api: Api, runtime: Runtime) -> None:
     email = await user_with_password(api)
-    client_id, _ = await new_client(api)
-    params = authorize_params(client_id, Pkce.new())
+    bureau = await site(api, runtime)
+    attacker = new_address()
+    for _ in range(30):  # far past the free failures, to the longest wait
+        await bureau.fail_after_waiting(attacker, email)
+    for _ in range(20):  # and more, while waiting
+        assert await bureau.status(attacker, email, WRONG) == 429
+    assert await bureau.retry_after(attacker, email) == 15 * 60  # even the right password, from there
+    assert "Try again in 15 minutes." in (await bureau.sign_in(attacker, email)).text
+    assert await bureau.status(new_address(), email) == 303  # the owner, elsewhere
+    assert await bureau.status(attacker, other_email(), WRONG) == 401  # and the attacker's other pairs
+
+
+async def test_delays_grow_after_the_free_failures(api: Api, runtime: Runtime) -> None:
+    email = await user_with_password(api)
+    bureau = await site(api, runtime)
+    address = new_address()
+    for _ in range(AttemptLimits().free_failures + 1):  # the free ones, and one that starts the waits
+        assert await bureau.status(address, email, WRONG) == 401
+    assert "Try again in 2 seconds." in (await bureau.sign_in(address, email)).text
+    for expected in (2, 4, 8, 16):
+        assert await bureau.retry_after(address, email) == expected  # the right password waits too
+        bureau.clock.advance(expected - 1)
+        assert await bureau.retry_after(address, email, WRONG) == 1
+        bureau.clock.advance(1)
+        assert await bureau.status(address, email, WRONG) == 401
+    bureau.clock.advance(32)
+    assert await bureau.status(address, email) == 303
+
+
+async def test_waiting_is_not_extended_by_more_attempts_and_is_capped(api: Api, runtime: Runtime) -> None:
+    email = await user_with_password(api)
+    bureau = await site(api, runtime)
+    address = new_address()
+    for _ in range(AttemptLimits().free_failures + 1):
+        assert await bureau.status(address, email, WRONG) == 401
+    waits: list[int] = []
+    for _ in range(13):
+        wait = await bureau.retry_after(address, email, WRONG)
+        for _ in range(5):  # refused attempts are no failures: the wait stays as it is
+            assert await bureau.retry_after(address, email, WRONG) == wait
+        bureau.clock.advance(wait)
+        assert await bureau.status(address, email, WRONG) == 401
+        waits.append(wait)
+    assert waits == [2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900]
+    assert await bureau.retry_after(address, email) == 900
+    # Failures are forgotten after a day: the pair's free failures are free again.
+    bureau.clock.advance(timedelta(hours=24).total_seconds())
+    for _ in range(AttemptLimits().free_failures + 1):
+        assert await bureau.status(address, email, WRONG) == 401
+
+
+async def test_a_success_clears_that_pair_only(api: Api, runtime: Runtime) -> None:
+    owner, someone = await user_with_password(api), await user_with_password(api)
+    bureau = await site(api, runtime)
+    home, elsewhere = new_address(), new_address()
+    for address, email in ((home, owner), (elsewhere, owner), (home, someone)):
+        for _ in range(AttemptLimits().free_failures + 1):
+            assert await bureau.status(address, email, WRONG) == 401
+        assert await bureau.retry_after(address, email) == 2
+    bureau.clock.advance(2)
+    assert await bureau.status(home, owner) == 303
+    # The pair starts afresh: its free failures are free again.
+    for _ in range(AttemptLimits().free_failures + 1):
+        assert await bureau.status(home, owner, WRONG) == 401
+    assert await bureau.retry_after(home, owner) == 2
+    # Not so the owner's account from elsewhere, nor the address with another account.
+    for address, email in ((elsewhere, owner), (home, someone)):
+        assert await bureau.status(address, email, WRONG) == 401
+        assert await bureau.retry_after(address, email) == 4
+
+
+async def test_the_per_address_limit_throttles_a_spraying_address_only(api: Api, runtime: Runtime) -> None:
+    owner = await user_with_password(api)
+    bureau = await site(api, runtime, AttemptLimits(address_failures=5))
+    sprayer, shared, office = new_address(), new_address(), new_address()
+    assert await bureau.status(shared, owner) == 303  # the owner has signed in from there
+    for address in (sprayer, shared):
+        for _ in range(5):
+            assert await bureau.status(address, other_email(), WRONG) == 401
+        assert await bureau.retry_after(address, other_email(), WRONG) == 15 * 60
+    assert await bureau.retry_after(sprayer, owner) == 15 * 60  # new to the owner's account
+    assert await bureau.status(shared, owner) == 303  # known for it
+    assert await bureau.status(new_address(), owner) == 303  # and any other address
+    # Waiting: more attempts do not extend it; after it, the address may try again.
+    bureau.clock.advance(60)
+    for _ in range(5):
+        assert await bureau.retry_after(sprayer, other_email(), WRONG) == 14 * 60
+    bureau.clock.advance(14 * 60)
+    assert await bureau.status(sprayer, other_email(), WRONG) == 401
+    # A success clears the failures of its pair, but they still count for the address.
     for _ in range(4):
-        assert (await sign_in(api.http, params, email, "wrong password!!")).status_code == 401
-    assert (await sign_in(api.http, params, email)).status_code == 303
-    for _ in range(4):
-        assert (await sign_in(api.http, params, email, "wrong password!!")).status_code == 401
-    assert (await sign_in(api.http, params, email)).status_code == 303
+        assert await bureau.status(office, owner, WRONG) == 401
+    assert await bureau.status(office, owner) == 303
+    assert await bureau.status(office, other_email(), WRONG) == 401
+    assert await bureau.retry_after(office, other_email(), WRONG) > 0
+    assert await bureau.status(office, owner) == 303
 
 
-async def test_sign_in_attempts_are_limited_per_address(api: Api, runtime: Runtime) -> None:
-    app = Starlette(routes=web_routes(runtime, AttemptLimits(per_account=100, per_address=3)))
-    client_id, _ = await new_client(api)
-    params = authorize_params(client_id, Pkce.new())
+async def test_many_failing_addresses_throttle_new_addresses_but_not_known_ones(api: Api, runtime: Runtime) -> None:
+    owner, someone = await user_with_password(api), await user_with_password(api)
+    bureau = await site(api, runtime, AttemptLimits(account_addresses=3, known_for=timedelta(days=2)))
+    home = new_address()
+    assert await bureau.status(home, owner) == 303
+    first, second, third = new_address(), new_address(), new_address()
+    for _ in range(10):  # one address, however many failures, is one address
+        await bureau.fail_after_waiting(first, owner)
+    assert await bureau.status(second, owner, WRONG) == 401
+    travelling = new_address()
+    assert await bureau.status(travelling, owner) == 303  # two addresses are not yet an attack
+    assert await bureau.status(third, owner, WRONG) == 401
+    # Three failing addresses: new ones wait, including the right password...
+    assert await bureau.retry_after(new_address(), owner) == 60 * 60
+    assert await bureau.retry_after(second, owner) == 60 * 60
+    # ... but not addresses the owner signed in from, nor other accounts.
+    assert await bureau.status(home, owner) == 303
+    assert await bureau.status(travelling, owner) == 303
+    assert await bureau.status(new_address(), someone) == 303
+    # Until the failures age out of the window.
+    bureau.clock.advance(60 * 60)
+    assert await bureau.status(new_address(), owner) == 303
+    # An address is known for as long as the last success there is.
+    bureau.clock.advance(timedelta(days=2).total_seconds())
+    for _ in range(3):
+        assert await bureau.status(new_address(), owner, WRONG) == 401
+    assert await bureau.retry_after(home, owner) == 60 * 60
+
+
+async def test_parallel_guesses_do_not_slip_through_together(api: Api, runtime: Runtime) -> None:
     email = await user_with_password(api)
-
-    def browser(address: str) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=(address, 40000))
-        return httpx.AsyncClient(transport=transport, base_url="http://bureau.test")
-
-    async with browser("203.0.113.7") as attacker, browser("198.51.100.2") as someone_else:
-        for n in range(3):
-            wrong = await sign_in(attacker, params, unique("guess") + "@x.example", f"guess {n}")
-            assert wrong.status_code == 401
-        assert (await sign_in(attacker, params, email)).status_code == 429
-        assert (await sign_in(someone_else, params, email)).status_code == 303
+    bureau = await site(api, runtime)
+    address = new_address()
+    for _ in range(AttemptLimits().free_failures):
+        assert await bureau.status(address, email, WRONG) == 401
+    # One more failure is free of a wait; of parallel ones, each later check sees the earlier.
+    statuses = await asyncio.gather(*(bureau.status(address, email, WRONG) for _ in range(8)))
+    assert sorted(statuses, reverse=True)[1:] == [429] * 7, statuses
 
 
 # ----------------------------------------------------------------------------- the embedded default
