@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from models import ids
+from settings import Settings
 
 
 def _runtime():  # type: ignore[no-untyped-def]
@@ -38,12 +39,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from models.db import database_url
 
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
     if database_url().startswith("sqlite"):
         asyncio.run(_migrate())  # the embedded default migrates itself on first start
-    print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
-          flush=True)
-    uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="info")
+    listener = None
+    try:
+        if settings.metrics_port is not None:
+            from app import start_metrics_listener
+
+            # In this process only, so that several workers never compete for the port.
+            listener = start_metrics_listener(settings)
+            print(f"metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics", flush=True)
+        print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
+              flush=True)
+        uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level="info")
+    finally:
+        if listener is not None:
+            listener[0].shutdown()
+            listener[0].server_close()
     return 0
 
 
