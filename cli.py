@@ -34,7 +34,30 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _multiprocess_metrics(settings: Settings, workers: int) -> tuple[Settings, str | None]:
+    """Several workers are several processes, each with its own counters: prometheus-client's multiprocess
+    mode lets every worker write them to one directory and any scrape sum them up. Returns the settings to
+    serve with, and the directory this command made (to remove afterwards)."""
+    import dataclasses
+    import tempfile
+
+    if settings.metrics_multiproc_dir is not None:
+        # The operator's directory: prometheus-client wants it emptied before the processes start.
+        Path(settings.metrics_multiproc_dir).mkdir(parents=True, exist_ok=True)
+        for stale in Path(settings.metrics_multiproc_dir).glob("*.db"):
+            stale.unlink()
+        return settings, None
+    if workers <= 1 or (settings.metrics_token is None and settings.metrics_port is None):
+        return settings, None
+    made = tempfile.mkdtemp(prefix="bureau-metrics-")
+    # Workers are spawned with this environment: their prometheus-client and Settings both read it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return dataclasses.replace(settings, metrics_multiproc_dir=made), made
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import shutil
+
     import uvicorn
 
     from models.db import database_url
@@ -45,6 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit(str(exc)) from exc
     if database_url().startswith("sqlite"):
         asyncio.run(_migrate())  # the embedded default migrates itself on first start
+    settings, made = _multiprocess_metrics(settings, args.workers)
     listener = None
     try:
         if settings.metrics_port is not None:
@@ -61,6 +85,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if listener is not None:
             listener[0].shutdown()
             listener[0].server_close()
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
     return 0
 
 

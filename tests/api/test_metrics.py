@@ -1,11 +1,13 @@
 """Who may read the Prometheus metrics: nobody by default, holders of BUREAU_METRICS_TOKEN, or whoever
-reaches the separate listener of BUREAU_METRICS_PORT."""
+reaches the separate listener of BUREAU_METRICS_PORT; with several workers, a scrape sums them all."""
 
+import asyncio
 import contextlib
 import dataclasses
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -106,6 +108,68 @@ async def test_the_metrics_port_serves_them_apart_and_the_api_not_at_all(databas
         server.shutdown()
         server.server_close()
     assert start_metrics_listener(settings()) is None
+
+
+def output(log: Path) -> str:
+    return log.read_text(errors="replace")
+
+
+async def serve_with_two_workers(database_url: str, log: Path, env: dict[str, str], *, scrape: str,
+                                 headers: dict[str, str], closed: int, count: int = 30) -> list[float]:
+    """`bureau serve --workers 2` as operators run it: `count` unauthenticated GraphQL requests, each on its
+    own connection so that both workers take some, then five scrapes of `scrape` ("{base}" is the API);
+    returns what each scrape counted. `closed` is what the API's /metrics answers without a token."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith("BUREAU_METRICS_") and k not in ("PROMETHEUS_MULTIPROC_DIR", "SMTP_URL")}
+    environment.update({"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), **env})
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli", "serve", "--workers", "2", "--port", str(port), cwd=ROOT,
+            env=environment, stdout=sink, stderr=sink)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(headers={"Connection": "close"}, timeout=10) as http:
+            for _ in range(240):
+                if process.returncode is not None:
+                    break
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"{base}/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.25)
+            else:
+                raise AssertionError("bureau serve did not start:\n" + output(log))
+            assert process.returncode is None, output(log)
+            answers = await asyncio.gather(*(http.post(f"{base}/graphql", json={"query": "{ __typename }"})
+                                             for _ in range(count)))
+            assert {answer.status_code for answer in answers} == {401}
+            assert (await http.get(f"{base}/metrics")).status_code == closed
+            scrapes = [await http.get(scrape.replace("{base}", base), headers=headers) for _ in range(5)]
+            assert {response.status_code for response in scrapes} == {200}, [r.text for r in scrapes]
+            return [unauthenticated_count(response.text) for response in scrapes]
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def test_with_two_workers_the_metrics_port_sums_both(database_url: str, tmp_path: Path) -> None:
+    metrics_port = free_port()
+    counted = await serve_with_two_workers(database_url, tmp_path / "serve.log",
+                                           {"BUREAU_METRICS_PORT": str(metrics_port)},
+                                           scrape=f"http://127.0.0.1:{metrics_port}/metrics", headers={}, closed=404)
+    assert counted == [30.0] * 5
+
+
+async def test_with_two_workers_the_metrics_token_scrape_sums_both(database_url: str, tmp_path: Path) -> None:
+    counted = await serve_with_two_workers(database_url, tmp_path / "serve.log", {"BUREAU_METRICS_TOKEN": TOKEN},
+                                           scrape="{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"},
+                                           closed=401)
+    assert counted == [30.0] * 5
 
 
 def test_serve_refuses_a_token_and_a_port_together(tmp_path: Path) -> None:
