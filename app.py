@@ -5,13 +5,25 @@ HTTP -> app -> schema -> resolvers -> (auth, licensing, loaders) -> models.
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -134,8 +146,47 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics_registry(settings: Settings) -> CollectorRegistry:
+    """What a scrape shows: in prometheus-client's multiprocess mode (several workers) the sum of every
+    worker's metrics, read from the shared directory; else this process's own."""
+    if settings.metrics_multiproc_dir is None:
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=settings.metrics_multiproc_dir)
+    return registry
+
+
+def _problem(status: int, title: str, detail: str, headers: dict[str, str]) -> Response:
+    """An RFC 9457 problem details response."""
+    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
+                        status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def metrics_endpoint(token: str, settings: Settings) -> Callable[[Request], Awaitable[Response]]:
+    """/metrics for the holders of BUREAU_METRICS_TOKEN only: they show traffic and timings of every firm."""
+    expected = token.encode()
+    challenge = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+
+    async def metrics(request: Request) -> Response:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            return _problem(401, "Unauthorized", "Send the metrics token as 'Authorization: Bearer <token>'.",
+                            challenge)
+        # Constant time, so that response times do not tell how much of a guess was right.
+        if not hmac.compare_digest(credentials.strip().encode(), expected):
+            return _problem(401, "Unauthorized", "The metrics token is not valid.", challenge)
+        return Response(generate_latest(metrics_registry(settings)), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
+
+
+def start_metrics_listener(settings: Settings) -> tuple[WSGIServer, threading.Thread] | None:
+    """With BUREAU_METRICS_PORT: prometheus-client's plain HTTP listener on its own port, in a daemon
+    thread. `bureau serve` starts it once, in its own process, so that several workers never compete for
+    the port; their metrics reach it through the multiprocess directory."""
+    if settings.metrics_port is None:
+        return None
+    return start_http_server(settings.metrics_port, settings.metrics_host, registry=metrics_registry(settings))
 
 
 def create_app(database: Database | None = None, settings: Settings | None = None,
@@ -217,7 +268,9 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            # Closed by default (404); with BUREAU_METRICS_PORT only on the separate listener.
+            *([Route("/metrics", metrics_endpoint(runtime.settings.metrics_token, runtime.settings))]
+              if runtime.settings.metrics_token else []),
             Route("/.well-known/jwks.json", jwks),
             Route("/exports/reinvoicing.csv", reinvoicing_export, methods=["GET", "OPTIONS"], middleware=cors),
             *web_routes(runtime),

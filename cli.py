@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from models import ids
+from settings import Settings
 
 
 def _runtime():  # type: ignore[no-untyped-def]
@@ -33,17 +34,59 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _multiprocess_metrics(settings: Settings, workers: int) -> tuple[Settings, str | None]:
+    """Several workers are several processes, each with its own counters: prometheus-client's multiprocess
+    mode lets every worker write them to one directory and any scrape sum them up. Returns the settings to
+    serve with, and the directory this command made (to remove afterwards)."""
+    import dataclasses
+    import tempfile
+
+    if settings.metrics_multiproc_dir is not None:
+        # The operator's directory: prometheus-client wants it emptied before the processes start.
+        Path(settings.metrics_multiproc_dir).mkdir(parents=True, exist_ok=True)
+        for stale in Path(settings.metrics_multiproc_dir).glob("*.db"):
+            stale.unlink()
+        return settings, None
+    if workers <= 1 or (settings.metrics_token is None and settings.metrics_port is None):
+        return settings, None
+    made = tempfile.mkdtemp(prefix="bureau-metrics-")
+    # Workers are spawned with this environment: their prometheus-client and Settings both read it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return dataclasses.replace(settings, metrics_multiproc_dir=made), made
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import shutil
+
     import uvicorn
 
     from models.db import database_url
 
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
     if database_url().startswith("sqlite"):
         asyncio.run(_migrate())  # the embedded default migrates itself on first start
-    print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
-          flush=True)
-    uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="info")
+    settings, made = _multiprocess_metrics(settings, args.workers)
+    listener = None
+    try:
+        if settings.metrics_port is not None:
+            from app import start_metrics_listener
+
+            # In this process only, so that several workers never compete for the port.
+            listener = start_metrics_listener(settings)
+            print(f"metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics", flush=True)
+        print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
+              flush=True)
+        uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level="info")
+    finally:
+        if listener is not None:
+            listener[0].shutdown()
+            listener[0].server_close()
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
     return 0
 
 

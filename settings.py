@@ -4,6 +4,20 @@ import os
 from dataclasses import dataclass, field
 
 
+def _text(name: str) -> str | None:
+    """A variable's value without surrounding blanks; unset or blank means None."""
+    return os.environ.get(name, "").strip() or None
+
+
+def _port(name: str) -> int | None:
+    value = _text(name)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
+        raise ValueError(f"{name} must be a TCP port number from 1 to 65535, not {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     issuer: str = field(default_factory=lambda: os.environ.get("BUREAU_ISSUER", "http://127.0.0.1:8000"))
@@ -18,3 +32,16 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=lambda: tuple(
         origin.strip().rstrip("/") for origin in os.environ.get("BUREAU_CORS_ORIGINS", "").split(",")
         if origin.strip()))
+    # Prometheus metrics are closed by default. BUREAU_METRICS_TOKEN: /metrics on the API needs it as a
+    # bearer token. BUREAU_METRICS_PORT: metrics only on a listener of their own (BUREAU_METRICS_HOST,
+    # loopback by default), never on the API. One or the other, so that no one wonders which applies.
+    metrics_token: str | None = field(default_factory=lambda: _text("BUREAU_METRICS_TOKEN"))
+    metrics_port: int | None = field(default_factory=lambda: _port("BUREAU_METRICS_PORT"))
+    metrics_host: str = field(default_factory=lambda: _text("BUREAU_METRICS_HOST") or "127.0.0.1")
+    # prometheus-client's multiprocess mode: every worker writes its metrics here, a scrape sums them up.
+    # `bureau serve --workers N` (N > 1) sets it for its workers; prometheus-client reads the same variable.
+    metrics_multiproc_dir: str | None = field(default_factory=lambda: _text("PROMETHEUS_MULTIPROC_DIR"))
+
+    def __post_init__(self) -> None:
+        if self.metrics_token is not None and self.metrics_port is not None:
+            raise ValueError("set BUREAU_METRICS_TOKEN or BUREAU_METRICS_PORT, not both")

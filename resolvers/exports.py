@@ -16,8 +16,29 @@ from models.enums import BillingMode, UserErrorCode
 from resolvers.base import UnitOfWork
 from resolvers.invoicing import preview
 
+# Leading characters that make Excel, LibreOffice or Google Sheets read a cell as a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
 HEADER = ["customer_number", "agreement", "license_type", "description", "quantity", "unit_price", "amount",
           "currency"]
+
+
+def spreadsheet_text(value: str) -> str:
+    """A text cell made safe to open in a spreadsheet, as OWASP's CSV Injection guidance says
+    (https://owasp.org/www-community/attacks/CSV_Injection): a cell that begins with `=`, `+`,
+    `-`, `@`, a tab or a carriage return gets a leading single quote, so that it is shown as text
+    and never evaluated as a formula. The csv writer still quotes `"`, `,` and line breaks.
+    Only for text: numbers the export formats itself (amounts may be negative) stay numbers."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
+def export_row(line: Line, agreement: str, currency: str) -> list[str]:
+    """One CSV row: every text cell, which may hold what a customer or staff typed, goes through
+    spreadsheet_text; the numbers are formatted here and written as they are."""
+    return [spreadsheet_text(line.customer_number or ""), spreadsheet_text(agreement),
+            spreadsheet_text(line.license_type.value if line.license_type else ""),
+            spreadsheet_text(line.description), str(line.quantity), f"{line.unit_price:.2f}", f"{line.amount:.2f}",
+            spreadsheet_text(currency)]
 
 
 @dataclass(frozen=True)
@@ -49,7 +70,7 @@ async def reinvoicing_csv(uow: UnitOfWork, firm_gid: str, month_text: str) -> Ex
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     for line in lines:
-        writer.writerow([line.customer_number or "", names.get(line.agreement_id or 0, "") if line.agreement_id
-                         else firm.name, line.license_type.value if line.license_type else "", line.description,
-                         line.quantity, f"{line.unit_price:.2f}", f"{line.amount:.2f}", firm.currency])
+        # A line without an agreement is the firm's own master subscription.
+        agreement = names.get(line.agreement_id, "") if line.agreement_id else firm.name
+        writer.writerow(export_row(line, agreement, firm.currency))
     return Export(f"reinvoicing-{year:04d}-{month:02d}.csv", out.getvalue())

@@ -238,6 +238,60 @@ async def test_reinvoicing_export_has_the_numbers_of_the_consolidated_invoice(ap
     assert (await api.http.get(url)).status_code == 401
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def test_reinvoicing_export_cells_cannot_start_a_formula(api: Api) -> None:
+    """OWASP CSV Injection: hostile names come back as text with a leading quote, numbers stay numbers."""
+    import csv
+    import io
+
+    from sqlalchemy import update
+
+    from models import Agreement, ids
+
+    # (agreement name, customer number): every leading character OWASP lists, then one that needs csv quoting
+    hostile = [('=HYPERLINK("http://evil","x")', "=1+1"), ("+1+1", "+46"), ("-2+3", "-7"), ("@SUM(A1:A9)", "@K"),
+               ("\t=1+1", "K-TAB"), ("\r=1+1", "K-CR"), ('Acme, "Quoted"\nsecond line', 'K-1, "q"')]
+    with clock(api, at("2026-11-01")):
+        firm = await api.firm(reseller=True)
+        vendor = await api.vendor()
+        await api.mutate("updateFirm", {"firmId": firm.id, "name": "=cmd|' /C calc'!A0"}, "firm { id }",
+                         token=vendor)
+        await subscribe(api, firm, firm.id, named=1, starts_on="2026-11-01")  # the firm's own master licence
+        for name, number in hostile:
+            created = await api.mutate("createAgreement", {"firmId": firm.id, "name": name, "billingMode": "FIRM",
+                                                           "customerNumber": number}, "agreement { id }",
+                                       token=firm.admin)
+            agreement_id = created["agreement"]["id"]
+            if name[0] in "\t\r":
+                # The API strips surrounding whitespace; the export must not rely on it, so store these directly.
+                async with api.runtime.database.sessions.begin() as session:
+                    await session.execute(update(Agreement).where(Agreement.id == ids.decode_as(agreement_id,
+                                                                                                "Agreement"))
+                                          .values(name=name))
+            await subscribe(api, firm, agreement_id, named=2, starts_on="2026-11-01")
+        response = await api.http.get(f"/exports/reinvoicing.csv?firm={firm.id}&month=2026-11",
+                                      headers={"Authorization": f"Bearer {firm.admin}"})
+    assert response.status_code == 200
+    header, *rows = list(csv.reader(io.StringIO(response.text, newline="")))
+    assert header[:4] == ["customer_number", "agreement", "license_type", "description"]
+    by_number = {row[0]: row for row in rows}
+    for name, number in hostile[:-1]:
+        row = by_number["'" + number] if number[0] in FORMULA_STARTS else by_number[number]
+        assert row[1] == "'" + name
+    quoted = by_number['K-1, "q"']
+    assert quoted[1] == 'Acme, "Quoted"\nsecond line'  # quoting kept, nothing added
+    [own] = [row for row in rows if row[0] == ""]
+    assert own[1] == "'=cmd|' /C calc'!A0"
+    assert len(rows) == len(hostile) + 1
+    for row in rows:
+        assert not any(cell.startswith(FORMULA_STARTS) for cell in row), row
+        # numbers stay plain numbers, without a quote
+        assert row[4].isdigit() and Decimal(row[5]) > 0 and Decimal(row[6]) == int(row[4]) * Decimal(row[5])
+        assert row[2] == "NAMED" and row[3].startswith("NAMED licences") and row[7] == "SEK"
+
+
 async def test_an_agreement_with_charges_to_invoice_is_kept_until_they_are_invoiced(api: Api) -> None:
     with clock(api, at("2026-11-05")):
         firm = await api.firm()
