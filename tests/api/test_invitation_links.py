@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from models import AuditEvent, Membership, OutboxEmail, User
 from models import ids as global_ids
 from models.enums import LinkPurpose, MembershipStatus, UserStatus
-from models.oauth_grants import InvitationToken, token_digest
+from models.oauth_grants import ExternalSubjectLink, InvitationToken, token_digest
 from models.outbox import LINK_PLACEHOLDER
 from tests.api.client import Api, Firm, new_pin, unique
 from tests.api.mail import MailServer
@@ -251,3 +251,19 @@ async def test_a_client_token_has_no_email_to_change(api: Api) -> None:
     body = await api.gql('mutation { requestEmailChange(input: {email: "x@y.example"}) { userErrors { code } } }',
                          token=await api.token())
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_user_who_signs_in_elsewhere_cannot_get_a_password_through_a_link(api: Api, mail: MailServer) -> None:
+    firm, company_id = await invited_company(api)
+    email = unique("external") + "@x.example"
+    invited = await api.invite(firm.admin, company_id, email=email)
+    _, user = await membership_and_user(api, invited["membership"]["id"])
+    async with api.runtime.database.sessions.begin() as session:
+        session.add(ExternalSubjectLink(issuer="https://login.example/", subject=unique("sub"), user_id=user.id))
+    link = await mail.link_to(api.runtime, email)
+    page = await api.http.get(link)
+    assert page.status_code == 200 and "cannot set a password" in page.text and "<form" not in page.text
+    posted = await api.http.post(link, data={"csrf_token": "1.x", "password": PASSWORD, "password_again": PASSWORD})
+    assert posted.status_code in (400, 401)
+    _, after = await membership_and_user(api, invited["membership"]["id"])
+    assert after.password_hash is None

@@ -644,3 +644,36 @@ async def test_firm_staff_gain_no_company_rights_by_inviting_themselves(world: W
     ):
         body = await api.gql(mutation_document(name), {"input": input}, token=await api.token(advisor_email))
         assert not mutation_verdict(body, name, target_field), f"{name}: {body}"
+
+
+# ------------------------------------------------------------------ R21 on every path
+
+async def _last_administrator(w: World, how: str) -> dict[str, Any]:
+    """A fresh company of the world's agreement whose only administrator the input names."""
+    company_id = await w.api.company(w.firm, w.agreement_id)
+    if how == "client user":
+        assigned = await w.api.mutate("assignClientUser", {
+            "firmId": w.firm.id, "name": "Client Admin", "email": _new_email(), "companyIds": [company_id]},
+            "clientUser { id }", token=w.firm.admin)
+        members = await w.api.ok("query($id: ID!) { company(id: $id) { members { edges { node { id } } } } }",
+                                 {"id": company_id}, token=w.firm.admin)
+        [edge] = members["company"]["members"]["edges"]
+        await w.api.mutate("updateMembership", {"membershipId": edge["node"]["id"], "role": ADM},
+                           "membership { id }", token=w.firm.admin)
+        return {"clientUserId": assigned["clientUser"]["id"], "companyId": company_id}
+    invited = await w.api.invite(w.firm.admin, company_id, email=_new_email(), role=ADM)
+    membership_id = invited["membership"]["id"]
+    return {"membershipId": membership_id, **({"role": REP} if how == "downgrade" else {})}
+
+
+R21_PATHS = {"deactivate": "deactivateMembership", "downgrade": "updateMembership",
+             "client user": "removeClientUserCompany"}
+
+
+@pytest.mark.parametrize("caller", [FA, VENDOR])
+@pytest.mark.parametrize("how", list(R21_PATHS))
+async def test_no_path_removes_a_companys_last_administrator(world: World, how: str, caller: str) -> None:
+    name = R21_PATHS[how]
+    body = await world.api.gql(mutation_document(name), {"input": await _last_administrator(world, how)},
+                               token=world.tokens[caller])
+    assert [e["code"] for e in body["data"][name]["userErrors"]] == ["LAST_ADMINISTRATOR"], body
