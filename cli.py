@@ -196,7 +196,7 @@ async def _deliver(once: bool) -> str:
         await runtime.database.dispose()
 
 
-async def _rollover(on: str | None) -> str:
+async def _rollover(on: str | None) -> tuple[dict[str, object], list[int]]:
     from datetime import date
 
     from resolvers.rollover import rollover
@@ -207,12 +207,21 @@ async def _rollover(on: str | None) -> str:
         report = await rollover(runtime, until)
     finally:
         await runtime.database.dispose()
-    return json.dumps({"date": until.isoformat(), "periodsStarted": report.periods_started,
-                       "changesApplied": report.changes_applied, "invoicesIssued": report.invoices_issued})
+    failed = [ids.encode("Firm", firm_id) for firm_id in report.failed_firms]
+    return {"date": until.isoformat(), "periodsStarted": report.periods_started,
+            "changesApplied": report.changes_applied, "invoicesIssued": report.invoices_issued,
+            "failedFirms": failed}, report.failed_firms
 
 
 def cmd_rollover(args: argparse.Namespace) -> int:
-    print(asyncio.run(_rollover(args.date)))
+    summary, failed = asyncio.run(_rollover(args.date))
+    print(json.dumps(summary))
+    if failed:
+        # The others were invoiced; a rerun completes these once the cause is fixed.
+        names = " ".join(ids.encode("Firm", firm_id) for firm_id in failed)
+        print(f"rollover: {len(failed)} firm(s) failed: {names} (see the log; run it again once fixed)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

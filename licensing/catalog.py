@@ -57,12 +57,36 @@ class PriceBook:
     def feature_price(self, feature_code: str, currency: str, on: date) -> Decimal:
         return self._in_force(self._feature_prices.get((feature_code, currency), []), on) or Decimal("0.00")
 
+    def has_seat_price(self, edition_code: str, currency: str, on: date) -> bool:
+        return self._in_force(self._edition_prices.get((edition_code, currency), []), on) is not None
+
+    def has_feature_price(self, feature_code: str, currency: str, on: date) -> bool:
+        return self._in_force(self._feature_prices.get((feature_code, currency), []), on) is not None
+
+    def prices_currency(self, currency: str) -> bool:
+        """Whether any edition has a price in the currency (from any date)."""
+        return any(cur == currency and history for (_, cur), history in self._edition_prices.items())
+
+
     def editions_in_order(self, currency: str, on: date) -> list[Edition]:
         """By seat price, then code: a stable order for `catalog` (DESIGN.md section 6)."""
         return sorted(self.editions.values(), key=lambda e: (self.seat_price(e.code, currency, on), e.code))
 
     def features_in_order(self) -> list[Feature]:
         return sorted(self.features.values(), key=lambda f: (f.kind, f.code))
+
+
+def require_priced(book: PriceBook, currency: str, on: date, field: Sequence[str], *, edition_code: str | None = None,
+                   feature_code: str | None = None) -> None:
+    """Money is never computed from a missing price: no price in the currency is refused,
+    never charged as 0.00."""
+    missing = (edition_code is not None and not book.has_seat_price(edition_code, currency, on)) or (
+        feature_code is not None and not book.has_feature_price(feature_code, currency, on))
+    if missing:
+        what = f"edition {edition_code}" if edition_code is not None else f"add-on {feature_code}"
+        raise RuleViolation(UserErrorCode.NO_PRICE_IN_CURRENCY,
+                            f"The {what} has no price in {currency} on {on.isoformat()}; the vendor must price it "
+                            "first.", field)
 
 
 async def load_price_book(session: "AsyncSession") -> PriceBook:

@@ -1,7 +1,9 @@
-"""Invoice lines (R24) from what each period and order held, as a pure function.
+"""Invoice lines (R24) from what each period and order held, as pure functions.
 
-The same function builds an issued invoice and the preview of the month in progress, and
-its output never depends on the order in which periods and orders are given."""
+Where a charge goes (`account_of` and `place`) and what its lines are (`build_lines`) depend
+only on the charge and on which invoices exist, never on when the rollover ran or in which
+order requests came. The same functions build an issued invoice and the preview of the
+month in progress, and their output never depends on the order in which charges are given."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,9 +12,11 @@ from decimal import Decimal
 
 from licensing.catalog import PriceBook
 from licensing.money import line_amount
-from licensing.periods import Period, calendar_month, month_of
+from licensing.periods import Period, add_months, calendar_month, month_of
 from licensing.subscriptions import unit_period_price
 from models.enums import BillingInterval, BillingMode, LicenseType
+
+Month = tuple[int, int]
 
 LICENSE_ORDER = {LicenseType.NAMED: 0, LicenseType.CONCURRENT: 1, LicenseType.CLIENT_USER: 2}
 
@@ -38,6 +42,8 @@ class Customer:
 
 @dataclass(frozen=True)
 class PeriodCharge:
+    """A period as it began: its seats and add-ons at the prices and discount then in force."""
+
     customer: Customer
     start: date
     end: date
@@ -45,7 +51,9 @@ class PeriodCharge:
     interval: BillingInterval
     mode: BillingMode
     seats: tuple[tuple[LicenseType, int], ...]
-    features: tuple[str, ...]
+    seat_price: Decimal  # monthly list price of a seat
+    features: tuple[tuple[str, Decimal], ...]  # (code, monthly list price)
+    discount_percent: Decimal  # the firm's, for a FIRM period; 0 otherwise
 
     @property
     def month(self) -> tuple[int, int]:
@@ -63,27 +71,44 @@ class OrderLineCharge:
     description: str
     license_type: LicenseType | None
     quantity: int
+    list_unit_price: Decimal
+    discount_percent: Decimal
     unit_price: Decimal
     amount: Decimal
-
-    @property
-    def month(self) -> tuple[int, int]:
-        return month_of(self.order_date)
 
 
 @dataclass(frozen=True)
 class Line:
+    """An invoice line with everything it shows, so that an issued invoice needs nothing else."""
+
     agreement_id: int | None
+    agreement_name: str
     customer_number: str | None
     description: str
     license_type: LicenseType | None
     quantity: int
+    list_unit_price: Decimal
+    discount_percent: Decimal
     unit_price: Decimal
     amount: Decimal
 
 
 def account_of(mode: BillingMode, customer: Customer) -> Account:
+    """Who pays a charge: a FIRM one goes on the firm's consolidated invoice, a CUSTOMER one on
+    its agreement's direct invoice. The mode is the charge's own (the period's at its start,
+    the order's when placed), so a later change of mode never moves it."""
     return Account(mode) if mode is BillingMode.FIRM else Account(mode, customer.agreement_id)
+
+
+def place(natural: Month, invoiced: set[Month], until: date) -> Month | None:
+    """The month whose invoice a charge of one account goes on: its own month (R24); when
+    that month's invoice of the account was issued already, the account's next invoice, the
+    first later month that has ended by `until` and has no invoice yet. None: the charge
+    waits for a later rollover. `invoiced` is the account's months with an issued invoice."""
+    month = natural
+    while month in invoiced:
+        month = month_of(add_months(date(*month, 1), 1))
+    return month if month_period(month).end <= until else None
 
 
 def _group_key(customer: Customer) -> tuple[int, str, str, int]:
@@ -93,45 +118,42 @@ def _group_key(customer: Customer) -> tuple[int, str, str, int]:
     return (1, customer.customer_number or "\uffff", customer.name, customer.agreement_id)
 
 
-def build_lines(
-    periods: Iterable[PeriodCharge],
-    orders: Iterable[OrderLineCharge],
-    book: PriceBook,
-    currency: str,
-    discount_percent: Decimal,
-) -> list[Line]:
-    """Lines of one account's invoice: per period one line per licence type (seats bought
-    at its start x the seat's period price) and one per add-on enabled at its start;
-    orders as they were priced. FIRM accounts pay reseller prices (list x (1 - discount))."""
+def build_lines(periods: Iterable[PeriodCharge], orders: Iterable[OrderLineCharge], book: PriceBook) -> list[Line]:
+    """Lines of one account's invoice: per period one line per licence type (seats bought at
+    its start x the seat's period price) and one per paid add-on enabled at its start, at
+    the prices and discount in force at the period's start; orders as they were priced. FIRM
+    periods pay reseller prices (list x (1 - discount), half-up to cents per unit). `book`
+    gives only add-on names."""
     keyed: list[tuple[tuple[object, ...], Line]] = []
     for p in periods:
-        seat_price = book.seat_price(p.edition_code, currency, p.start)
-        unit = unit_period_price(seat_price, p.interval, p.mode, discount_percent)
+        unit = unit_period_price(p.seat_price, p.interval, p.mode, p.discount_percent)
+        list_unit = unit_period_price(p.seat_price, p.interval, BillingMode.CUSTOMER, Decimal(0))
         span = f"{p.start.isoformat()} to {(p.end - timedelta(days=1)).isoformat()}"
         for license_type, quantity in sorted(p.seats, key=lambda s: LICENSE_ORDER[s[0]]):
             if quantity <= 0:
                 continue
-            line = Line(p.customer.agreement_id, p.customer.customer_number,
-                        f"{license_type.value} licences, {p.edition_code}, {span}", license_type, quantity, unit,
-                        line_amount(quantity, unit))
+            line = Line(p.customer.agreement_id, p.customer.name, p.customer.customer_number,
+                        f"{license_type.value} licences, {p.edition_code}, {span}", license_type, quantity,
+                        list_unit, p.discount_percent, unit, line_amount(quantity, unit))
             keyed.append(((_group_key(p.customer), 0, p.start, LICENSE_ORDER[license_type], ""), line))
-        for code in sorted(p.features):
-            monthly = book.feature_price(code, currency, p.start)
+        for code, monthly in sorted(p.features):
             if monthly == 0:
                 continue
-            unit = unit_period_price(monthly, p.interval, p.mode, discount_percent)
+            unit = unit_period_price(monthly, p.interval, p.mode, p.discount_percent)
+            list_unit = unit_period_price(monthly, p.interval, BillingMode.CUSTOMER, Decimal(0))
             name = book.features[code].name if code in book.features else code
-            line = Line(p.customer.agreement_id, p.customer.customer_number, f"{name}, {span}", None, 1, unit,
-                        line_amount(1, unit))
+            line = Line(p.customer.agreement_id, p.customer.name, p.customer.customer_number, f"{name}, {span}", None,
+                        1, list_unit, p.discount_percent, unit, line_amount(1, unit))
             keyed.append(((_group_key(p.customer), 0, p.start, 9, code), line))
     for o in orders:
-        line = Line(o.customer.agreement_id, o.customer.customer_number,
+        line = Line(o.customer.agreement_id, o.customer.name, o.customer.customer_number,
                     f"Order {o.order_number} ({o.order_date.isoformat()}): {o.description}", o.license_type,
-                    o.quantity, o.unit_price, o.amount)
+                    o.quantity, o.list_unit_price, o.discount_percent, o.unit_price, o.amount)
         keyed.append(((_group_key(o.customer), 1, o.order_date, o.order_number, o.position), line))
     # The full line breaks ties, so that equal keys never leave the order to the input's.
-    keyed.sort(key=lambda item: (item[0], item[1].description, item[1].quantity, item[1].unit_price,
-                                 item[1].amount, item[1].customer_number or ""))
+    keyed.sort(key=lambda item: (item[0], item[1].description, item[1].quantity, item[1].list_unit_price,
+                                 item[1].discount_percent, item[1].unit_price, item[1].amount,
+                                 item[1].customer_number or "", item[1].agreement_name))
     return [line for _, line in keyed]
 
 

@@ -59,7 +59,11 @@ def require_percent(value: Decimal, field: Sequence[str]) -> Decimal:
 
 
 # Money columns hold NUMERIC(14, 2): at most twelve digits before the point.
-MAX_AMOUNT = Decimal("999999999999.99")
+# The most a catalog price may be per month: with at most MAX_SEATS seats a line stays within
+# the money columns (models.base.MoneyType), whatever the interval.
+MAX_AMOUNT = Decimal("100000.00")
+# Seats per pool (R7-R9): a documented ceiling, refused above with INVALID_INPUT.
+MAX_SEATS = 100_000
 
 
 def require_amount(value: Decimal, field: Sequence[str]) -> Decimal:

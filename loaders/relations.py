@@ -33,6 +33,7 @@ from models import (
     SeatPool,
     Subscription,
     SubscriptionFeature,
+    SubscriptionPeriod,
     User,
 )
 from models.enums import LicenseType
@@ -129,6 +130,18 @@ class SeatPoolsBySubscriptionLoader(ByKeyLoader[SeatPool]):
 
 class FeaturesBySubscriptionLoader(ByKeyLoader[SubscriptionFeature]):
     model, key = SubscriptionFeature, SubscriptionFeature.subscription_id
+
+
+class CurrentPeriodBySubscriptionLoader(RequestLoader[int, SubscriptionPeriod | None]):
+    """The recorded current period (its billing mode and discount), by subscription."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[SubscriptionPeriod | None]:
+        rows = await self.db.scalars(
+            select(SubscriptionPeriod).join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
+            .where(SubscriptionPeriod.subscription_id.in_(keys),
+                   SubscriptionPeriod.start == Subscription.current_period_start))
+        by_key = {row.subscription_id: row for row in rows}
+        return [by_key.get(key) for key in keys]
 
 
 class PendingChangesBySubscriptionLoader(ByKeyLoader[ScheduledChange]):

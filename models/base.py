@@ -45,15 +45,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class MoneyType(TypeDecorator[Decimal]):
-    """Exact money: NUMERIC on PostgreSQL, text on SQLite (whose NUMERIC is a float)."""
+    """Exact money: NUMERIC on PostgreSQL, text on SQLite (whose NUMERIC is a float).
 
-    impl = Numeric(14, 2)
+    18 digits hold any total the ceilings allow: a line is at most 100,000 seats x
+    100,000.00 a month x 12 (1.2e11), an invoice's total up to 9.99e15."""
+
+    impl = Numeric(18, 2)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(32))
-        return dialect.type_descriptor(Numeric(14, 2, asdecimal=True))
+        return dialect.type_descriptor(Numeric(18, 2, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:

@@ -16,7 +16,8 @@ class Order(IdMixin, CreatedMixin, Base):
                       Index(None, "invoice_id", "order_date"))
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
-    subscription_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    # Billing history is never deleted: a subscription with orders stays (R24, issued invoices never change).
+    subscription_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscriptions.id", ondelete="RESTRICT"))
     number: Mapped[str] = mapped_column(String(30))
     order_date: Mapped[date] = mapped_column(Date)
     # How the order is priced: list (CUSTOMER) or reseller (FIRM), as the invoice it lands on (R24).
@@ -25,8 +26,10 @@ class Order(IdMixin, CreatedMixin, Base):
     total: Mapped[Decimal] = mapped_column(MoneyType())
     # The total at list price (see OrderLine.list_amount).
     list_total: Mapped[Decimal] = mapped_column(MoneyType())
-    # Set when the order's month is invoiced.
+    # The invoice the order is on (its month's, or the account's next when that was issued already).
     invoice_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("invoices.id", ondelete="SET NULL"))
+    # When the order was placed on an invoice: it is never looked at again.
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OrderLine(IdMixin, Base):
@@ -46,6 +49,8 @@ class OrderLine(IdMixin, Base):
     # only the firm's staff may see; its company members are shown these instead.
     list_unit_price: Mapped[Decimal] = mapped_column(MoneyType())
     list_amount: Mapped[Decimal] = mapped_column(MoneyType())
+    # The firm's reseller discount on the order's date (0 for a CUSTOMER order).
+    discount_percent: Mapped[Decimal] = mapped_column(MoneyType())
 
 
 class Invoice(IdMixin, Base):
@@ -60,7 +65,7 @@ class Invoice(IdMixin, Base):
     )
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
-    agreement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agreements.id", ondelete="SET NULL"))
+    agreement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agreements.id", ondelete="RESTRICT"))
     billing_account: Mapped[str] = mapped_column(String(40))
     billing_mode: Mapped[BillingMode] = mapped_column(enum_type(BillingMode))
     number: Mapped[str] = mapped_column(String(30))
@@ -78,10 +83,14 @@ class InvoiceLine(IdMixin, Base):
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
     invoice_id: Mapped[int] = mapped_column(BigId, ForeignKey("invoices.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
-    agreement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agreements.id", ondelete="SET NULL"))
+    # An issued invoice keeps everything it shows in its own rows: no later change alters it.
+    agreement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agreements.id", ondelete="RESTRICT"))
+    agreement_name: Mapped[str] = mapped_column(String(200))
     customer_number: Mapped[str | None] = mapped_column(String(50))
     description: Mapped[str] = mapped_column(String(300))
     license_type: Mapped[LicenseType | None] = mapped_column(enum_type(LicenseType))
     quantity: Mapped[int] = mapped_column(Integer)
+    list_unit_price: Mapped[Decimal] = mapped_column(MoneyType())
+    discount_percent: Mapped[Decimal] = mapped_column(MoneyType())
     unit_price: Mapped[Decimal] = mapped_column(MoneyType())
     amount: Mapped[Decimal] = mapped_column(MoneyType())

@@ -1,6 +1,7 @@
 """Licence subscriptions: seat pools, features, scheduled changes and live sessions."""
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
@@ -14,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, CreatedMixin, IdMixin, UTCDateTime, enum_type
+from models.base import Base, BigId, CreatedMixin, IdMixin, MoneyType, UTCDateTime, enum_type
 from models.enums import (
     BillingInterval,
     BillingMode,
@@ -35,8 +36,9 @@ class Subscription(IdMixin, CreatedMixin, Base):
     )
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
+    # RESTRICT: a subscription is billing history, never deleted with its agreement.
     agreement_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("agreements.id", ondelete="CASCADE"), unique=True
+        BigId, ForeignKey("agreements.id", ondelete="RESTRICT"), unique=True
     )
     master_firm_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("firms.id", ondelete="CASCADE"), unique=True
@@ -125,9 +127,9 @@ class SubscriptionPeriod(IdMixin, CreatedMixin, Base):
     __table_args__ = (UniqueConstraint("subscription_id", "start"), Index(None, "invoice_id", "end"))
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
-    subscription_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscriptions.id", ondelete="RESTRICT"))
     # The agreement at the period's start (NULL for a firm's master licence).
-    agreement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agreements.id", ondelete="SET NULL"))
+    agreement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("agreements.id", ondelete="RESTRICT"))
     start: Mapped[date] = mapped_column(Date)
     end: Mapped[date] = mapped_column(Date)
     edition_code: Mapped[str] = mapped_column(String(50))
@@ -139,5 +141,14 @@ class SubscriptionPeriod(IdMixin, CreatedMixin, Base):
     client_user_seats: Mapped[int] = mapped_column(Integer, default=0)
     # Space-separated codes of the add-ons enabled when the period began.
     features: Mapped[str] = mapped_column(String(1000), default="")
-    # Set when the period's month is invoiced: each period is invoiced exactly once.
+    # The prices in force when the period began: the period is charged at these, whatever the
+    # catalog or the firm's discount say later (R24).
+    currency: Mapped[str] = mapped_column(String(3))
+    seat_price: Mapped[Decimal] = mapped_column(MoneyType())
+    # Space-separated CODE=monthly price of the add-ons enabled when the period began.
+    feature_prices: Mapped[str] = mapped_column(String(2000), default="")
+    discount_percent: Mapped[Decimal] = mapped_column(MoneyType())
+    # The invoice the period is on: each period is invoiced exactly once.
     invoice_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("invoices.id", ondelete="SET NULL"))
+    # When the period was placed on an invoice (or found to cost nothing): never looked at again.
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,11 +8,12 @@ from auth.policy import Action
 from licensing import seats
 from licensing.errors import RuleViolation
 from licensing.validation import optional_text, require_text
-from models import Agreement, Company, Firm, Membership, Order, Subscription, SubscriptionPeriod
+from models import Agreement, Company, Firm, Invoice, InvoiceLine, Membership, Subscription, SubscriptionPeriod
 from models import ids as global_ids
 from models.enums import BillingMode, UserErrorCode
 from resolvers.base import UnitOfWork, changes
 from resolvers.companies import NewCompany, create_company
+from resolvers.subscriptions import schedule_billing_mode
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,20 @@ async def update_agreement(
         number = optional_text(customer_number, ["input", "customerNumber"], "Customer number")
         await _check_customer_number(uow, agreement.firm_id, number, ["input", "customerNumber"], agreement.id)
         values["customer_number"] = number
+    if primary_contact_id is not None:
+        values["primary_contact_id"] = await _primary_contact(uow, agreement, primary_contact_id)
+    mode_before = agreement.billing_mode
+    scheduled = None
     if billing_mode is not None:
         firm = await uow.session.get_one(Firm, agreement.firm_id)
         _check_billing_mode(firm, billing_mode, ["input", "billingMode"])
-        values["billing_mode"] = billing_mode
-    if primary_contact_id is not None:
-        values["primary_contact_id"] = await _primary_contact(uow, agreement, primary_contact_id)
+        # R24: from the next period, as a scheduled change (at once when nothing is billed yet).
+        scheduled = await schedule_billing_mode(uow, agreement, billing_mode)
     before, after = changes(agreement, values)
+    if agreement.billing_mode is not mode_before:
+        before["billing_mode"], after["billing_mode"] = mode_before, agreement.billing_mode
+    if scheduled is not None:
+        after["billingModeFrom"] = {"mode": scheduled.to_value, "effectiveOn": scheduled.effective_on.isoformat()}
     if after:
         uow.audit("agreement.updated", agreement, f"Agreement {agreement.name} updated", before=before, after=after)
     return agreement
@@ -113,26 +121,25 @@ async def _primary_contact(uow: UnitOfWork, agreement: Agreement, user_id: str) 
 
 
 async def delete_agreement(uow: UnitOfWork, agreement: Agreement) -> str:
-    """R4: only an empty agreement can go."""
+    """R4: only an empty agreement can go, and only one that was never billed: billing
+    history (a subscription, its periods and orders, invoices) is never deleted, so that no
+    charge is lost and no issued invoice changes. The rest is archived instead."""
     await seats.lock_agreement(uow.session, agreement.id)
     companies = await uow.session.scalar(select(func.count()).where(Company.agreement_id == agreement.id))
     if companies:
         raise RuleViolation(UserErrorCode.AGREEMENT_NOT_EMPTY,
                             f"The agreement still has {companies} companies; move or remove them first.",
                             ["input", "agreementId"])
-    # Deleting takes the subscription with it: refuse while any of its periods or orders is
-    # still to be invoiced, so no charge is lost (R24); after the month's rollover it can go.
-    pending = await uow.session.scalar(select(func.count()).select_from(
-        select(SubscriptionPeriod.id).join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
-        .where(Subscription.agreement_id == agreement.id, SubscriptionPeriod.invoice_id.is_(None),
-               SubscriptionPeriod.start < uow.runtime.today())
-        .union_all(select(Order.id).join(Subscription, Subscription.id == Order.subscription_id)
-                   .where(Subscription.agreement_id == agreement.id, Order.invoice_id.is_(None)))
+    history = await uow.session.scalar(select(func.count()).select_from(
+        select(Subscription.id).where(Subscription.agreement_id == agreement.id)
+        .union_all(select(Invoice.id).where(Invoice.agreement_id == agreement.id),
+                   select(InvoiceLine.id).where(InvoiceLine.agreement_id == agreement.id),
+                   select(SubscriptionPeriod.id).where(SubscriptionPeriod.agreement_id == agreement.id))
         .subquery()))
-    if pending:
-        raise RuleViolation(UserErrorCode.AGREEMENT_NOT_EMPTY,
-                            "The agreement has licence charges not yet invoiced; it can be deleted after the "
-                            "month's invoice is issued.", ["input", "agreementId"])
+    if history:
+        raise RuleViolation(UserErrorCode.HAS_BILLING_HISTORY,
+                            "The agreement has a subscription or billing history, which is kept; cancel its "
+                            "subscription and archive the agreement instead.", ["input", "agreementId"])
     gid = global_ids.of(agreement)
     uow.audit("agreement.deleted", agreement, f"Agreement {agreement.name} deleted",
               before={"name": agreement.name, "customerNumber": agreement.customer_number})

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from auth.policy import Action, authorize, tenancy_of
 from licensing.errors import RuleViolation
 from licensing.invoicing import Account, Line, month_period
-from models import Agreement, Firm, Invoice, InvoiceLine
+from models import Firm, Invoice, InvoiceLine
 from models.enums import BillingMode, UserErrorCode
 from resolvers.base import UnitOfWork
 from resolvers.invoicing import preview
@@ -58,19 +58,18 @@ async def reinvoicing_csv(uow: UnitOfWork, firm_gid: str, month_text: str) -> Ex
     invoice = await uow.session.scalar(select(Invoice).where(
         Invoice.firm_id == firm.id, Invoice.billing_account == "firm", Invoice.period_start == span.start))
     if invoice is not None:
+        # An issued month is read from its invoice, which keeps everything it shows.
         rows = (await uow.session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id)
                                           .order_by(InvoiceLine.position))).all()
-        lines = [Line(r.agreement_id, r.customer_number, r.description, r.license_type, r.quantity, r.unit_price,
-                      r.amount) for r in rows]
+        lines = [Line(r.agreement_id, r.agreement_name, r.customer_number, r.description, r.license_type, r.quantity,
+                      r.list_unit_price, r.discount_percent, r.unit_price, r.amount) for r in rows]
+        currency = invoice.currency
     else:
         lines = (await preview(uow, firm.id, Account(BillingMode.FIRM), (year, month))).lines
-    names = {a.id: a.name for a in (await uow.session.scalars(select(Agreement).where(
-        Agreement.id.in_({line.agreement_id for line in lines if line.agreement_id is not None})))).all()}
+        currency = firm.currency
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     for line in lines:
-        # A line without an agreement is the firm's own master subscription.
-        agreement = names.get(line.agreement_id, "") if line.agreement_id else firm.name
-        writer.writerow(export_row(line, agreement, firm.currency))
+        writer.writerow(export_row(line, line.agreement_name, currency))
     return Export(f"reinvoicing-{year:04d}-{month:02d}.csv", out.getvalue())

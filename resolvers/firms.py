@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from licensing.catalog import load_price_book
 from licensing.errors import RuleViolation
 from licensing.validation import optional_text, require_country, require_currency, require_percent, require_text
 from models import Firm, FirmMember
@@ -16,11 +17,16 @@ from resolvers.users import check_identity, find_or_create_user, queue_staff_wel
 async def create_firm(
     uow: UnitOfWork, *, name: str, organization_number: str | None, country: str, currency: str
 ) -> Firm:
+    currency_code = require_currency(currency, ["input", "currency"])
+    if not (await load_price_book(uow.session)).prices_currency(currency_code):
+        raise RuleViolation(UserErrorCode.NO_PRICE_IN_CURRENCY,
+                            f"The catalog has no prices in {currency_code}; price the editions in it first.",
+                            ["input", "currency"])
     firm = Firm(
         name=require_text(name, ["input", "name"]),
         organization_number=optional_text(organization_number, ["input", "organizationNumber"], "Organization number"),
         country=require_country(country, ["input", "country"]),
-        currency=require_currency(currency, ["input", "currency"]),
+        currency=currency_code,
         has_reseller_agreement=False,
         is_certified=False,
         reseller_discount_percent=Decimal("0.00"),

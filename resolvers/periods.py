@@ -7,11 +7,13 @@ second runner finds nothing left to do."""
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from licensing import periods, usage
-from models import Agreement, ScheduledChange, SeatPool, Subscription, SubscriptionFeature, SubscriptionPeriod
+from licensing.catalog import load_price_book
+from models import Agreement, Firm, ScheduledChange, SeatPool, Subscription, SubscriptionFeature, SubscriptionPeriod
 from models.enums import BillingMode, LicenseType, ScheduledChangeKind, SubscriptionStatus
 from resolvers.base import UnitOfWork
 
@@ -23,24 +25,43 @@ class Advanced:
 
 
 async def record_period(uow: UnitOfWork, subscription: Subscription, period: periods.Period) -> SubscriptionPeriod:
-    """What the period is invoiced for: seats and add-ons at its start, the billing mode then."""
+    """What the period is invoiced for: seats and add-ons at its start, the billing mode then,
+    and the catalog prices and the firm's discount in force on its first day (R24). Recorded
+    again, in place, when a period that has not begun yet is changed (it is priced as
+    changed). Add-ons enabled at the start are paid through the period's line, so enabling
+    one again within the period costs nothing."""
     session = uow.session
+    firm = await session.get_one(Firm, subscription.firm_id)
     mode = BillingMode.FIRM
     if subscription.agreement_id is not None:
         mode = (await session.get_one(Agreement, subscription.agreement_id)).billing_mode
     pools = {p.license_type: p.purchased for p in (await session.scalars(
         select(SeatPool).where(SeatPool.subscription_id == subscription.id))).all()}
-    enabled = (await session.scalars(select(SubscriptionFeature.feature_code).where(
+    features = (await session.scalars(select(SubscriptionFeature).where(
         SubscriptionFeature.subscription_id == subscription.id, SubscriptionFeature.enabled.is_(True)))).all()
-    row = SubscriptionPeriod(
-        firm_id=subscription.firm_id, subscription_id=subscription.id, agreement_id=subscription.agreement_id,
-        start=period.start, end=period.end, edition_code=subscription.edition_code,
+    book = await load_price_book(session)
+    values = dict(
+        agreement_id=subscription.agreement_id, end=period.end, edition_code=subscription.edition_code,
         billing_interval=subscription.billing_interval, billing_mode=mode,
         named_seats=pools.get(LicenseType.NAMED, 0), concurrent_seats=pools.get(LicenseType.CONCURRENT, 0),
-        client_user_seats=pools.get(LicenseType.CLIENT_USER, 0), features=" ".join(sorted(enabled)),
-        created_at=uow.runtime.now(),
+        client_user_seats=pools.get(LicenseType.CLIENT_USER, 0),
+        features=" ".join(sorted(f.feature_code for f in features)), currency=firm.currency,
+        seat_price=book.seat_price(subscription.edition_code, firm.currency, period.start),
+        feature_prices=" ".join(f"{f.feature_code}={book.feature_price(f.feature_code, firm.currency, period.start)}"
+                                for f in sorted(features, key=lambda f: f.feature_code)),
+        discount_percent=firm.reseller_discount_percent if mode is BillingMode.FIRM else Decimal("0.00"),
     )
-    session.add(row)
+    for feature in features:
+        feature.paid_through_period_start = period.start
+    row = await session.scalar(select(SubscriptionPeriod).where(
+        SubscriptionPeriod.subscription_id == subscription.id, SubscriptionPeriod.start == period.start))
+    if row is None:
+        row = SubscriptionPeriod(firm_id=subscription.firm_id, subscription_id=subscription.id, start=period.start,
+                                 created_at=uow.runtime.now(), **values)
+        session.add(row)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
     await session.flush()
     return row
 
@@ -78,6 +99,14 @@ async def _apply_changes(uow: UnitOfWork, subscription: Subscription, on: date) 
         .order_by(ScheduledChange.effective_on, ScheduledChange.id))).all()
     for change in due:
         change.applied_at = uow.runtime.now()
+        if change.kind is ScheduledChangeKind.BILLING_MODE_CHANGE:
+            assert subscription.agreement_id is not None
+            agreement = await uow.session.get_one(Agreement, subscription.agreement_id)
+            before_mode, agreement.billing_mode = agreement.billing_mode, BillingMode(change.to_value)
+            uow.audit("agreement.billing_mode_changed", agreement, f"Billing mode {before_mode} -> {change.to_value}",
+                      before={"billingMode": before_mode.value}, after={"billingMode": change.to_value},
+                      subscription_id=subscription.id)
+            continue
         if change.kind is ScheduledChangeKind.EDITION_CHANGE:
             before, subscription.edition_code = subscription.edition_code, change.to_value
             uow.audit("subscription.edition_changed", subscription, f"Edition {before} -> {change.to_value}",
@@ -101,8 +130,9 @@ async def _apply_changes(uow: UnitOfWork, subscription: Subscription, on: date) 
     return len(due)
 
 
-async def due_subscriptions(uow: UnitOfWork, until: date) -> list[int]:
-    rows = await uow.session.scalars(select(Subscription.id).where(
+async def due_subscriptions(uow: UnitOfWork, until: date) -> list[tuple[int, int]]:
+    """(subscription, firm) of every subscription whose period ends by `until`."""
+    rows = await uow.session.execute(select(Subscription.id, Subscription.firm_id).where(
         Subscription.status == SubscriptionStatus.ACTIVE, Subscription.current_period_end <= until)
         .order_by(Subscription.id))
-    return list(rows.all())
+    return [(row[0], row[1]) for row in rows.all()]

@@ -1,4 +1,13 @@
-"""Licence subscriptions (R9, R11, R16 and the period rules)."""
+"""Licence subscriptions (R7-R12, R15, R24): creation and changes.
+
+One truth for periods: the period a subscription stores is its current period, for
+changes, previews, proration and invoices alike. A change made on or after the stored
+period's end first advances the subscription, in the same transaction, with the very code
+the rollover runs (`resolvers.periods.advance`), so no price depends on when the rollover
+job ran. A stored period that lies ahead (a subscription that has not begun, or a rollover
+run ahead of the clock) is changed in place: nothing is due now, and the period is priced
+as changed.
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,8 +19,9 @@ from sqlalchemy import select, update
 from auth.policy import Action
 from licensing import periods, pricing, seats, usage
 from licensing import subscriptions as rules
-from licensing.catalog import PriceBook, load_price_book
+from licensing.catalog import PriceBook, load_price_book, require_priced
 from licensing.errors import RuleViolation
+from licensing.validation import MAX_SEATS
 from models import (
     Agreement,
     Edition,
@@ -33,7 +43,14 @@ from models.enums import (
     UserErrorCode,
 )
 from resolvers.base import UnitOfWork
-from resolvers.periods import record_period
+from resolvers.periods import advance, record_period
+
+
+def check_seat_count(count: int, field: Sequence[str]) -> None:
+    if count < 0:
+        raise RuleViolation(UserErrorCode.INVALID_INPUT, "Seat counts cannot be negative.", field)
+    if count > MAX_SEATS:
+        raise RuleViolation(UserErrorCode.INVALID_INPUT, f"At most {MAX_SEATS} seats per licence type.", field)
 
 
 async def create_subscription(
@@ -47,13 +64,13 @@ async def create_subscription(
     channel: SalesChannel,
 ) -> Subscription:
     """An agreement's licence, or a firm's master licence. Charges nothing now: the period
-    is invoiced in arrears (R24)."""
-    if channel is SalesChannel.MARKETPLACE:
-        uow.authorize(Action.PLATFORM, owner)  # only the vendor records marketplace purchases
+    is invoiced in arrears (R24). Only the vendor records marketplace purchases (the
+    mutation's declared Action)."""
     edition = await uow.session.scalar(select(Edition).where(Edition.code == edition_code))
     if edition is None:
         raise RuleViolation(UserErrorCode.INVALID_INPUT, "No edition with that code.", ["input", "editionCode"])
     is_master = isinstance(owner, Firm)
+    firm = owner if isinstance(owner, Firm) else await uow.session.get_one(Firm, owner.firm_id)
     if is_master:
         existing = select(Subscription.id).where(Subscription.master_firm_id == owner.id)
     else:
@@ -65,8 +82,7 @@ async def create_subscription(
     counts: dict[LicenseType, int] = {}
     for index, (license_type, count) in enumerate(seat_counts):
         field = ["input", "seats", str(index), "count"]
-        if count < 0:
-            raise RuleViolation(UserErrorCode.INVALID_INPUT, "Seat counts cannot be negative.", field)
+        check_seat_count(count, field)
         if license_type in counts:
             raise RuleViolation(UserErrorCode.INVALID_INPUT, "Each licence type once.", field[:-1])
         if license_type is LicenseType.CLIENT_USER and not is_master:
@@ -80,8 +96,10 @@ async def create_subscription(
     today = uow.runtime.today()
     anchor = starts_on or today
     period = periods.period_containing(anchor, billing_interval, max(today, anchor))
+    require_priced(await load_price_book(uow.session), firm.currency, period.start, ["input", "editionCode"],
+                   edition_code=edition.code)
     subscription = Subscription(
-        firm_id=owner.id if isinstance(owner, Firm) else owner.firm_id,
+        firm_id=firm.id,
         agreement_id=None if is_master else owner.id,
         master_firm_id=owner.id if is_master else None,
         edition_code=edition.code,
@@ -113,17 +131,18 @@ async def create_subscription(
 
 @dataclass(frozen=True)
 class Preview:
-    """A ChangePreview in plain values: it survives the rollback of a dry run."""
+    """A ChangePreview in plain values (it survives the rollback of a dry run), at the
+    payer's price and at list price: the schema shows each caller the one it may see."""
 
     effective_on: date
     amount_due_now: Decimal
     next_monthly_price: Decimal
     currency: str
     warnings: list[str]
-    # What the change costs at list price: all a company member of a FIRM agreement is shown.
-    list_amount_due_now: Decimal = Decimal("0.00")
-    billing_mode: BillingMode = BillingMode.CUSTOMER
-    firm_id: int = 0
+    list_amount_due_now: Decimal
+    list_next_monthly_price: Decimal
+    billing_mode: BillingMode
+    firm_id: int
 
 
 @dataclass(frozen=True)
@@ -143,9 +162,23 @@ class ChangeResult:
     scheduled: ScheduledSnapshot | None = None
 
 
+@dataclass(frozen=True)
+class OrderLineSpec:
+    description: str
+    license_type: LicenseType | None
+    feature_code: str | None
+    quantity: int
+    unit_price: Decimal
+    amount: Decimal
+    list_unit_price: Decimal
+    list_amount: Decimal
+    discount_percent: Decimal
+
+
 @dataclass
 class Situation:
-    """Everything a change decides on, loaded once under the subscription's row lock."""
+    """Everything a change decides on, loaded once under the subscription's row lock, after
+    the subscription was brought to today's period."""
 
     subscription: Subscription
     firm: Firm
@@ -157,6 +190,17 @@ class Situation:
     pending: list[ScheduledChange]
     features: dict[str, SubscriptionFeature]
 
+    @property
+    def not_started(self) -> bool:
+        """The stored period lies ahead (a first period not begun yet, or a rollover run ahead of
+        the clock): changes apply to it as it will begin, and cost nothing now."""
+        return self.today < self.period.start
+
+    @property
+    def discount(self) -> Decimal:
+        """The firm's reseller discount on the day of the change, for a FIRM-mode order."""
+        return self.firm.reseller_discount_percent if self.billing_mode is BillingMode.FIRM else Decimal("0.00")
+
     def pending_change(self, kind: ScheduledChangeKind, license_type: LicenseType | None = None
                        ) -> ScheduledChange | None:
         for change in self.pending:
@@ -164,58 +208,59 @@ class Situation:
                 return change
         return None
 
-    def unit_price(self, monthly_list: Decimal) -> Decimal:
-        return rules.unit_period_price(monthly_list, self.subscription.billing_interval, self.billing_mode,
-                                       self.firm.reseller_discount_percent)
+    def require_priced(self, field: Sequence[str], *, edition_code: str | None = None,
+                       feature_code: str | None = None) -> None:
+        require_priced(self.book, self.firm.currency, max(self.today, self.period.start), field,
+                       edition_code=edition_code, feature_code=feature_code)
 
     def order_line(self, description: str, monthly_list: Decimal, quantity: int, *,
-                   license_type: LicenseType | None = None, feature_code: str | None = None) -> "OrderLineSpec":
-        """A line charged for the rest of the current period (R7), at the payer's price and at list."""
-        unit = self.unit_price(monthly_list)
-        list_unit = rules.unit_period_price(monthly_list, self.subscription.billing_interval, BillingMode.CUSTOMER,
-                                            Decimal(0))
+                   license_type: LicenseType | None = None, feature_code: str | None = None) -> OrderLineSpec:
+        """A line charged for the rest of the current period (R7), at the payer's price (with
+        today's discount) and at list."""
+        interval = self.subscription.billing_interval
+        unit = rules.unit_period_price(monthly_list, interval, self.billing_mode, self.discount)
+        list_unit = rules.unit_period_price(monthly_list, interval, BillingMode.CUSTOMER, Decimal(0))
         return OrderLineSpec(description, license_type, feature_code, quantity, unit,
                              rules.prorated_charge(unit, quantity, self.period, self.today), list_unit,
-                             rules.prorated_charge(list_unit, quantity, self.period, self.today))
+                             rules.prorated_charge(list_unit, quantity, self.period, self.today), self.discount)
 
-    def next_monthly_price(self) -> Decimal:
-        """From the next period on: pending seat decreases and edition change applied."""
+    def next_monthly_prices(self) -> tuple[Decimal, Decimal]:
+        """(payer, list) price per month from the next period on: pending seat decreases and
+        edition and billing-mode changes applied, at the prices in force when it begins."""
         edition = self.subscription.edition_code
         change = self.pending_change(ScheduledChangeKind.EDITION_CHANGE)
         if change is not None:
             edition = change.to_value
-        seats = []
+        mode = self.billing_mode
+        mode_change = self.pending_change(ScheduledChangeKind.BILLING_MODE_CHANGE)
+        if mode_change is not None:
+            mode = BillingMode(mode_change.to_value)
+        counts = []
         for license_type, pool in self.pools.items():
             decrease = self.pending_change(ScheduledChangeKind.SEAT_DECREASE, license_type)
-            seats.append(int(decrease.to_value) if decrease else pool.purchased)
+            counts.append(int(decrease.to_value) if decrease else pool.purchased)
         enabled = [code for code, state in self.features.items() if state.enabled]
-        return pricing.monthly_price(self.book, edition, self.firm.currency, self.period.end, seats, enabled)
+        on = self.period.start if self.not_started else self.period.end
+        discount = self.firm.reseller_discount_percent if mode is BillingMode.FIRM else Decimal("0.00")
+        args = (self.book, edition, self.firm.currency, on, counts, enabled)
+        return pricing.monthly_price(*args, discount_percent=discount), pricing.monthly_price(*args)
 
-    def preview(self, effective_on: date, order: "Order | None", warnings: list[str]) -> Preview:
+    def preview(self, effective_on: date, order: Order | None, warnings: list[str]) -> Preview:
         zero = Decimal("0.00")
-        return Preview(effective_on, order.total if order else zero, self.next_monthly_price(), self.firm.currency,
-                       warnings, order.list_total if order else zero, self.billing_mode, self.firm.id)
-
-
-@dataclass(frozen=True)
-class OrderLineSpec:
-    description: str
-    license_type: LicenseType | None
-    feature_code: str | None
-    quantity: int
-    unit_price: Decimal
-    amount: Decimal
-    list_unit_price: Decimal
-    list_amount: Decimal
+        payer, listed = self.next_monthly_prices()
+        return Preview(effective_on, order.total if order else zero, payer, self.firm.currency, warnings,
+                       order.list_total if order else zero, listed, self.billing_mode, self.firm.id)
 
 
 async def situation(uow: UnitOfWork, subscription: Subscription) -> Situation:
     session = uow.session
+    today = uow.runtime.today()
+    # The same step as the rollover: a period that has ended ends now, its changes apply.
+    await advance(uow, subscription.id, today)
     firm = await session.get_one(Firm, subscription.firm_id)
     mode = BillingMode.FIRM
     if subscription.agreement_id is not None:
         mode = (await session.get_one(Agreement, subscription.agreement_id)).billing_mode
-    today = uow.runtime.today()
     pools = (await session.scalars(select(SeatPool).where(SeatPool.subscription_id == subscription.id))).all()
     pending = (await session.scalars(
         select(ScheduledChange).where(ScheduledChange.subscription_id == subscription.id,
@@ -225,7 +270,7 @@ async def situation(uow: UnitOfWork, subscription: Subscription) -> Situation:
         select(SubscriptionFeature).where(SubscriptionFeature.subscription_id == subscription.id))).all()
     return Situation(
         subscription=subscription, firm=firm, billing_mode=mode, book=await load_price_book(session),
-        period=periods.period_containing(subscription.starts_on, subscription.billing_interval, today),
+        period=periods.Period(subscription.current_period_start, subscription.current_period_end),
         today=today, pools={p.license_type: p for p in pools}, pending=list(pending),
         features={f.feature_code: f for f in features},
     )
@@ -255,7 +300,7 @@ async def place_order(uow: UnitOfWork, s: Situation, lines: list[OrderLineSpec])
                                   description=line.description, license_type=line.license_type,
                                   feature_code=line.feature_code, quantity=line.quantity, unit_price=line.unit_price,
                                   amount=line.amount, list_unit_price=line.list_unit_price,
-                                  list_amount=line.list_amount))
+                                  list_amount=line.list_amount, discount_percent=line.discount_percent))
     await uow.session.flush()
     return order
 
@@ -267,7 +312,9 @@ def _snapshot(change: ScheduledChange) -> ScheduledSnapshot:
 
 async def change_seats(uow: UnitOfWork, subscription: Subscription, *, license_type: LicenseType,
                        seats: int) -> ChangeResult:
+    field = ["input", "seats"]
     rules.refuse_marketplace(subscription.channel, ["input", "subscriptionId"])
+    check_seat_count(seats, field)
     s = await situation(uow, subscription)
     pool = s.pools.get(license_type)
     if license_type is LicenseType.CLIENT_USER and subscription.master_firm_id is None:
@@ -279,18 +326,22 @@ async def change_seats(uow: UnitOfWork, subscription: Subscription, *, license_t
         uow.session.add(pool)
         s.pools[license_type] = pool
     pending = s.pending_change(ScheduledChangeKind.SEAT_DECREASE, license_type)
+    in_use = await usage.in_use(uow.session, subscription, license_type, uow.runtime.now())
+    before: dict[str, int | str | None] = {"purchased": pool.purchased,
+                                           "pendingDecreaseTo": pending.to_value if pending else None}
+    if s.not_started:
+        return await _change_seats_ahead(uow, s, pool, pending, seats, in_use, before)
     plan = rules.plan_seats(
         purchased=pool.purchased, pending_decrease_to=int(pending.to_value) if pending else None,
-        requested=seats, in_use=await usage.in_use(uow.session, subscription, license_type, uow.runtime.now()),
-        period=s.period, today=s.today, license_type=license_type, field=["input", "seats"],
+        requested=seats, in_use=in_use, period=s.period, today=s.today, license_type=license_type, field=field,
     )
-    before = {"purchased": pool.purchased, "pendingDecreaseTo": pending.to_value if pending else None}
     now = uow.runtime.now()
     if pending is not None and plan.scheduled_to != int(pending.to_value):
         pending.cancelled_at = now
         s.pending.remove(pending)
     order = None
     if plan.charge_now:
+        s.require_priced(["input", "subscriptionId"], edition_code=subscription.edition_code)
         seat_price = s.book.seat_price(subscription.edition_code, s.firm.currency, s.today)
         days = periods.remaining_days(s.period, s.today)
         description = (f"{plan.charge_now} {license_type.value} seat(s), {subscription.edition_code}, "
@@ -321,13 +372,47 @@ async def change_seats(uow: UnitOfWork, subscription: Subscription, *, license_t
                         order.id if order else None, _snapshot(scheduled) if scheduled else None)
 
 
+async def _change_seats_ahead(uow: UnitOfWork, s: Situation, pool: SeatPool, pending: ScheduledChange | None,
+                              seats: int, in_use: int, before: dict[str, int | str | None]) -> ChangeResult:
+    """Before the stored period begins, its seats are simply what was asked for (R9 still
+    holds): nothing was paid for it yet, so nothing is due, and it is priced as changed."""
+    if seats < in_use:
+        raise RuleViolation(UserErrorCode.SEATS_BELOW_ACTIVE_USERS,
+                            f"{in_use} {pool.license_type.value} seats are in use; the count cannot go below that.",
+                            ["input", "seats"])
+    warnings = []
+    if pending is not None:
+        pending.cancelled_at = uow.runtime.now()
+        s.pending.remove(pending)
+        warnings.append(f"The pending decrease of {pool.license_type.value} seats is cancelled.")
+    pool.purchased = pool.purchased_at_period_start = seats
+    await uow.session.flush()
+    await record_period(uow, s.subscription, s.period)
+    uow.audit("subscription.seats_changed", s.subscription,
+              f"{pool.license_type.value} seats: {seats} from {s.period.start.isoformat()}",
+              before=before, after={"purchased": seats, "pendingDecreaseTo": None}, subscription_id=s.subscription.id)
+    return ChangeResult(s.subscription.id, s.preview(s.period.start, None, warnings))
+
+
 async def change_edition(uow: UnitOfWork, subscription: Subscription, *, edition_code: str) -> ChangeResult:
-    """R10: at the start of the next period; one pending change at a time."""
+    """R10: at the start of the next period; one pending change at a time. Before the stored
+    period begins, the edition simply changes."""
     rules.refuse_marketplace(subscription.channel, ["input", "subscriptionId"])
     s = await situation(uow, subscription)
     pending = s.pending_change(ScheduledChangeKind.EDITION_CHANGE)
     rules.check_edition_change(subscription.edition_code, edition_code, pending.to_value if pending else None,
                                edition_code in s.book.editions, ["input", "editionCode"])
+    require_priced(s.book, s.firm.currency, s.period.start if s.not_started else s.period.end,
+                   ["input", "editionCode"], edition_code=edition_code)
+    if s.not_started:
+        before = subscription.edition_code
+        subscription.edition_code = edition_code
+        await uow.session.flush()
+        await record_period(uow, subscription, s.period)
+        uow.audit("subscription.edition_changed", subscription,
+                  f"Edition {before} -> {edition_code} from {s.period.start.isoformat()}",
+                  before={"edition": before}, after={"edition": edition_code}, subscription_id=subscription.id)
+        return ChangeResult(subscription.id, s.preview(s.period.start, None, []))
     change = ScheduledChange(
         firm_id=subscription.firm_id, subscription_id=subscription.id, kind=ScheduledChangeKind.EDITION_CHANGE,
         license_type=None, from_value=subscription.edition_code, to_value=edition_code,
@@ -343,9 +428,42 @@ async def change_edition(uow: UnitOfWork, subscription: Subscription, *, edition
     return ChangeResult(subscription.id, s.preview(s.period.end, None, []), None, _snapshot(change))
 
 
+async def schedule_billing_mode(uow: UnitOfWork, agreement: Agreement, mode: BillingMode) -> ScheduledChange | None:
+    """R24: a change of billing mode applies from the next period, as a scheduled change that
+    can be seen and cancelled; until then orders follow the old mode. With no subscription,
+    or before its stored period begins, nothing is billed in the old mode yet and the mode
+    changes at once (None)."""
+    subscription = await uow.session.scalar(
+        select(Subscription).where(Subscription.agreement_id == agreement.id).with_for_update())
+    if subscription is None:
+        agreement.billing_mode = mode
+        return None
+    s = await situation(uow, subscription)
+    pending = s.pending_change(ScheduledChangeKind.BILLING_MODE_CHANGE)
+    if pending is not None:
+        pending.cancelled_at = uow.runtime.now()
+        s.pending.remove(pending)
+    if mode is agreement.billing_mode:
+        return None  # back to the mode it has: the pending change is simply gone
+    if s.not_started:
+        agreement.billing_mode = mode
+        await uow.session.flush()
+        await record_period(uow, subscription, s.period)
+        return None
+    change = ScheduledChange(
+        firm_id=subscription.firm_id, subscription_id=subscription.id, kind=ScheduledChangeKind.BILLING_MODE_CHANGE,
+        license_type=None, from_value=agreement.billing_mode.value, to_value=mode.value, effective_on=s.period.end,
+        created_at=uow.runtime.now())
+    uow.session.add(change)
+    await uow.session.flush()
+    return change
+
+
 async def cancel_scheduled_change(uow: UnitOfWork, subscription: Subscription, *, kind: ScheduledChangeKind,
                                   license_type: LicenseType | None) -> ChangeResult:
     rules.refuse_marketplace(subscription.channel, ["input", "subscriptionId"])
+    if kind is ScheduledChangeKind.BILLING_MODE_CHANGE:
+        uow.authorize(Action.MANAGE_AGREEMENTS, subscription)  # the billing mode is the firm admin's to set
     s = await situation(uow, subscription)
     change = s.pending_change(kind, license_type if kind is ScheduledChangeKind.SEAT_DECREASE else None)
     if change is None:
@@ -362,13 +480,17 @@ async def cancel_scheduled_change(uow: UnitOfWork, subscription: Subscription, *
 
 async def set_feature(uow: UnitOfWork, subscription: Subscription, *, feature_code: str,
                       enabled: bool) -> ChangeResult:
-    """R12: for every user of the subscription; a paid add-on is ordered, prorated like R7."""
+    """R12: for every user of the subscription; a paid add-on is ordered, prorated like R7,
+    unless it was paid for this period already (by an order, or by the period's own line);
+    before the stored period begins it is simply part of that period."""
     rules.refuse_marketplace(subscription.channel, ["input", "subscriptionId"])
     s = await situation(uow, subscription)
     feature = s.book.features.get(feature_code)
     if feature is None:
         raise RuleViolation(UserErrorCode.INVALID_INPUT, "No feature or integration with that code.",
                             ["input", "featureCode"])
+    if enabled:
+        s.require_priced(["input", "featureCode"], feature_code=feature_code)
     state = s.features.get(feature_code)
     if state is None:
         state = SubscriptionFeature(firm_id=subscription.firm_id, subscription_id=subscription.id,
@@ -376,10 +498,12 @@ async def set_feature(uow: UnitOfWork, subscription: Subscription, *, feature_co
         uow.session.add(state)
         s.features[feature_code] = state
     was_enabled = state.enabled
-    monthly = s.book.feature_price(feature_code, s.firm.currency, s.today)
+    monthly = s.book.feature_price(feature_code, s.firm.currency, max(s.today, s.period.start))
     order = None
     warnings: list[str] = []
-    if enabled and rules.feature_needs_charge(was_enabled, state.paid_through_period_start, s.period, monthly):
+    if s.not_started:
+        pass  # the period's own line will charge it
+    elif enabled and rules.feature_needs_charge(was_enabled, state.paid_through_period_start, s.period, monthly):
         description = (f"{feature.name} ({feature.kind.value.lower()}), {s.today.isoformat()} to "
                        f"{s.period.end.isoformat()}")
         order = await place_order(uow, s, [s.order_line(description, monthly, 1, feature_code=feature_code)])
@@ -391,10 +515,13 @@ async def set_feature(uow: UnitOfWork, subscription: Subscription, *, feature_co
     state.enabled = enabled
     state.enabled_at = uow.runtime.now() if enabled else state.enabled_at
     await uow.session.flush()
+    if s.not_started:
+        await record_period(uow, subscription, s.period)
     if was_enabled != enabled:
         uow.audit("feature.enabled" if enabled else "feature.disabled", subscription,
                   f"{feature.name} {'enabled' if enabled else 'disabled'}",
                   before={"feature": feature_code, "enabled": was_enabled},
                   after={"feature": feature_code, "enabled": enabled, **({"order": order.number} if order else {})},
                   subscription_id=subscription.id)
-    return ChangeResult(subscription.id, s.preview(s.today, order, warnings), order.id if order else None)
+    effective = s.period.start if s.not_started else s.today
+    return ChangeResult(subscription.id, s.preview(effective, order, warnings), order.id if order else None)

@@ -65,11 +65,14 @@ def preview_of(info: Info, result: ChangeResult | None) -> ChangePreview | None:
     if result is None:
         return None
     p = result.preview
+    # One basis for the whole preview: the payer's price for those who may see it, else list.
     basis = basis_of(info, p.billing_mode, p.firm_id)
-    due = p.amount_due_now if basis is PriceBasis.RESELLER else p.list_amount_due_now
+    payer = basis is PriceBasis.RESELLER
     return ChangePreview(effective_on=p.effective_on,
-                         amount_due_now=Money(amount=due, currency=p.currency, basis=basis),
-                         next_monthly_price=Money(amount=p.next_monthly_price, currency=p.currency),
+                         amount_due_now=Money(amount=p.amount_due_now if payer else p.list_amount_due_now,
+                                              currency=p.currency, basis=basis),
+                         next_monthly_price=Money(amount=p.next_monthly_price if payer else p.list_next_monthly_price,
+                                                  currency=p.currency, basis=basis),
                          warnings=p.warnings)
 
 

@@ -17,7 +17,7 @@ from schema.types.base import FromModel
 from schema.types.common import BillingMode, Money, Node
 
 if TYPE_CHECKING:
-    from licensing.invoicing import Account
+    from licensing.invoicing import Account, Line
     from schema.types.agreements import Agreement
 
 AgreementT = Annotated["Agreement", strawberry.lazy("schema.types.agreements")]
@@ -82,9 +82,14 @@ def basis_of(info: Info, billing_mode: BillingModeEnum, firm_id: int) -> PriceBa
     return PriceBasisEnum.LIST
 
 
-def _priced(row: models.InvoiceLine, currency: str, basis: PriceBasisEnum) -> dict[str, Money]:
-    return {"unit_price": Money(amount=row.unit_price, currency=currency, basis=basis),
-            "amount": Money(amount=row.amount, currency=currency, basis=basis)}
+def invoice_line(row: "models.InvoiceLine | Line", currency: str, basis: PriceBasisEnum) -> "InvoiceLine":
+    """An issued line (its own row holds all it shows) or a preview's, alike."""
+    return InvoiceLine(agreement_pk=row.agreement_id, agreement_name=row.agreement_name,
+                       customer_number=row.customer_number, description=row.description, quantity=row.quantity,
+                       list_unit_price=Money(amount=row.list_unit_price, currency=currency),
+                       discount_percent=row.discount_percent,
+                       unit_price=Money(amount=row.unit_price, currency=currency, basis=basis),
+                       amount=Money(amount=row.amount, currency=currency, basis=basis))
 
 
 @strawberry.type
@@ -127,9 +132,14 @@ class Order(Node, FromModel):
 @strawberry.type
 class InvoiceLine:
     agreement_pk: strawberry.Private[int | None]
+    agreement_name: str = strawberry.field(description="The agreement's name when the invoice was issued (the firm's "
+                                           "own name for its master licence): an issued invoice never changes.")
     customer_number: str | None
     description: str
     quantity: int
+    list_unit_price: Money = strawberry.field(description="The unit's list price, before any reseller discount.")
+    discount_percent: Decimal = strawberry.field(description="The reseller discount in force for the charge (0 on "
+                                                 "a direct invoice).")
     unit_price: Money
     amount: Money
 
@@ -162,9 +172,7 @@ class Invoice(Node, FromModel):
     @strawberry.field
     async def lines(self, info: Info) -> list[InvoiceLine]:
         rows = await info.context.loaders.get(r.InvoiceLinesByInvoiceLoader).load(self.model.id)
-        return [InvoiceLine(agreement_pk=row.agreement_id, customer_number=row.customer_number,
-                            description=row.description, quantity=row.quantity,
-                            **_priced(row, self.model.currency, self._basis()))
+        return [invoice_line(row, self.model.currency, self._basis())
                 for row in sorted(rows, key=lambda line: line.position)]
 
     @strawberry.field
@@ -202,11 +210,7 @@ async def upcoming_invoice(info: Info, firm_id: int, account: "Account", owner: 
     if result is None:
         return None
     basis = PriceBasisEnum.RESELLER if result.mode is BillingModeEnum.FIRM else PriceBasisEnum.LIST
-    lines = [InvoiceLine(agreement_pk=line.agreement_id, customer_number=line.customer_number,
-                         description=line.description, quantity=line.quantity,
-                         unit_price=Money(amount=line.unit_price, currency=result.currency, basis=basis),
-                         amount=Money(amount=line.amount, currency=result.currency, basis=basis))
-             for line in result.lines]
+    lines = [invoice_line(line, result.currency, basis) for line in result.lines]
     return InvoicePreview(period=BillingPeriod(start=result.period.start, end=result.period.end),
                           billing_mode=result.mode, lines=lines,
                           total=Money(amount=sum((line.amount for line in result.lines), Decimal("0.00")),

@@ -40,14 +40,17 @@ class Feature:
 
 @strawberry.type
 class Catalog:
-    editions: list[Edition]
+    editions: list[Edition] = strawberry.field(description="Editions priced in the caller's currency today.")
     features: list[Feature]
 
     @classmethod
     def of(cls, book: PriceBook, currency: str, on: date) -> "Catalog":
+        """What can be bought in the currency: anything not priced in it is left out, never shown at 0.00."""
         return cls(
-            editions=[Edition.priced(e, book, currency, on) for e in book.editions_in_order(currency, on)],
-            features=[Feature.priced(f, book, currency, on) for f in book.features_in_order()],
+            editions=[Edition.priced(e, book, currency, on) for e in book.editions_in_order(currency, on)
+                      if book.has_seat_price(e.code, currency, on)],
+            features=[Feature.priced(f, book, currency, on) for f in book.features_in_order()
+                      if book.has_feature_price(f.code, currency, on)],
         )
 
 

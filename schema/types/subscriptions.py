@@ -1,6 +1,7 @@
 """Licence subscriptions (read side), seat pools and concurrent sessions."""
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import strawberry
 
@@ -8,12 +9,14 @@ import models
 from licensing import periods, pricing
 from licensing.catalog import PriceBook
 from loaders import relations as r
+from models.enums import BillingMode as BillingModeEnum
 from models.enums import LicenseType as LicenseTypeEnum
+from models.enums import PriceBasis
 from models.enums import ScheduledChangeKind as Kind
 from schema.context import Info
 from schema.types.audit import AuditEvent
 from schema.types.base import FromModel
-from schema.types.billing import BillingPeriod, Order
+from schema.types.billing import BillingPeriod, Order, basis_of
 from schema.types.catalog import Edition, Feature
 from schema.types.common import (
     BillingInterval,
@@ -76,8 +79,8 @@ class LicenseSubscription(Node, FromModel):
         return book
 
     def _period(self, info: Info) -> periods.Period:
-        today = info.context.db.now.date()
-        return periods.period_containing(self.model.starts_on, self.model.billing_interval, today)
+        """The stored period: the one truth changes, previews and invoices use too."""
+        return periods.Period(self.model.current_period_start, self.model.current_period_end)
 
     @strawberry.field
     async def edition(self, info: Info) -> Edition:
@@ -141,17 +144,24 @@ class LicenseSubscription(Node, FromModel):
                 for f in book.features_in_order()]
 
     async def _monthly(self, info: Info) -> Money:
+        """At the price the payer pays, with the discount recorded when the period began, for
+        those who may see it; at list price (and saying so) for everyone else."""
         loaders = info.context.loaders
         pools = await loaders.get(r.SeatPoolsBySubscriptionLoader).load(self.model.id)
         features = await loaders.get(r.FeaturesBySubscriptionLoader).load(self.model.id)
+        period = await loaders.get(r.CurrentPeriodBySubscriptionLoader).load(self.model.id)
         currency = await self._currency(info)
+        mode = period.billing_mode if period is not None else BillingModeEnum.CUSTOMER
+        basis = basis_of(info, mode, self.model.firm_id)
+        discount = period.discount_percent if period is not None and basis is PriceBasis.RESELLER else Decimal(0)
         amount = pricing.monthly_price(
             await self._book(info), self.model.edition_code, currency, self._period(info).start,
-            [p.purchased for p in pools], [f.feature_code for f in features if f.enabled],
+            [p.purchased for p in pools], [f.feature_code for f in features if f.enabled], discount_percent=discount,
         )
-        return Money(amount=amount, currency=currency)
+        return Money(amount=amount, currency=currency, basis=basis)
 
-    @strawberry.field(description="Price per month of the current period, seats and add-ons included.")
+    @strawberry.field(description="Price per month of the current period, seats and add-ons included, at the price "
+                      "the payer pays (Money.basis: RESELLER for a FIRM agreement seen by the firm's staff).")
     async def monthly_price(self, info: Info) -> Money:
         return await self._monthly(info)
 
@@ -159,7 +169,7 @@ class LicenseSubscription(Node, FromModel):
     async def total_price(self, info: Info) -> Money:
         monthly = await self._monthly(info)
         return Money(amount=pricing.period_total(monthly.amount, self.model.billing_interval),
-                     currency=monthly.currency)
+                     currency=monthly.currency, basis=monthly.basis)
 
     @strawberry.field
     async def scheduled_changes(self, info: Info) -> list[ScheduledChange]:

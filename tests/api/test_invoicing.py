@@ -292,7 +292,7 @@ async def test_reinvoicing_export_cells_cannot_start_a_formula(api: Api) -> None
         assert row[2] == "NAMED" and row[3].startswith("NAMED licences") and row[7] == "SEK"
 
 
-async def test_an_agreement_with_charges_to_invoice_is_kept_until_they_are_invoiced(api: Api) -> None:
+async def test_an_agreement_with_billing_history_is_never_deleted(api: Api) -> None:
     with clock(api, at("2026-11-05")):
         firm = await api.firm()
         agreement_id, company_id = await api.agreement(firm)
@@ -303,11 +303,17 @@ async def test_an_agreement_with_charges_to_invoice_is_kept_until_they_are_invoi
                          token=firm.admin)
         refused = await api.mutate("deleteAgreement", {"agreementId": agreement_id}, "deletedAgreementId",
                                    token=firm.admin, expect_errors=True)
-        assert [e["code"] for e in refused["userErrors"]] == ["AGREEMENT_NOT_EMPTY"]
+        assert [e["code"] for e in refused["userErrors"]] == ["HAS_BILLING_HISTORY"]
     with clock(api, at("2026-12-01")):
         await rollover(api.runtime, date(2026, 12, 1))
         [invoice] = await invoices(api, agreement_id, firm.admin)
-        deleted = await api.mutate("deleteAgreement", {"agreementId": agreement_id}, "deletedAgreementId",
+        still = await api.mutate("deleteAgreement", {"agreementId": agreement_id}, "deletedAgreementId",
+                                 token=firm.admin, expect_errors=True)
+        assert [e["code"] for e in still["userErrors"]] == ["HAS_BILLING_HISTORY"]
+        # An agreement that was never billed may go.
+        empty, _ = await api.agreement(firm, company=False)
+        deleted = await api.mutate("deleteAgreement", {"agreementId": empty}, "deletedAgreementId",
                                    token=firm.admin)
-    assert deleted["deletedAgreementId"] == agreement_id
+    assert deleted["deletedAgreementId"] == empty
     assert invoice["total"]["amount"] == "298.00"
+    assert [i["number"] for i in await invoices(api, agreement_id, firm.admin)] == [invoice["number"]]

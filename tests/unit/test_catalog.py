@@ -40,7 +40,7 @@ def test_catalog_order_follows_the_prices_in_force() -> None:
     assert [e.code for e in book().editions_in_order("SEK", date(2026, 12, 1))] == ["B", "A"]
 
 
-@pytest.mark.parametrize("value", ["0", "0.00", "12.5", "12.50", "12.500", "999999999999.99"])
+@pytest.mark.parametrize("value", ["0", "0.00", "12.5", "12.50", "12.500", "100000.00"])
 def test_amounts_with_at_most_two_decimals_pass(value: str) -> None:
     assert require_amount(Decimal(value), ["x"]) == Decimal(value).quantize(Decimal("0.01"))
 

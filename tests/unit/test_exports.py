@@ -24,7 +24,8 @@ def test_other_text_is_kept_as_it_is(harmless: str) -> None:
 
 def test_numbers_stay_numbers_and_text_is_escaped_in_a_row() -> None:
     # A credit note's negative amounts must stay numbers a spreadsheet can add up.
-    credit = Line(1, "-7", "@credit", LicenseType.NAMED, -2, Decimal("-149.00"), Decimal("-298.00"))
+    credit = Line(1, "=evil()", "-7", "@credit", LicenseType.NAMED, -2, Decimal("149.00"), Decimal(0),
+                  Decimal("-149.00"), Decimal("-298.00"))
     row = export_row(credit, "=evil()", "SEK")
     assert row == ["'-7", "'=evil()", "NAMED", "'@credit", "-2", "-149.00", "-298.00", "SEK"]
     out = io.StringIO()
