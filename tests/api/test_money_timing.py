@@ -219,6 +219,9 @@ async def test_an_issued_invoice_keeps_its_agreements_name_and_prices(api: Api) 
     assert (line["listUnitPrice"]["amount"], line["discountPercent"], line["unitPrice"]) == (
         "149.00", "12.50", {"amount": "130.38", "basis": "RESELLER"})
     assert line["amount"]["amount"] == "391.14"
+    named = await api.ok("query($id: ID!) { node(id: $id) { ... on Agreement { name customerNumber } } }",
+                         {"id": agreement_id}, token=firm.admin)
+    assert (line["agreementName"], line["customerNumber"]) == (named["node"]["name"], named["node"]["customerNumber"])
     await api.mutate("updateAgreement", {"agreementId": agreement_id, "name": "Renamed", "customerNumber": "NEW"},
                      "agreement { id }", token=firm.admin)
     await api.mutate("updateFirm", {"firmId": firm.id, "resellerDiscountPercent": "30"}, "firm { id }",
