@@ -31,8 +31,6 @@ from tests.api.client import Api, Firm, unique
 from tests.api.test_client_users import add, assign, firm_with_clients, members
 from tests.conftest import create_database, drop_database
 
-ISSUE_10 = "issue 10: issued invoices keep their own rows"
-
 INVOICE = """id number billingMode issuedAt period { start end } total { amount currency basis }
   lines { agreement { id } customerNumber description quantity unitPrice { amount currency basis }
           amount { amount currency basis } }"""
@@ -433,16 +431,16 @@ async def test_an_issued_months_export_and_invoice_keep_their_numbers_when_price
     firm, agreement_id, edition, issued_csv, issued_invoice = await issued_march(dated)
     await change_what_an_invoice_was_computed_from(dated, firm, agreement_id, edition)
     api = dated.api
-    # The changes are real: April, not issued yet, is computed from them: 200.00 x 0.75 = 150.00, R-2.
+    # April is not issued: it shows the new customer number, but its period began on 1 April, before
+    # the new price and discount, and keeps the prices in force then (R24): 100.00 x 0.9 = 90.00.
     april = csv_rows(await export(api, firm, "2025-04"))
-    assert [(r["customer_number"], r["quantity"], r["unit_price"]) for r in april] == [("", "1", "150.00"),
-                                                                                       ("R-2", "3", "150.00")]
+    assert [(r["customer_number"], r["quantity"], r["unit_price"]) for r in april] == [("", "1", "90.00"),
+                                                                                       ("R-2", "3", "90.00")]
     # March was issued: its invoice and its export are read from what was issued, byte for byte.
     assert await invoice_of(api, firm.id, firm.admin, "2025-03") == issued_invoice
     assert await export(api, firm, "2025-03") == issued_csv
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_10)
 async def test_an_issued_invoice_and_its_export_never_change(dated: Dated) -> None:
     firm, agreement_id, edition, issued_csv, issued_invoice = await issued_march(dated)
     await change_what_an_invoice_was_computed_from(dated, firm, agreement_id, edition)
@@ -452,7 +450,6 @@ async def test_an_issued_invoice_and_its_export_never_change(dated: Dated) -> No
     assert await export(dated.api, firm, "2025-03") == issued_csv
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_10)
 async def test_an_issued_export_keeps_the_firms_name_on_its_own_licence_line(dated: Dated) -> None:
     """The firm's own licence has no agreement: its line shows the firm's name, which must stay as issued too."""
     firm, _, _, issued_csv, issued_invoice = await issued_march(dated)
