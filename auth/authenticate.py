@@ -2,13 +2,14 @@
 
 from typing import Protocol
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from auth.principal import CompanyGrant, Grants, Principal
 from auth.tokens import InvalidToken, TokenService
-from models import Company, FirmMember, Membership, OAuthClient, User
-from models.enums import MembershipStatus, UserStatus
+from models import Company, FirmMember, Membership, OAuthClient, Subscription, User
+from models.enums import LicenseType, MembershipStatus, SubscriptionStatus, UserStatus
 from models.ids import decode_as
 from models.oauth_grants import RevokedAccessToken
 
@@ -31,13 +32,21 @@ class ExternalIssuers(Protocol):
 
 async def load_grants(session: AsyncSession, user_id: int) -> Grants:
     staff = await session.execute(select(FirmMember.firm_id, FirmMember.role).where(FirmMember.user_id == user_id))
+    licence = aliased(Subscription)  # the agreement's licence, for NAMED and CONCURRENT memberships
+    master = aliased(Subscription)  # the firm's master licence, for CLIENT_USER ones
+    client_user = Membership.license_type == LicenseType.CLIENT_USER
+    # A membership grants nothing once the licence its seat came from is cancelled (R46).
+    licensed = or_(and_(client_user, or_(master.id.is_(None), master.status != SubscriptionStatus.CANCELLED)),
+                   and_(~client_user, or_(licence.id.is_(None), licence.status != SubscriptionStatus.CANCELLED)))
     rows = await session.execute(
         select(
             Membership.company_id, Company.agreement_id, Company.firm_id,
             Membership.role, Membership.license_type, Membership.status,
         )
         .join(Company, Company.id == Membership.company_id)
-        .where(Membership.user_id == user_id, Membership.status != MembershipStatus.DEACTIVATED)
+        .outerjoin(licence, licence.agreement_id == Company.agreement_id)
+        .outerjoin(master, master.master_firm_id == Company.firm_id)
+        .where(Membership.user_id == user_id, Membership.status != MembershipStatus.DEACTIVATED, licensed)
     )
     return Grants(
         firm_roles={firm_id: role for firm_id, role in staff.all()},

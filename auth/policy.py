@@ -149,10 +149,12 @@ def sees_reseller_prices(principal: Principal, firm_id: int) -> bool:
 
 def tenancy_of(obj: object) -> Tenancy:
     """Where a loaded model object lives, for the role checks above."""
-    from models import Agreement, Company, Firm, Subscription, User
+    from models import Agreement, AgreementTransfer, Company, Firm, Subscription, User
 
     if isinstance(obj, User):
         return Tenancy(firm_id=0)  # global: no firm role reaches a user itself, only the vendor
+    if isinstance(obj, AgreementTransfer):
+        return Tenancy(firm_id=obj.from_firm_id, agreement_id=obj.agreement_id)  # the offering side
     if isinstance(obj, Firm):
         return Tenancy(firm_id=obj.id)
     if isinstance(obj, Agreement):

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from auth.principal import Principal
 from models import (
     Agreement,
+    AgreementTransfer,
     AuditEvent,
     ClientUser,
     Company,
@@ -126,9 +127,12 @@ def visible_seat_usage(p: Principal) -> Filter:
 
 
 def visible_orders(p: Principal) -> Filter:
+    """The subscription's readers; and a firm's staff its own orders, also those of an agreement
+    that moved to another firm since (its history stays the firm's)."""
     if p.is_platform_admin:
         return true()
-    return Order.subscription_id.in_(select(Subscription.id).where(visible_subscriptions(p)))
+    return or_(Order.firm_id.in_(_ids(p.staff_firm_ids())),
+               Order.subscription_id.in_(select(Subscription.id).where(visible_subscriptions(p))))
 
 
 def visible_invoices(p: Principal) -> Filter:
@@ -161,6 +165,14 @@ def visible_sessions(p: Principal) -> Filter:
     return or_(LicenseSession.firm_id.in_(_ids(p.staff_firm_ids())), own)
 
 
+def visible_transfers(p: Principal) -> Filter:
+    """A transfer offer: the staff of the firm it leaves and of the firm it goes to."""
+    if p.is_platform_admin:
+        return true()
+    staff = _ids(p.staff_firm_ids())
+    return or_(AgreementTransfer.from_firm_id.in_(staff), AgreementTransfer.to_firm_id.in_(staff))
+
+
 VISIBILITY = {
     Firm: visible_firms,
     Agreement: visible_agreements,
@@ -174,4 +186,5 @@ VISIBILITY = {
     Invoice: visible_invoices,
     AuditEvent: visible_audit_events,
     LicenseSession: visible_sessions,
+    AgreementTransfer: visible_transfers,
 }

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from licensing.catalog import PriceBook
-from licensing.money import line_amount
+from licensing.money import line_amount, prorate
 from licensing.periods import Period, add_months, calendar_month, month_of
 from licensing.subscriptions import unit_period_price
 from models.enums import BillingInterval, BillingMode, LicenseType
@@ -54,11 +54,22 @@ class PeriodCharge:
     seat_price: Decimal  # monthly list price of a seat
     features: tuple[tuple[str, Decimal], ...]  # (code, monthly list price)
     discount_percent: Decimal  # the firm's, for a FIRM period; 0 otherwise
+    cut_on: date | None = None  # cut short (an immediate cancellation): charged for the days before it
+
+    @property
+    def last_day(self) -> date:
+        return (self.cut_on if self.cut_on is not None else self.end) - timedelta(days=1)
 
     @property
     def month(self) -> tuple[int, int]:
-        """A period belongs to the month of its last day."""
-        return month_of(self.end - timedelta(days=1))
+        """A period belongs to the month of its last day (of the days charged, when cut short)."""
+        return month_of(self.last_day)
+
+    def charge(self, quantity: int, unit: Decimal) -> Decimal:
+        """quantity x unit, or when cut short its share for the days charged (R7's proration)."""
+        if self.cut_on is None:
+            return line_amount(quantity, unit)
+        return prorate(unit, quantity, (self.cut_on - self.start).days, (self.end - self.start).days)
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class OrderLineCharge:
     discount_percent: Decimal
     unit_price: Decimal
     amount: Decimal
+    order_line_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,7 @@ class Line:
     discount_percent: Decimal
     unit_price: Decimal
     amount: Decimal
+    order_line_id: int | None = None  # the order line it bills, if any
 
 
 def account_of(mode: BillingMode, customer: Customer) -> Account:
@@ -126,15 +139,19 @@ def build_lines(periods: Iterable[PeriodCharge], orders: Iterable[OrderLineCharg
     gives only add-on names."""
     keyed: list[tuple[tuple[object, ...], Line]] = []
     for p in periods:
+        if p.cut_on is not None and p.cut_on <= p.start:
+            continue  # cut before it began: nothing to charge
         unit = unit_period_price(p.seat_price, p.interval, p.mode, p.discount_percent)
         list_unit = unit_period_price(p.seat_price, p.interval, BillingMode.CUSTOMER, Decimal(0))
-        span = f"{p.start.isoformat()} to {(p.end - timedelta(days=1)).isoformat()}"
+        span = f"{p.start.isoformat()} to {p.last_day.isoformat()}"
+        if p.cut_on is not None:
+            span += f" ({(p.cut_on - p.start).days} of {(p.end - p.start).days} days)"
         for license_type, quantity in sorted(p.seats, key=lambda s: LICENSE_ORDER[s[0]]):
             if quantity <= 0:
                 continue
             line = Line(p.customer.agreement_id, p.customer.name, p.customer.customer_number,
                         f"{license_type.value} licences, {p.edition_code}, {span}", license_type, quantity,
-                        list_unit, p.discount_percent, unit, line_amount(quantity, unit))
+                        list_unit, p.discount_percent, unit, p.charge(quantity, unit))
             keyed.append(((_group_key(p.customer), 0, p.start, LICENSE_ORDER[license_type], ""), line))
         for code, monthly in sorted(p.features):
             if monthly == 0:
@@ -143,12 +160,12 @@ def build_lines(periods: Iterable[PeriodCharge], orders: Iterable[OrderLineCharg
             list_unit = unit_period_price(monthly, p.interval, BillingMode.CUSTOMER, Decimal(0))
             name = book.features[code].name if code in book.features else code
             line = Line(p.customer.agreement_id, p.customer.name, p.customer.customer_number, f"{name}, {span}", None,
-                        1, list_unit, p.discount_percent, unit, line_amount(1, unit))
+                        1, list_unit, p.discount_percent, unit, p.charge(1, unit))
             keyed.append(((_group_key(p.customer), 0, p.start, 9, code), line))
     for o in orders:
         line = Line(o.customer.agreement_id, o.customer.name, o.customer.customer_number,
                     f"Order {o.order_number} ({o.order_date.isoformat()}): {o.description}", o.license_type,
-                    o.quantity, o.list_unit_price, o.discount_percent, o.unit_price, o.amount)
+                    o.quantity, o.list_unit_price, o.discount_percent, o.unit_price, o.amount, o.order_line_id)
         keyed.append(((_group_key(o.customer), 1, o.order_date, o.order_number, o.position), line))
     # The full line breaks ties, so that equal keys never leave the order to the input's.
     keyed.sort(key=lambda item: (item[0], item[1].description, item[1].quantity, item[1].list_unit_price,

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, true
+from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy.orm import aliased
 
 from auth import visibility as v
 from licensing import usage
@@ -13,6 +14,7 @@ from licensing.catalog import PriceBook
 from loaders.base import ByIdLoader, ByKeyLoader, CountLoader, Page, PageArgs, PageLoader, RequestLoader
 from models import (
     Agreement,
+    AgreementTransfer,
     AuditEvent,
     ClientUser,
     ClientUserCompany,
@@ -36,7 +38,7 @@ from models import (
     SubscriptionPeriod,
     User,
 )
-from models.enums import LicenseType
+from models.enums import LicenseType, TransferStatus
 
 # ------------------------------------------------------------------ by id
 
@@ -85,6 +87,55 @@ class AuditEventByIdLoader(ByIdLoader[AuditEvent]):
     model, visible = AuditEvent, v.visible_audit_events
 
 
+class AgreementTransferByIdLoader(ByIdLoader[AgreementTransfer]):
+    model, visible = AgreementTransfer, v.visible_transfers
+
+
+class OpenTransfersByFirmLoader(RequestLoader[int, list[AgreementTransfer]]):
+    """Transfer offers a firm may still accept or that wait for their date, newest first."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[list[AgreementTransfer]]:
+        rows = await self.db.scalars(
+            select(AgreementTransfer).where(
+                AgreementTransfer.to_firm_id.in_(keys), v.visible_transfers(self.principal),
+                or_(AgreementTransfer.status == TransferStatus.ACCEPTED,
+                    and_(AgreementTransfer.status == TransferStatus.OFFERED,
+                         AgreementTransfer.expires_at > self.db.now)))
+            .order_by(AgreementTransfer.id.desc()))
+        grouped: dict[int, list[AgreementTransfer]] = defaultdict(list)
+        for row in rows:
+            grouped[row.to_firm_id].append(row)
+        return [grouped.get(key, []) for key in keys]
+
+
+class OpenTransferByAgreementLoader(RequestLoader[int, AgreementTransfer | None]):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[AgreementTransfer | None]:
+        rows = await self.db.scalars(
+            select(AgreementTransfer).where(
+                AgreementTransfer.agreement_id.in_(keys), v.visible_transfers(self.principal),
+                or_(AgreementTransfer.status == TransferStatus.ACCEPTED,
+                    and_(AgreementTransfer.status == TransferStatus.OFFERED,
+                         AgreementTransfer.expires_at > self.db.now))))
+        by_key = {row.agreement_id: row for row in rows}
+        return [by_key.get(key) for key in keys]
+
+
+class TransferNamesLoader(RequestLoader[int, tuple[str, str, str]]):
+    """(agreement, offering firm, receiving firm) names of a transfer the caller may see: what
+    the receiving firm needs to decide, before it may read any of the agreement's data."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[tuple[str, str, str]]:
+        sender, receiver = aliased(Firm), aliased(Firm)
+        rows = await self.db.all(
+            select(AgreementTransfer.id, Agreement.name, sender.name, receiver.name)
+            .join(Agreement, Agreement.id == AgreementTransfer.agreement_id)
+            .join(sender, sender.id == AgreementTransfer.from_firm_id)
+            .join(receiver, receiver.id == AgreementTransfer.to_firm_id)
+            .where(AgreementTransfer.id.in_(keys), v.visible_transfers(self.principal)))
+        by_key = {row[0]: (row[1], row[2], row[3]) for row in rows}
+        return [by_key.get(key, ("", "", "")) for key in keys]
+
+
 class LicenseSessionByIdLoader(ByIdLoader[LicenseSession]):
     model, visible = LicenseSession, v.visible_sessions
 
@@ -114,7 +165,7 @@ class CompanyCountByAgreementLoader(RequestLoader[int, int]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
         rows = await self.db.all(
             select(Company.agreement_id, func.count())
-            .where(Company.agreement_id.in_(keys), v.visible_companies(self.principal))
+            .where(Company.agreement_id.in_(keys), Company.archived_at.is_(None), v.visible_companies(self.principal))
             .group_by(Company.agreement_id)
         )
         counts = {agreement_id: int(count) for agreement_id, count in rows}

@@ -1,7 +1,7 @@
 """The data model: SQLAlchemy 2 typed models, one module per aggregate."""
 
 import models.oauth_grants  # noqa: F401 - the OAuth server's tables (auth/oauth_server.py)
-from models.agreements import Agreement
+from models.agreements import Agreement, AgreementTransfer
 from models.audit import AuditEvent
 from models.base import Base
 from models.billing import Invoice, InvoiceLine, Order, OrderLine
@@ -22,7 +22,7 @@ from models.subscriptions import (
 from models.users import Membership, User
 
 __all__ = [
-    "Agreement", "AuditEvent", "Base", "ClientUser", "ClientUserCompany", "Company",
+    "Agreement", "AgreementTransfer", "AuditEvent", "Base", "ClientUser", "ClientUserCompany", "Company",
     "Edition", "EditionPrice", "Feature", "FeaturePrice", "Firm", "FirmMember",
     "IdempotencyRecord", "Invoice", "InvoiceLine", "LicenseSession", "Membership",
     "OAuthClient", "Order", "OrderLine", "OutboxEmail", "ScheduledChange", "SeatPool",

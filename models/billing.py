@@ -3,11 +3,11 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, MoneyType, UTCDateTime, enum_type
-from models.enums import BillingMode, LicenseType
+from models.enums import BillingMode, InvoiceKind, LicenseType
 
 
 class Order(IdMixin, CreatedMixin, Base):
@@ -54,14 +54,18 @@ class OrderLine(IdMixin, Base):
 
 
 class Invoice(IdMixin, Base):
-    """Issued once per billing account and month; never changed afterwards (R24)."""
+    """Issued once per billing account and month; never changed afterwards (R24). A credit
+    note is an invoice of its own (kind CREDIT_NOTE): negative lines against an issued one,
+    numbered in the same series, in the month it was issued."""
 
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("firm_id", "number"),
         # "firm" for the consolidated invoice, "agreement:<id>" for a direct one: exactly once (R15).
-        UniqueConstraint("firm_id", "billing_account", "period_start"),
+        Index("uq_invoices_one_per_account_and_month", "firm_id", "billing_account", "period_start", unique=True,
+              postgresql_where=text("kind = 'INVOICE'"), sqlite_where=text("kind = 'INVOICE'")),
         Index(None, "agreement_id"),
+        Index(None, "credited_invoice_id"),
     )
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
@@ -74,6 +78,9 @@ class Invoice(IdMixin, Base):
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[Decimal] = mapped_column(MoneyType())
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[InvoiceKind] = mapped_column(enum_type(InvoiceKind), default=InvoiceKind.INVOICE)
+    credited_invoice_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("invoices.id", ondelete="RESTRICT"))
+    reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class InvoiceLine(IdMixin, Base):
@@ -94,3 +101,7 @@ class InvoiceLine(IdMixin, Base):
     discount_percent: Mapped[Decimal] = mapped_column(MoneyType())
     unit_price: Mapped[Decimal] = mapped_column(MoneyType())
     amount: Mapped[Decimal] = mapped_column(MoneyType())
+    # On a credit note: the line of the credited invoice it corrects.
+    credited_line_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("invoice_lines.id", ondelete="RESTRICT"))
+    # The order line it bills, if it bills one (a cancellation credits what is left of it).
+    order_line_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("order_lines.id", ondelete="RESTRICT"))

@@ -1,9 +1,11 @@
 """Client companies: each lives in one agreement of one firm."""
 
+from datetime import datetime
+
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, CreatedMixin, IdMixin
+from models.base import Base, BigId, CreatedMixin, IdMixin, UTCDateTime
 
 
 class Company(IdMixin, CreatedMixin, Base):
@@ -16,3 +18,5 @@ class Company(IdMixin, CreatedMixin, Base):
     organization_number: Mapped[str | None] = mapped_column(String(40))
     vat_number: Mapped[str | None] = mapped_column(String(40))
     country: Mapped[str] = mapped_column(String(2))
+    # Archived: every access ended, left out of lists; the history stays readable.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

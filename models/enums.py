@@ -62,6 +62,21 @@ class ScheduledChangeKind(enum.StrEnum):
     SEAT_DECREASE = "SEAT_DECREASE"
     EDITION_CHANGE = "EDITION_CHANGE"
     BILLING_MODE_CHANGE = "BILLING_MODE_CHANGE"
+    INTERVAL_CHANGE = "INTERVAL_CHANGE"
+    CANCELLATION = "CANCELLATION"
+
+
+class InvoiceKind(enum.StrEnum):
+    INVOICE = "INVOICE"
+    CREDIT_NOTE = "CREDIT_NOTE"  # a correction: negative lines against an issued invoice
+
+
+class TransferStatus(enum.StrEnum):
+    OFFERED = "OFFERED"
+    ACCEPTED = "ACCEPTED"  # moves at the next period start
+    DECLINED = "DECLINED"
+    WITHDRAWN = "WITHDRAWN"
+    COMPLETED = "COMPLETED"
 
 
 class FeatureKind(enum.StrEnum):
@@ -116,3 +131,7 @@ class UserErrorCode(enum.StrEnum):
     IDENTITY_CONFLICT = "IDENTITY_CONFLICT"
     HAS_BILLING_HISTORY = "HAS_BILLING_HISTORY"
     NO_PRICE_IN_CURRENCY = "NO_PRICE_IN_CURRENCY"
+    ARCHIVED = "ARCHIVED"
+    SUBSCRIPTION_ACTIVE = "SUBSCRIPTION_ACTIVE"
+    TRANSFER_PENDING = "TRANSFER_PENDING"
+    CREDIT_EXCEEDS_INVOICE = "CREDIT_EXCEEDS_INVOICE"

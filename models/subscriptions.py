@@ -152,3 +152,5 @@ class SubscriptionPeriod(IdMixin, CreatedMixin, Base):
     invoice_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("invoices.id", ondelete="SET NULL"))
     # When the period was placed on an invoice (or found to cost nothing): never looked at again.
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Cut short (an immediate cancellation): charged for its days before this date only.
+    cut_on: Mapped[date | None] = mapped_column(Date)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, UTCDateTime, enum_type
@@ -47,3 +47,5 @@ class Membership(IdMixin, CreatedMixin, Base):
     invitation_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Ended because its company was archived: given back if the archiving is undone.
+    ended_by_archive: Mapped[bool] = mapped_column(Boolean, default=False)

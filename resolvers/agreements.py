@@ -169,6 +169,8 @@ async def move_company(
         if target.id == source.id:
             raise RuleViolation(UserErrorCode.INVALID_INPUT, "The company is already in that agreement.",
                                 ["input", "toAgreementId"])
+        if target.archived_at is not None:
+            raise RuleViolation(UserErrorCode.ARCHIVED, "That agreement is archived.", ["input", "toAgreementId"])
     # Both agreements' seat counts change: lock them in id order (no deadlock with a move the
     # other way). The company row itself is locked by the mutation's target, so an invitation
     # to it waits and then sees the company in its new agreement.

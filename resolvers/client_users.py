@@ -191,3 +191,26 @@ async def remove_client_user_company(uow: UnitOfWork, client_user: ClientUser, *
         company_id=link.company_id,
     )
     return client_user
+
+
+async def remove_client_user(uow: UnitOfWork, client_user: ClientUser) -> str:
+    """R16/R17: ends every assignment and membership of the client user, through the one path
+    that keeps R21, and frees its CLIENT_USER seat (so the seat count may then go down)."""
+    field = ["input", "clientUserId"]
+    companies = []
+    for link in (await uow.session.scalars(select(ClientUserCompany).where(
+            ClientUserCompany.client_user_id == client_user.id))).all():
+        membership = await uow.session.scalar(select(Membership).where(
+            Membership.user_id == client_user.user_id, Membership.company_id == link.company_id,
+            Membership.license_type == LicenseType.CLIENT_USER))
+        if membership is not None:
+            await change_access(uow, membership, field, end=End.REMOVE)
+        companies.append(global_ids.encode("Company", link.company_id))
+        await uow.session.delete(link)
+    await uow.session.flush()  # the links go before their client user (no ORM relationship orders them)
+    gid = global_ids.of(client_user)
+    uow.audit("client_user.removed", client_user, "Client user released; its seat is free",
+              before={"user": global_ids.encode("User", client_user.user_id), "companies": companies})
+    await uow.session.delete(client_user)
+    await uow.session.flush()
+    return gid

@@ -12,7 +12,7 @@ from auth.policy import Action, authorize, tenancy_of
 from licensing.errors import RuleViolation
 from licensing.invoicing import Account, Line, month_period
 from models import Firm, Invoice, InvoiceLine
-from models.enums import BillingMode, UserErrorCode
+from models.enums import BillingMode, InvoiceKind, UserErrorCode
 from resolvers.base import UnitOfWork
 from resolvers.invoicing import preview
 
@@ -41,6 +41,15 @@ def export_row(line: Line, agreement: str, currency: str) -> list[str]:
             spreadsheet_text(currency)]
 
 
+async def _issued_lines(uow: UnitOfWork, invoice_ids: list[int]) -> list[Line]:
+    if not invoice_ids:
+        return []
+    rows = (await uow.session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id.in_(invoice_ids))
+                                      .order_by(InvoiceLine.invoice_id, InvoiceLine.position))).all()
+    return [Line(r.agreement_id, r.agreement_name, r.customer_number, r.description, r.license_type, r.quantity,
+                 r.list_unit_price, r.discount_percent, r.unit_price, r.amount) for r in rows]
+
+
 @dataclass(frozen=True)
 class Export:
     filename: str
@@ -55,18 +64,18 @@ async def reinvoicing_csv(uow: UnitOfWork, firm_gid: str, month_text: str) -> Ex
         span = month_period((year, month))
     except ValueError as exc:
         raise RuleViolation(UserErrorCode.INVALID_INPUT, "month must be YYYY-MM", ["month"]) from exc
-    invoice = await uow.session.scalar(select(Invoice).where(
-        Invoice.firm_id == firm.id, Invoice.billing_account == "firm", Invoice.period_start == span.start))
+    issued = (await uow.session.scalars(select(Invoice).where(
+        Invoice.firm_id == firm.id, Invoice.billing_account == "firm", Invoice.period_start == span.start)
+        .order_by(Invoice.id))).all()
+    invoice = next((i for i in issued if i.kind is InvoiceKind.INVOICE), None)
+    currency = invoice.currency if invoice is not None else firm.currency
     if invoice is not None:
         # An issued month is read from its invoice, which keeps everything it shows.
-        rows = (await uow.session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id)
-                                          .order_by(InvoiceLine.position))).all()
-        lines = [Line(r.agreement_id, r.agreement_name, r.customer_number, r.description, r.license_type, r.quantity,
-                      r.list_unit_price, r.discount_percent, r.unit_price, r.amount) for r in rows]
-        currency = invoice.currency
+        lines = await _issued_lines(uow, [invoice.id])
     else:
         lines = (await preview(uow, firm.id, Account(BillingMode.FIRM), (year, month))).lines
-        currency = firm.currency
+    # Credit notes are on the CSV of the month they were issued in (R48).
+    lines += await _issued_lines(uow, [i.id for i in issued if i.kind is InvoiceKind.CREDIT_NOTE])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)

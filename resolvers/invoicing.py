@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from licensing import invoicing
 from licensing.catalog import PriceBook, load_price_book
 from licensing.invoicing import Account, Customer, Line, Month, OrderLineCharge, PeriodCharge
 from models import Agreement, Firm, Invoice, InvoiceLine, Order, OrderLine, Subscription, SubscriptionPeriod
-from models.enums import BillingMode, LicenseType, SalesChannel
+from models.enums import BillingMode, InvoiceKind, LicenseType, SalesChannel
 from resolvers.base import UnitOfWork
 
 
@@ -47,7 +47,7 @@ def period_charge(row: SubscriptionPeriod, customer: Customer) -> PeriodCharge:
     seats = ((LicenseType.NAMED, row.named_seats), (LicenseType.CONCURRENT, row.concurrent_seats),
              (LicenseType.CLIENT_USER, row.client_user_seats))
     return PeriodCharge(customer, row.start, row.end, row.edition_code, row.billing_interval, row.billing_mode,
-                        seats, row.seat_price, _feature_prices(row.feature_prices), row.discount_percent)
+                        seats, row.seat_price, _feature_prices(row.feature_prices), row.discount_percent, row.cut_on)
 
 
 async def gather(uow: UnitOfWork, firm: Firm, *, unsettled_until: date | None = None,
@@ -55,17 +55,17 @@ async def gather(uow: UnitOfWork, firm: Firm, *, unsettled_until: date | None = 
     """A firm's charges by billing account and natural month: every charge not yet settled
     whose month ended by `unsettled_until`, or one month's charges (the preview)."""
     billable = Subscription.channel != SalesChannel.MARKETPLACE
+    ends = func.coalesce(SubscriptionPeriod.cut_on, SubscriptionPeriod.end)  # a period cut short ends early
     period_query = (select(SubscriptionPeriod).join(Subscription, Subscription.id == SubscriptionPeriod.subscription_id)
                     .where(SubscriptionPeriod.firm_id == firm.id, billable))
     order_query = (select(Order, Subscription.agreement_id).join(Subscription, Subscription.id == Order.subscription_id)
                    .where(Order.firm_id == firm.id, billable))
     if unsettled_until is not None:
-        period_query = period_query.where(SubscriptionPeriod.settled_at.is_(None),
-                                          SubscriptionPeriod.end <= unsettled_until)
+        period_query = period_query.where(SubscriptionPeriod.settled_at.is_(None), ends <= unsettled_until)
         order_query = order_query.where(Order.settled_at.is_(None), Order.order_date < unsettled_until)
     if month is not None:
         span = invoicing.month_period(month)
-        period_query = period_query.where(SubscriptionPeriod.end > span.start, SubscriptionPeriod.end <= span.end)
+        period_query = period_query.where(ends > span.start, ends <= span.end)
         order_query = order_query.where(Order.order_date >= span.start, Order.order_date < span.end)
     periods = (await uow.session.scalars(period_query)).all()
     orders = (await uow.session.execute(order_query)).all()
@@ -91,7 +91,7 @@ async def gather(uow: UnitOfWork, firm: Firm, *, unsettled_until: date | None = 
         customer = customers.get(agreement_id, customers[None])
         charges = [OrderLineCharge(customer, order.number, order.order_date, order.billing_mode, line.position,
                                    line.description, line.license_type, line.quantity, line.list_unit_price,
-                                   line.discount_percent, line.unit_price, line.amount)
+                                   line.discount_percent, line.unit_price, line.amount, line.id)
                    for line in lines[order.id]]
         bucket(invoicing.account_of(order.billing_mode, customer), invoicing.month_of(order.order_date)
                ).orders.append((order, charges))
@@ -112,7 +112,8 @@ async def issue_for_firm(uow: UnitOfWork, firm_id: int, until: date) -> int:
     book = await load_price_book(uow.session)
     invoiced: dict[str, set[Month]] = defaultdict(set)
     for key, start in (await uow.session.execute(
-            select(Invoice.billing_account, Invoice.period_start).where(Invoice.firm_id == firm_id))).all():
+            select(Invoice.billing_account, Invoice.period_start).where(
+                Invoice.firm_id == firm_id, Invoice.kind == InvoiceKind.INVOICE))).all():  # credit notes aside
         invoiced[key].add((start.year, start.month))
     placed: dict[tuple[str, Month], tuple[Account, Charges]] = {}
     for account, natural, charges in await gather(uow, firm, unsettled_until=until):
@@ -154,7 +155,8 @@ async def _write_invoice(uow: UnitOfWork, firm: Firm, account: Account, span: in
             firm_id=firm.id, invoice_id=invoice.id, position=position, agreement_id=line.agreement_id,
             agreement_name=line.agreement_name, customer_number=line.customer_number, description=line.description,
             license_type=line.license_type, quantity=line.quantity, list_unit_price=line.list_unit_price,
-            discount_percent=line.discount_percent, unit_price=line.unit_price, amount=line.amount))
+            discount_percent=line.discount_percent, unit_price=line.unit_price, amount=line.amount,
+            order_line_id=line.order_line_id))
     uow.audit("invoice.issued", invoice, f"Invoice {invoice.number} for {span.start:%Y-%m} issued",
               after={"number": invoice.number, "account": account.key, "total": str(invoice.total)})
     return invoice.id

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from licensing import periods, usage
 from licensing.catalog import load_price_book
 from models import Agreement, Firm, ScheduledChange, SeatPool, Subscription, SubscriptionFeature, SubscriptionPeriod
-from models.enums import BillingMode, LicenseType, ScheduledChangeKind, SubscriptionStatus
+from models.enums import BillingInterval, BillingMode, LicenseType, ScheduledChangeKind, SubscriptionStatus
+from resolvers import transfers
 from resolvers.base import UnitOfWork
 
 
@@ -67,7 +68,10 @@ async def record_period(uow: UnitOfWork, subscription: Subscription, period: per
 
 
 async def advance(uow: UnitOfWork, subscription_id: int, until: date) -> Advanced:
-    """Every period with end <= until ends; due scheduled changes apply (R8-R10, R15)."""
+    """Every period with end <= until ends; due scheduled changes apply (R8-R10, R15): seat
+    decreases, edition, billing-mode and interval changes, and a cancellation, after which no
+    period follows. An accepted transfer of the agreement completes at the boundary too, so the
+    new period is the receiving firm's."""
     done = Advanced()
     subscription = await uow.session.scalar(
         select(Subscription).where(Subscription.id == subscription_id).with_for_update())
@@ -75,8 +79,14 @@ async def advance(uow: UnitOfWork, subscription_id: int, until: date) -> Advance
         return done
     while subscription.current_period_end <= until:
         ended = periods.Period(subscription.current_period_start, subscription.current_period_end)
-        following = periods.next_period(subscription.starts_on, subscription.billing_interval, ended)
-        done.changes += await _apply_changes(uow, subscription, following.start)
+        done.changes += await _apply_changes(uow, subscription, ended.end)
+        if subscription.status is SubscriptionStatus.CANCELLED:
+            break  # the ended period was the last one: nothing more is charged
+        await transfers.complete_due(uow, subscription, ended.end)
+        if subscription.starts_on == ended.end:  # a new anchor (an interval change) begins here
+            following = periods.period_starting(subscription.starts_on, subscription.billing_interval, 0)
+        else:
+            following = periods.next_period(subscription.starts_on, subscription.billing_interval, ended)
         subscription.current_period_start, subscription.current_period_end = following.start, following.end
         for pool in (await uow.session.scalars(
                 select(SeatPool).where(SeatPool.subscription_id == subscription.id))).all():
@@ -99,6 +109,23 @@ async def _apply_changes(uow: UnitOfWork, subscription: Subscription, on: date) 
         .order_by(ScheduledChange.effective_on, ScheduledChange.id))).all()
     for change in due:
         change.applied_at = uow.runtime.now()
+        if change.kind is ScheduledChangeKind.CANCELLATION:
+            subscription.status = SubscriptionStatus.CANCELLED
+            uow.audit("subscription.cancelled", subscription, f"Cancelled at the end of the period, {on.isoformat()}",
+                      before={"status": SubscriptionStatus.ACTIVE.value},
+                      after={"status": SubscriptionStatus.CANCELLED.value, "endedOn": on.isoformat()},
+                      subscription_id=subscription.id)
+            continue
+        if change.kind is ScheduledChangeKind.INTERVAL_CHANGE:
+            before_interval = subscription.billing_interval
+            # The new interval's periods are anchored on the first day of the period it begins.
+            subscription.billing_interval, subscription.starts_on = BillingInterval(change.to_value), on
+            uow.audit("subscription.interval_changed", subscription,
+                      f"Billing interval {before_interval} -> {change.to_value} from {on.isoformat()}",
+                      before={"billingInterval": before_interval.value},
+                      after={"billingInterval": change.to_value, "anchor": on.isoformat()},
+                      subscription_id=subscription.id)
+            continue
         if change.kind is ScheduledChangeKind.BILLING_MODE_CHANGE:
             assert subscription.agreement_id is not None
             agreement = await uow.session.get_one(Agreement, subscription.agreement_id)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 
-from sqlalchemy import select, union
+from sqlalchemy import func, select, union
 
 from auth.principal import PLATFORM_ADMIN, Principal
 from models import Order, SubscriptionPeriod
@@ -52,8 +52,9 @@ async def rollover(runtime: Runtime, until: date) -> RolloverReport:
 
     async def firms(uow: UnitOfWork) -> list[int]:
         rows = await uow.session.scalars(union(
-            select(SubscriptionPeriod.firm_id).where(SubscriptionPeriod.settled_at.is_(None),
-                                                     SubscriptionPeriod.end <= until),
+            select(SubscriptionPeriod.firm_id).where(
+                SubscriptionPeriod.settled_at.is_(None),
+                func.coalesce(SubscriptionPeriod.cut_on, SubscriptionPeriod.end) <= until),
             select(Order.firm_id).where(Order.settled_at.is_(None), Order.order_date < until),
         ))
         return sorted(set(rows.all()))

@@ -40,6 +40,7 @@ from models.enums import (
     LicenseType,
     SalesChannel,
     ScheduledChangeKind,
+    SubscriptionStatus,
     UserErrorCode,
 )
 from resolvers.base import UnitOfWork
@@ -255,6 +256,9 @@ class Situation:
 async def situation(uow: UnitOfWork, subscription: Subscription) -> Situation:
     session = uow.session
     today = uow.runtime.today()
+    if subscription.status is SubscriptionStatus.CANCELLED:
+        raise RuleViolation(UserErrorCode.INVALID_INPUT, "The subscription is cancelled: it cannot be changed.",
+                            ["input", "subscriptionId"])
     # The same step as the rollover: a period that has ended ends now, its changes apply.
     await advance(uow, subscription.id, today)
     firm = await session.get_one(Firm, subscription.firm_id)
@@ -305,7 +309,7 @@ async def place_order(uow: UnitOfWork, s: Situation, lines: list[OrderLineSpec])
     return order
 
 
-def _snapshot(change: ScheduledChange) -> ScheduledSnapshot:
+def snapshot(change: ScheduledChange) -> ScheduledSnapshot:
     return ScheduledSnapshot(change.kind, change.effective_on, change.license_type, change.from_value,
                              change.to_value)
 
@@ -369,7 +373,7 @@ async def change_seats(uow: UnitOfWork, subscription: Subscription, *, license_t
               before=before, after={**after, **({"order": order.number} if order else {})},
               subscription_id=subscription.id)
     return ChangeResult(subscription.id, s.preview(plan.effective_on, order, plan.warnings),
-                        order.id if order else None, _snapshot(scheduled) if scheduled else None)
+                        order.id if order else None, snapshot(scheduled) if scheduled else None)
 
 
 async def _change_seats_ahead(uow: UnitOfWork, s: Situation, pool: SeatPool, pending: ScheduledChange | None,
@@ -425,7 +429,7 @@ async def change_edition(uow: UnitOfWork, subscription: Subscription, *, edition
               before={"edition": subscription.edition_code}, after={"edition": edition_code,
                                                                     "effectiveOn": s.period.end.isoformat()},
               subscription_id=subscription.id)
-    return ChangeResult(subscription.id, s.preview(s.period.end, None, []), None, _snapshot(change))
+    return ChangeResult(subscription.id, s.preview(s.period.end, None, []), None, snapshot(change))
 
 
 async def schedule_billing_mode(uow: UnitOfWork, agreement: Agreement, mode: BillingMode) -> ScheduledChange | None:
@@ -462,8 +466,9 @@ async def schedule_billing_mode(uow: UnitOfWork, agreement: Agreement, mode: Bil
 async def cancel_scheduled_change(uow: UnitOfWork, subscription: Subscription, *, kind: ScheduledChangeKind,
                                   license_type: LicenseType | None) -> ChangeResult:
     rules.refuse_marketplace(subscription.channel, ["input", "subscriptionId"])
-    if kind is ScheduledChangeKind.BILLING_MODE_CHANGE:
-        uow.authorize(Action.MANAGE_AGREEMENTS, subscription)  # the billing mode is the firm admin's to set
+    if kind in (ScheduledChangeKind.BILLING_MODE_CHANGE, ScheduledChangeKind.CANCELLATION):
+        # The billing mode and the licence's end are the firm admin's to set, so are their undoing.
+        uow.authorize(Action.MANAGE_AGREEMENTS, subscription)
     s = await situation(uow, subscription)
     change = s.pending_change(kind, license_type if kind is ScheduledChangeKind.SEAT_DECREASE else None)
     if change is None:

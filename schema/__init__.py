@@ -15,6 +15,7 @@ from schema.mutations.firms import FirmMutations
 from schema.mutations.memberships import MembershipMutations
 from schema.mutations.sessions import SessionMutations
 from schema.mutations.subscriptions import SubscriptionChangeMutations, SubscriptionMutations
+from schema.mutations.transfers import TransferMutations
 from schema.mutations.users import UserMutations
 from schema.query import Query
 from schema.scopes import ScopeCheck
@@ -25,13 +26,14 @@ from schema.types.billing import Invoice, Order
 from schema.types.companies import Company
 from schema.types.firms import ClientUser, Firm, FirmMember
 from schema.types.subscriptions import LicenseSession, LicenseSubscription
+from schema.types.transfers import AgreementTransfer
 from schema.types.users import Membership, User
 
 
 @strawberry.type
 class Mutation(FirmMutations, CatalogMutations, AgreementMutations, SubscriptionMutations,
                SubscriptionChangeMutations, UserMutations, MembershipMutations, BillingMutations, ClientUserMutations,
-               SessionMutations):
+               SessionMutations, TransferMutations):
     pass
 
 
@@ -45,7 +47,7 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
-           LicenseSession, Order, Invoice, AuditEvent],
+           LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer],
     extensions=[ErrorCodes, ScopeCheck, LiveOperations, lambda: QueryDepthLimiter(max_depth=20),
                 lambda: MaxAliasesLimiter(max_alias_count=50)],
 )

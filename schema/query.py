@@ -17,6 +17,7 @@ from schema.types.common import Node
 from schema.types.companies import Company
 from schema.types.firms import ClientUser, Firm, FirmMember
 from schema.types.subscriptions import LicenseSession, LicenseSubscription
+from schema.types.transfers import AgreementTransfer
 from schema.types.users import Membership, User
 from schema.types.viewer import Viewer
 
@@ -35,6 +36,7 @@ NODE_TYPES: dict[str, tuple[type[ByIdLoader[Any]], Callable[[Any], Any], str]] =
     "Order": (r.OrderByIdLoader, Order.from_model, "billing:read"),
     "Invoice": (r.InvoiceByIdLoader, Invoice.from_model, "billing:read"),
     "AuditEvent": (r.AuditEventByIdLoader, AuditEvent.from_model, "audit:read"),
+    "AgreementTransfer": (r.AgreementTransferByIdLoader, AgreementTransfer.from_model, "agreements:read"),
 }
 
 

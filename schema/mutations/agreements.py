@@ -6,7 +6,7 @@ from auth.policy import Action
 from models import Agreement as AgreementRow
 from models import Company as CompanyRow
 from models import Firm as FirmRow
-from resolvers import agreements, companies
+from resolvers import agreements, archives, companies
 from resolvers.agreements import NewAgreement
 from resolvers.companies import NewCompany
 from schema.context import Info
@@ -131,6 +131,26 @@ class MoveCompanyPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.input
+class ArchiveCompanyInput:
+    company_id: strawberry.ID
+
+
+@strawberry.input
+class UnarchiveCompanyInput:
+    company_id: strawberry.ID
+
+
+@strawberry.input
+class ArchiveAgreementInput:
+    agreement_id: strawberry.ID
+
+
+@strawberry.input
+class UnarchiveAgreementInput:
+    agreement_id: strawberry.ID
+
+
 @strawberry.type
 class AgreementMutations:
     @mutation(Action.MANAGE_AGREEMENTS)
@@ -185,3 +205,32 @@ class AgreementMutations:
         company, source, target = outcome.value or (None, None, None)
         return MoveCompanyPayload(company=Company.maybe(company), from_agreement=Agreement.maybe(source),
                                   to_agreement=Agreement.maybe(target), user_errors=user_errors(outcome))
+
+    @mutation(Action.MANAGE_AGREEMENTS, description="Ends every access to the company at once (memberships, live "
+              "sessions, client-user assignments; its seats free) and leaves it out of lists; its history stays "
+              "readable. Can be undone within 30 days.")
+    async def archive_company(self, info: Info, input: ArchiveCompanyInput) -> UpdateCompanyPayload:
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", lock=True),
+                            archives.archive_company, input=input)
+        return UpdateCompanyPayload(company=Company.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @mutation(Action.MANAGE_AGREEMENTS, on_archived=True,
+              description="Undoes archiveCompany within 30 days: the memberships it ended are given back.")
+    async def unarchive_company(self, info: Info, input: UnarchiveCompanyInput) -> UpdateCompanyPayload:
+        outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", lock=True),
+                            archives.unarchive_company, input=input)
+        return UpdateCompanyPayload(company=Company.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @mutation(Action.MANAGE_AGREEMENTS, description="Archives the agreement with all its companies; its subscription "
+              "must be cancelled (or it has none) and no transfer offer open. Can be undone within 30 days.")
+    async def archive_agreement(self, info: Info, input: ArchiveAgreementInput) -> UpdateAgreementPayload:
+        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", lock=True),
+                            archives.archive_agreement, input=input)
+        return UpdateAgreementPayload(agreement=Agreement.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @mutation(Action.MANAGE_AGREEMENTS, on_archived=True,
+              description="Undoes archiveAgreement within 30 days, and of the companies archived with it.")
+    async def unarchive_agreement(self, info: Info, input: UnarchiveAgreementInput) -> UpdateAgreementPayload:
+        outcome = await run(info, Target(AgreementRow, input.agreement_id, "agreementId", lock=True),
+                            archives.unarchive_agreement, input=input)
+        return UpdateAgreementPayload(agreement=Agreement.maybe(outcome.value), user_errors=user_errors(outcome))

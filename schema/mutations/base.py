@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import strawberry
+from sqlalchemy import select
 
 from auth.policy import Action, Forbidden, Tenancy, authorize, authorize_grant, tenancy_of
 from licensing.errors import RuleViolation
@@ -34,13 +35,16 @@ class Guard:
     action: Action
     vendor_when: Callable[[Any], bool] | None = None
     grants: Callable[[Any, Any], Iterable[Role | FirmRole | None]] | None = None
+    # Archived objects (and memberships of archived companies) refuse every other mutation.
+    on_archived: bool = False
 
 
 def mutation(action: Action, *, description: str | None = None, vendor_when: Callable[[Any], bool] | None = None,
-             grants: Callable[[Any, Any], Iterable[Role | FirmRole | None]] | None = None) -> Any:
+             grants: Callable[[Any, Any], Iterable[Role | FirmRole | None]] | None = None,
+             on_archived: bool = False) -> Any:
     """`@strawberry.mutation` with its Guard."""
-    return strawberry.mutation(description=description,
-                               metadata={GUARD: Guard(action, vendor_when=vendor_when, grants=grants)})
+    return strawberry.mutation(description=description, metadata={GUARD: Guard(
+        action, vendor_when=vendor_when, grants=grants, on_archived=on_archived)})
 
 
 def guard_of(info: Info) -> Guard:
@@ -53,13 +57,16 @@ def guard_of(info: Info) -> Guard:
 @dataclass(frozen=True)
 class Target:
     """The object a mutation acts on: its model, global ID and input field name; `lock`
-    takes its row lock; `own` makes any row but the caller's own NOT_FOUND."""
+    takes its row lock; `own` makes any row but the caller's own NOT_FOUND; `tenancy`
+    says where the action is checked when that is not the object's own place (a transfer
+    is accepted by the receiving firm)."""
 
     model: type[Base]
     global_id: str | None
     field: str
     lock: bool = False
     own: bool = False
+    tenancy: Callable[[Any], Tenancy] | None = None
 
 
 async def run(
@@ -89,10 +96,13 @@ async def run(
             if target.own and (uow.principal.user_id is None or getattr(obj, "user_id", None) != uow.principal.user_id):
                 raise RuleViolation(UserErrorCode.NOT_FOUND, f"No {target.model.__name__} with that ID.",
                                     ["input", target.field])
-            uow.authorize(action, obj)
+            where = target.tenancy(obj) if target.tenancy is not None else tenancy_of(obj)
+            authorize(uow.principal, action, where)
             for role in guard.grants(input, obj) if guard.grants is not None else ():
                 if role is not None:
-                    authorize_grant(uow.principal, role, tenancy_of(obj))
+                    authorize_grant(uow.principal, role, where)
+            if not guard.on_archived:
+                await _refuse_archived(uow, obj, ["input", target.field])
         if idem is not None:
             seen, first = await replay(uow, idem)
             if seen:
@@ -106,6 +116,16 @@ async def run(
     outcome = await run_in_transaction(context.runtime, context.principal, unit, dry_run=dry_run)
     context.loaders.clear()
     return outcome
+
+
+async def _refuse_archived(uow: UnitOfWork, obj: Any, field: list[str]) -> None:
+    from models import Company, Membership
+
+    archived = getattr(obj, "archived_at", None)
+    if isinstance(obj, Membership):
+        archived = await uow.session.scalar(select(Company.archived_at).where(Company.id == obj.company_id))
+    if archived is not None:
+        raise RuleViolation(UserErrorCode.ARCHIVED, "It is archived: take it out of the archive first.", field)
 
 
 def owner_target(owner_id: str) -> Target:

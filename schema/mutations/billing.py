@@ -1,14 +1,18 @@
 """Billing details of a firm or a customer agreement (R23)."""
 
+from decimal import Decimal
+
 import strawberry
 
 from auth.policy import Action
 from licensing.billing_details import AddressValues, EInvoiceValues
-from resolvers import billing_details
+from models import Invoice as InvoiceRow
+from resolvers import billing_details, credit_notes
+from resolvers.credit_notes import Credit
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations.base import mutation, owner_target, run, user_errors
-from schema.types.billing import BillingDetails
+from schema.mutations.base import Target, mutation, owner_target, run, user_errors
+from schema.types.billing import BillingDetails, Invoice
 
 
 @strawberry.input
@@ -46,6 +50,27 @@ class UpdateBillingDetailsInput:
     )
 
 
+@strawberry.input
+class CreditLineInput:
+    position: int = strawberry.field(description="The line's position on the invoice.")
+    amount: Decimal | None = strawberry.field(
+        default=None, description="How much of it to credit; absent: all that is left of it.")
+
+
+@strawberry.input
+class IssueCreditNoteInput:
+    invoice_id: strawberry.ID
+    lines: list[CreditLineInput]
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class CreditNotePayload:
+    credit_note: Invoice | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class BillingDetailsPayload:
     billing_details: BillingDetails | None = None
@@ -64,3 +89,12 @@ class BillingMutations:
         owner = outcome.value
         return BillingDetailsPayload(billing_details=BillingDetails.of(owner) if owner is not None else None,
                                      user_errors=user_errors(outcome))
+
+    @mutation(Action.PLATFORM, description="Vendor back office (platform:admin): a credit note against an issued "
+              "invoice, with negative lines for the lines (or amounts) credited; the invoice itself never changes.")
+    async def issue_credit_note(self, info: Info, input: IssueCreditNoteInput) -> CreditNotePayload:
+        outcome = await run(info, Target(InvoiceRow, input.invoice_id, "invoiceId"), lambda uow, invoice:
+                            credit_notes.issue_credit_note(uow, invoice, [
+                                Credit(line.position, line.amount) for line in input.lines], input.reason),
+                            input=input)
+        return CreditNotePayload(credit_note=Invoice.maybe(outcome.value), user_errors=user_errors(outcome))

@@ -36,6 +36,17 @@ class RemoveClientUserCompanyInput:
     company_id: strawberry.ID
 
 
+@strawberry.input
+class RemoveClientUserInput:
+    client_user_id: strawberry.ID
+
+
+@strawberry.type
+class RemoveClientUserPayload:
+    removed_client_user_id: strawberry.ID | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class ClientUserPayload:
     client_user: ClientUser | None = None
@@ -70,3 +81,10 @@ class ClientUserMutations:
                             lambda uow, client_user: client_users.remove_client_user_company(
                                 uow, client_user, company_id=input.company_id), input=input)
         return ClientUserPayload(client_user=ClientUser.maybe(outcome.value), user_errors=user_errors(outcome))
+
+    @mutation(Action.MANAGE_CLIENT_USERS, description="Releases a client user: every assignment and membership ends "
+              "and its CLIENT_USER seat frees, so the seat count may then go down.")
+    async def remove_client_user(self, info: Info, input: RemoveClientUserInput) -> RemoveClientUserPayload:
+        outcome = await run(info, _client_user(input.client_user_id), client_users.remove_client_user, input=input)
+        removed = strawberry.ID(outcome.value) if outcome.value else None
+        return RemoveClientUserPayload(removed_client_user_id=removed, user_errors=user_errors(outcome))

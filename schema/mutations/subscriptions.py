@@ -8,7 +8,7 @@ from auth.policy import Action
 from loaders import relations as r
 from models import Subscription as SubscriptionRow
 from models.enums import PriceBasis
-from resolvers import subscriptions
+from resolvers import cancellations, subscriptions
 from resolvers.subscriptions import ChangeResult
 from schema.context import Info
 from schema.errors import UserError
@@ -125,6 +125,35 @@ class ChangeEditionInput:
 
 
 @strawberry.input
+class CancelSubscriptionInput:
+    subscription_id: strawberry.ID
+    immediately: bool | None = strawberry.field(
+        default=False, description="Vendor only (platform:admin): end it today, with the unused days given back. "
+        "Otherwise it ends with the current period, as a scheduled change that can be cancelled until then.")
+    dry_run: bool | None = False
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class ChangeBillingIntervalInput:
+    subscription_id: strawberry.ID
+    billing_interval: BillingInterval  # type: ignore[valid-type]
+    dry_run: bool | None = False
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class CancelSubscriptionPayload:
+    subscription: LicenseSubscription | None = None
+    scheduled_change: ScheduledChange | None = strawberry.field(
+        default=None, description="The cancellation, when it waits for the end of the period.")
+    credit_order: Order | None = strawberry.field(
+        default=None, description="An immediate cancellation's credit for unused days of orders not invoiced yet.")
+    preview: ChangePreview | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
 class CancelScheduledChangeInput:
     subscription_id: strawberry.ID
     kind: ScheduledChangeKind  # type: ignore[valid-type]
@@ -190,3 +219,27 @@ class SubscriptionChangeMutations:
         return SetFeaturePayload(subscription=await load_subscription(info, result),
                                  order=await load_order(info, result), preview=preview_of(info, result),
                                  user_errors=user_errors(outcome))
+
+    @mutation(Action.MANAGE_AGREEMENTS, vendor_when=lambda input: bool(input.immediately),
+              description="Ends the subscription with its current period (a scheduled change, cancellable until "
+              "then); the vendor may end it at once. Its memberships then grant no access; nothing more is "
+              "charged.")
+    async def cancel_subscription(self, info: Info, input: CancelSubscriptionInput) -> CancelSubscriptionPayload:
+        outcome = await run(info, _target(input.subscription_id), lambda uow, sub: cancellations.cancel_subscription(
+            uow, sub, immediately=bool(input.immediately)), input=input)
+        result = outcome.value
+        return CancelSubscriptionPayload(
+            subscription=await load_subscription(info, result), credit_order=await load_order(info, result),
+            scheduled_change=scheduled_of(result),
+            preview=preview_of(info, result), user_errors=user_errors(outcome))
+
+    @mutation(Action.CHANGE_SUBSCRIPTION, description="MONTHLY <-> YEARLY from the start of the next period, whose "
+              "first day anchors the new periods; one pending at a time, cancellable with cancelScheduledChange.")
+    async def change_billing_interval(self, info: Info, input: ChangeBillingIntervalInput) -> ChangeSeatsPayload:
+        outcome = await run(info, _target(input.subscription_id), lambda uow, sub: cancellations.change_interval(
+            uow, sub, interval=input.billing_interval), input=input)
+        result = outcome.value
+        return ChangeSeatsPayload(
+            subscription=await load_subscription(info, result),
+            scheduled_change=scheduled_of(result),
+            preview=preview_of(info, result), user_errors=user_errors(outcome))

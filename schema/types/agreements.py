@@ -11,8 +11,9 @@ from schema.context import Info
 from schema.types.base import FromModel
 from schema.types.billing import BillingDetails, Invoice, InvoicePreview, upcoming_invoice
 from schema.types.charges import ChargeableAccess, ChargeLine, charge_breakdown, chargeable_accesses
-from schema.types.common import BillingMode, Connection, Node, connection, page_args
+from schema.types.common import BillingMode, Connection, Node, archived_filter, connection, page_args
 from schema.types.firms import Firm, load_firm
+from schema.types.transfers import AgreementTransfer
 
 if TYPE_CHECKING:
     from schema.types.companies import Company
@@ -34,6 +35,8 @@ class Agreement(Node, FromModel):
     )
     billing_mode: BillingMode  # type: ignore[valid-type]
     created_at: datetime
+    archived_at: datetime | None = strawberry.field(description="Archived: left out of lists unless asked for; "
+                                                    "its history stays readable.")
 
     @strawberry.field
     async def firm(self, info: Info) -> Firm:
@@ -56,16 +59,22 @@ class Agreement(Node, FromModel):
 
     @strawberry.field
     async def companies(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None, include_archived: bool = False
     ) -> Connection[CompanyT]:
         from schema.types.companies import Company
 
-        return await connection(info, r.CompaniesByAgreementLoader, self.model.id, page_args(first, after),
-                                Company.from_model)
+        return await connection(info, r.CompaniesByAgreementLoader, self.model.id,
+                                page_args(first, after, filters=archived_filter(include_archived)), Company.from_model)
 
-    @strawberry.field
+    @strawberry.field(description="Companies that are not archived.")
     async def company_count(self, info: Info) -> int:
         return int(await info.context.loaders.get(r.CompanyCountByAgreementLoader).load(self.model.id))
+
+    @strawberry.field(description="The open transfer offer of the agreement, if any (offered, or accepted and "
+                      "waiting for its date).")
+    async def transfer(self, info: Info) -> AgreementTransfer | None:
+        return AgreementTransfer.maybe(await info.context.loaders.get(r.OpenTransferByAgreementLoader)
+                                       .load(self.model.id))
 
     @strawberry.field
     def billing_details(self) -> BillingDetails | None:

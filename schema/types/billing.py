@@ -14,7 +14,7 @@ from models.enums import BillingMode as BillingModeEnum
 from models.enums import PriceBasis as PriceBasisEnum
 from schema.context import Info
 from schema.types.base import FromModel
-from schema.types.common import BillingMode, Money, Node
+from schema.types.common import BillingMode, InvoiceKind, Money, Node
 
 if TYPE_CHECKING:
     from licensing.invoicing import Account, Line
@@ -82,9 +82,12 @@ def basis_of(info: Info, billing_mode: BillingModeEnum, firm_id: int) -> PriceBa
     return PriceBasisEnum.LIST
 
 
-def invoice_line(row: "models.InvoiceLine | Line", currency: str, basis: PriceBasisEnum) -> "InvoiceLine":
+def invoice_line(row: "models.InvoiceLine | Line", currency: str, basis: PriceBasisEnum,
+                 credited: int | None = None) -> "InvoiceLine":
     """An issued line (its own row holds all it shows) or a preview's, alike."""
-    return InvoiceLine(agreement_pk=row.agreement_id, agreement_name=row.agreement_name,
+    position = row.position if isinstance(row, models.InvoiceLine) else 0
+    return InvoiceLine(agreement_pk=row.agreement_id, position=position, credited_line_position=credited,
+                       agreement_name=row.agreement_name,
                        customer_number=row.customer_number, description=row.description, quantity=row.quantity,
                        list_unit_price=Money(amount=row.list_unit_price, currency=currency),
                        discount_percent=row.discount_percent,
@@ -132,6 +135,9 @@ class Order(Node, FromModel):
 @strawberry.type
 class InvoiceLine:
     agreement_pk: strawberry.Private[int | None]
+    position: int = strawberry.field(description="The line's number on its invoice (a credit note names it).")
+    credited_line_position: int | None = strawberry.field(
+        description="On a credit note: the position of the credited invoice's line it corrects.")
     agreement_name: str = strawberry.field(description="The agreement's name when the invoice was issued (the firm's "
                                            "own name for its master licence): an issued invoice never changes.")
     customer_number: str | None
@@ -169,11 +175,25 @@ class Invoice(Node, FromModel):
         # Only the firm's staff see a consolidated (FIRM) invoice at all (auth.visibility).
         return PriceBasisEnum.RESELLER if self.model.billing_mode is BillingModeEnum.FIRM else PriceBasisEnum.LIST
 
+    kind: InvoiceKind = strawberry.field(  # type: ignore[valid-type]
+        description="INVOICE, or CREDIT_NOTE: a correction with negative lines against an issued invoice.")
+    reason: str | None = strawberry.field(description="Why a credit note was issued.")
+
     @strawberry.field
     async def lines(self, info: Info) -> list[InvoiceLine]:
-        rows = await info.context.loaders.get(r.InvoiceLinesByInvoiceLoader).load(self.model.id)
-        return [invoice_line(row, self.model.currency, self._basis())
+        loader = info.context.loaders.get(r.InvoiceLinesByInvoiceLoader)
+        rows = await loader.load(self.model.id)
+        positions: dict[int, int] = {}
+        if self.model.credited_invoice_id is not None:
+            positions = {row.id: row.position for row in await loader.load(self.model.credited_invoice_id)}
+        return [invoice_line(row, self.model.currency, self._basis(), positions.get(row.credited_line_id or 0))
                 for row in sorted(rows, key=lambda line: line.position)]
+
+    @strawberry.field(description="On a credit note: the invoice it corrects.")
+    async def credited_invoice(self, info: Info) -> "Invoice | None":
+        if self.model.credited_invoice_id is None:
+            return None
+        return Invoice.maybe(await info.context.loaders.get(r.InvoiceByIdLoader).load(self.model.credited_invoice_id))
 
     @strawberry.field
     def total(self) -> Money:

@@ -26,6 +26,8 @@ SalesChannel = strawberry.enum(enums.SalesChannel)
 ScheduledChangeKind = strawberry.enum(enums.ScheduledChangeKind)
 FeatureKind = strawberry.enum(enums.FeatureKind)
 LoginMethod = strawberry.enum(enums.LoginMethod)
+TransferStatus = strawberry.enum(enums.TransferStatus)
+InvoiceKind = strawberry.enum(enums.InvoiceKind)
 PriceBasis = strawberry.enum(enums.PriceBasis, description="LIST: the catalog's price. RESELLER: the firm's reseller "
                              "price (list less its discount), shown to the firm's own staff only.")
 
@@ -86,6 +88,11 @@ def decode_cursor(cursor: str) -> int:
     except ValueError:
         pass
     raise BadInput("`after` is not a cursor this connection gave out")
+
+
+def archived_filter(include_archived: bool) -> tuple[tuple[str, Any], ...]:
+    """Lists leave archived companies and agreements out unless asked to include them."""
+    return () if include_archived else (("archived_at", None),)
 
 
 def page_args(first: int | None, after: str | None, search: str | None = None,

@@ -29,6 +29,8 @@ class Company(Node, FromModel):
     vat_number: str | None
     country: str
     created_at: datetime
+    archived_at: datetime | None = strawberry.field(description="Archived: every access ended; left out of lists "
+                                                    "unless asked for; its history stays readable.")
 
     @strawberry.field
     async def firm(self, info: Info) -> Firm:

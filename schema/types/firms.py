@@ -11,7 +11,7 @@ from models.enums import BillingMode as BillingModeEnum
 from schema.context import Info
 from schema.types.base import FromModel
 from schema.types.billing import BillingDetails, InvoicePreview, upcoming_invoice
-from schema.types.common import Connection, FirmRole, Node, connection, page_args
+from schema.types.common import Connection, FirmRole, Node, archived_filter, connection, page_args
 
 if TYPE_CHECKING:
     from schema.types.agreements import Agreement
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from schema.types.billing import Invoice
     from schema.types.companies import Company
     from schema.types.subscriptions import LicenseSubscription
+    from schema.types.transfers import AgreementTransfer
     from schema.types.users import User
 
 AgreementT = Annotated["Agreement", strawberry.lazy("schema.types.agreements")]
@@ -27,6 +28,7 @@ UserT = Annotated["User", strawberry.lazy("schema.types.users")]
 SubscriptionT = Annotated["LicenseSubscription", strawberry.lazy("schema.types.subscriptions")]
 InvoiceT = Annotated["Invoice", strawberry.lazy("schema.types.billing")]
 AuditEventT = Annotated["AuditEvent", strawberry.lazy("schema.types.audit")]
+AgreementTransferT = Annotated["AgreementTransfer", strawberry.lazy("schema.types.transfers")]
 
 
 @strawberry.type(description="An accounting or administration firm (partner) that manages client companies.")
@@ -56,21 +58,31 @@ class Firm(Node, FromModel):
 
     @strawberry.field
     async def agreements(
-        self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None,
+        include_archived: bool = False,
     ) -> Connection[AgreementT]:
         from schema.types.agreements import Agreement
 
-        return await connection(info, r.AgreementsByFirmLoader, self.model.id, page_args(first, after, search),
-                                Agreement.from_model)
+        args = page_args(first, after, search, filters=archived_filter(include_archived))
+        return await connection(info, r.AgreementsByFirmLoader, self.model.id, args, Agreement.from_model)
 
     @strawberry.field
     async def companies(
-        self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None,
+        include_archived: bool = False,
     ) -> Connection[CompanyT]:
         from schema.types.companies import Company
 
-        return await connection(info, r.CompaniesByFirmLoader, self.model.id, page_args(first, after, search),
-                                Company.from_model)
+        args = page_args(first, after, search, filters=archived_filter(include_archived))
+        return await connection(info, r.CompaniesByFirmLoader, self.model.id, args, Company.from_model)
+
+    @strawberry.field(description="Agreements other firms offered this firm that it may still accept, or that "
+                      "wait for their date.")
+    async def incoming_transfers(self, info: Info) -> list[AgreementTransferT]:
+        from schema.types.transfers import AgreementTransfer
+
+        rows = await info.context.loaders.get(r.OpenTransfersByFirmLoader).load(self.model.id)
+        return [AgreementTransfer.from_model(row) for row in rows]
 
     @strawberry.field
     async def staff(self, info: Info, first: int | None = None, after: str | None = None) -> Connection["FirmMember"]:
