@@ -84,9 +84,10 @@ async def authenticate(tokens: TokenService, session: AsyncSession, authorizatio
     user_id = decode_as(claims.subject, "User")
     if user_id is None:
         raise InvalidToken("unknown subject")
-    status = await session.scalar(select(User.status).where(User.id == user_id))
-    if status is None or status is UserStatus.DEACTIVATED:
+    user = (await session.execute(select(User.status, User.email).where(User.id == user_id))).first()
+    if user is None or user.status is UserStatus.DEACTIVATED:
         raise InvalidToken("unknown or deactivated user")
     principal.user_id = user_id
+    principal.email_required = user.email is None
     principal.grants = await load_grants(session, user_id)
     return principal

@@ -11,7 +11,9 @@ with optional keys
   null for a provider that sets none (then the audience alone keeps its ID tokens out);
 - "scopes": the most a token of this provider may carry (default: every scope but
   platform:admin, which only this server's own clients are given);
-- "leeway": clock skew allowed, in seconds (default 30).
+- "leeway": clock skew allowed, in seconds (default 30);
+- "pin_claim": the claim that carries the user's Swedish personal identity number, for a
+  provider that vouches for it (a BankID broker, e.g. "ssn"); none by default.
 
 A token is validated as RFC 8725 asks: the algorithm is pinned per provider (never `none`,
 never an HMAC one, whose key would be public), the key comes from the provider's JWKS by
@@ -21,8 +23,20 @@ its keys), at most once every `refetch_interval` seconds so that made-up kids ca
 hammer the provider.
 
 The token's subject is mapped to a User through a stored link (issuer, sub) first, else by
-its `email` when the provider says `email_verified` is true. A user linked to another
-subject of the same provider is not taken over by email. Deactivated users are refused.
+its personal identity number (the `pin_claim`, when the provider has one and the token
+carries it), else by its `email` when the provider says `email_verified` is true. A user
+linked to another subject of the same provider is not taken over, by number or by email.
+Deactivated users are refused.
+
+The number is checked as R19 checks it (date and check digit; an invalid one makes the
+token invalid, never an error of ours) and compared by its keyed digest, as stored
+(`licensing.identity.personnummer_digest` with the server secret `PII_DIGEST_KEY`); it is
+never logged, and never named in the reason a token is refused. The number decides: a token
+whose number is not the one on file for the user it would map to (linked, or matched by
+email), or whose number and email are two users', is refused. A token that maps by its
+number is a BankID sign-in (`Principal.pin_sign_in`): the HTTP layer then stores the link
+(issuer, sub), so that later tokens map by it, and accepts the user's pending invitations
+(resolvers/accounts.py), since a user without an email has no invitation link to open.
 """
 
 import asyncio
@@ -30,8 +44,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,10 +59,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.authenticate import load_grants
 from auth.clients import ALL_SCOPES
-from auth.principal import PLATFORM_ADMIN, Principal
+from auth.principal import PLATFORM_ADMIN, PinSignIn, Principal
+from auth.secrets import PII_DIGEST_KEY, existing_secret
 from auth.tokens import InvalidToken
 from models import User
-from models.enums import UserStatus
+from models.enums import MembershipStatus, UserStatus
 from models.oauth_grants import ExternalSubjectLink
 
 log = logging.getLogger("bureau.external")
@@ -70,6 +86,7 @@ class TrustedIssuer:
     typ: str | None = "at+jwt"
     scopes: frozenset[str] = DEFAULT_SCOPES
     leeway: int = 30
+    pin_claim: str | None = None
 
     def accepts_typ(self, typ: object) -> bool:
         if self.typ is None:
@@ -101,7 +118,8 @@ def parse_trusted_issuers(raw: str | None) -> list[TrustedIssuer]:
         for key in ("issuer", "audience", "jwks_uri"):
             if not isinstance(entry.get(key), str) or not entry[key].strip():
                 raise ConfigError(f"{where} needs a non-empty string {key!r}")
-        unknown = set(entry) - {"issuer", "audience", "jwks_uri", "algorithms", "typ", "scopes", "leeway"}
+        unknown = set(entry) - {"issuer", "audience", "jwks_uri", "algorithms", "typ", "scopes", "leeway",
+                                "pin_claim"}
         if unknown:
             raise ConfigError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
         if not _secure_url(entry["jwks_uri"]):
@@ -118,8 +136,11 @@ def parse_trusted_issuers(raw: str | None) -> list[TrustedIssuer]:
         leeway = entry.get("leeway", 30)
         if not isinstance(leeway, int) or not 0 <= leeway <= 300:
             raise ConfigError(f"{where}: leeway must be 0..300 seconds")
+        pin_claim = entry.get("pin_claim")
+        if pin_claim is not None and (not isinstance(pin_claim, str) or not pin_claim.strip()):
+            raise ConfigError(f"{where}: pin_claim must be a claim name or null")
         issuers.append(TrustedIssuer(entry["issuer"], entry["audience"], entry["jwks_uri"], algorithms, typ,
-                                     scopes, leeway))
+                                     scopes, leeway, pin_claim))
     if len({i.issuer for i in issuers}) != len(issuers):
         raise ConfigError("BUREAU_TRUSTED_ISSUERS names an issuer twice")
     return issuers
@@ -139,22 +160,48 @@ class ExternalClaims:
     claims: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class MappedUser:
+    user: User
+    linked: bool  # through a stored (issuer, sub) link
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NumberRules:
+    """R19's rules for personal identity numbers. They are licensing's (`licensing.identity`),
+    and auth imports models only (DESIGN.md section 5), so the app hands them in."""
+
+    canonical: Callable[[str, date], str | None]  # the stored form, or None: not a valid number
+    digest: Callable[[str, bytes], str]  # the keyed digest that is stored and matched
+
+
 class TrustedIssuers:
     """The configured providers, their cached keys, and the token -> Principal mapping."""
 
     def __init__(self, issuers: Iterable[TrustedIssuer], *, own_issuer: str | None = None,
-                 cache_ttl: float = 3600.0, refetch_interval: float = 10.0, http_timeout: float = 5.0) -> None:
+                 cache_ttl: float = 3600.0, refetch_interval: float = 10.0, http_timeout: float = 5.0,
+                 clock: Callable[[], datetime] = _now, numbers: NumberRules | None = None) -> None:
         self.issuers = {i.issuer: i for i in issuers}
         if own_issuer is not None and own_issuer in self.issuers:
             raise ConfigError("BUREAU_TRUSTED_ISSUERS must not name this server's own issuer")
+        if numbers is None and any(i.pin_claim for i in self.issuers.values()):
+            raise ConfigError("a pin_claim needs the personal identity number rules (numbers)")
+        self.numbers = numbers
         self.cache_ttl = cache_ttl
         self.refetch_interval = refetch_interval
         self.http_timeout = http_timeout
+        self.clock = clock  # "today" for the numbers' dates, the server's own clock (tests set it)
         self._jwks: dict[str, _Jwks] = {}
 
     @classmethod
-    def from_env(cls, own_issuer: str | None = None) -> "TrustedIssuers":
-        return cls(parse_trusted_issuers(os.environ.get("BUREAU_TRUSTED_ISSUERS")), own_issuer=own_issuer)
+    def from_env(cls, own_issuer: str | None = None, clock: Callable[[], datetime] = _now,
+                 numbers: NumberRules | None = None) -> "TrustedIssuers":
+        return cls(parse_trusted_issuers(os.environ.get("BUREAU_TRUSTED_ISSUERS")), own_issuer=own_issuer,
+                   clock=clock, numbers=numbers)
 
     # -- which tokens are ours to check
 
@@ -253,11 +300,28 @@ class TrustedIssuers:
             raise InvalidToken(str(exc) or "invalid token") from exc
         return ExternalClaims(issuer, str(decoded.claims["sub"]), dict(decoded.claims))
 
+    async def pin_digest(self, session: AsyncSession, found: ExternalClaims) -> str | None:
+        """The keyed digest of the number in the provider's pin claim; None when the provider
+        names no such claim, the token carries none, or no number was ever stored (no key yet).
+        A number that is not valid makes the token invalid; the reason never quotes it."""
+        name = found.issuer.pin_claim
+        if name is None or name not in found.claims:
+            return None
+        raw = found.claims[name]
+        assert self.numbers is not None  # __init__ refuses a pin_claim without them
+        canonical = self.numbers.canonical(raw, self.clock().astimezone(UTC).date()) if isinstance(raw, str) else None
+        if canonical is None:
+            raise InvalidToken("the token's personal identity number is not valid")
+        key = await existing_secret(session, PII_DIGEST_KEY)
+        return None if key is None else self.numbers.digest(canonical, key)
+
     async def authenticate(self, session: AsyncSession, token: str) -> Principal:
         found = await self.validate(token)
-        user = await find_user(session, found)
-        if user is None:
+        digest = await self.pin_digest(session, found)
+        mapped = await find_user(session, found, digest)
+        if mapped is None:
             raise InvalidToken("no user for this subject")
+        user = mapped.user
         if user.status is UserStatus.DEACTIVATED:
             raise InvalidToken("unknown or deactivated user")
         claims = found.claims
@@ -268,7 +332,12 @@ class TrustedIssuers:
             token_id=str(claims["jti"]) if isinstance(claims.get("jti"), str) else None,
         )
         principal.user_id = user.id
+        principal.email_required = user.email is None
         principal.grants = await load_grants(session, user.id)
+        if digest is not None and user.personal_identity_digest == digest:
+            invited = any(g.status is MembershipStatus.INVITED for g in principal.grants.companies.values())
+            principal.pin_sign_in = PinSignIn(found.issuer.issuer, found.subject, linked=mapped.linked,
+                                              pending=user.status is UserStatus.INVITED or invited)
         return principal
 
 
@@ -290,27 +359,47 @@ def _email_verified(claims: dict[str, Any]) -> bool:
     return verified is True or (isinstance(verified, str) and verified.lower() == "true")
 
 
-async def find_user(session: AsyncSession, found: ExternalClaims) -> User | None:
+async def find_user(session: AsyncSession, found: ExternalClaims, pin_digest: str | None = None) -> MappedUser | None:
+    """The user a validated token stands for: by its stored link, else by its number (the
+    digest of the pin claim), else by its verified email; None for nobody, or when the
+    token's identifiers disagree with each other or with what is on file."""
     issuer = found.issuer.issuer
     linked = await session.scalar(
         select(User).join(ExternalSubjectLink, ExternalSubjectLink.user_id == User.id)
         .where(ExternalSubjectLink.issuer == issuer, ExternalSubjectLink.subject == found.subject)
     )
     if linked is not None:
-        return linked
-    email = found.claims.get("email")
-    if not isinstance(email, str) or not email.strip() or not _email_verified(found.claims):
-        return None
-    user = await session.scalar(select(User).where(User.email_normalized == email.strip().lower()))
-    if user is None:
+        if not _same_number(linked, pin_digest):
+            return None  # the token vouches for another person than the one on file
+        return MappedUser(linked, linked=True)
+    by_number = None
+    if pin_digest is not None:
+        by_number = await session.scalar(select(User).where(User.personal_identity_digest == pin_digest))
+    by_email = await _by_verified_email(session, found.claims)
+    if by_number is not None and by_email is not None and by_number.id != by_email.id:
+        return None  # the number is one user's, the email another's: neither is taken
+    user = by_number or by_email
+    if user is None or not _same_number(user, pin_digest):
         return None
     other = await session.scalar(
         select(ExternalSubjectLink.subject).where(ExternalSubjectLink.issuer == issuer,
                                                   ExternalSubjectLink.user_id == user.id)
     )
     if other is not None:
-        return None  # the user is someone else at this provider: an email does not override that
-    return user
+        return None  # the user is someone else at this provider: a number or an email does not override that
+    return MappedUser(user, linked=False)
+
+
+def _same_number(user: User, pin_digest: str | None) -> bool:
+    """No number in the token, or none on file, or the same one."""
+    return pin_digest is None or user.personal_identity_digest in (None, pin_digest)
+
+
+async def _by_verified_email(session: AsyncSession, claims: dict[str, Any]) -> User | None:
+    email = claims.get("email")
+    if not isinstance(email, str) or not email.strip() or not _email_verified(claims):
+        return None
+    return await session.scalar(select(User).where(User.email_normalized == email.strip().lower()))
 
 
 async def link_subject(session: AsyncSession, issuer: str, subject: str, user_id: int) -> None:

@@ -36,6 +36,22 @@ class Grants:
         return {g.agreement_id for g in self.companies.values()}
 
 
+@dataclass(frozen=True)
+class PinSignIn:
+    """A sign-in whose token carries the personal identity number on file (BankID, through a
+    provider's pin claim). `linked`: its (issuer, sub) link is stored already; `pending`: the
+    user or one of its memberships is still INVITED. Either calls for resolvers.accounts."""
+
+    issuer: str
+    subject: str
+    linked: bool
+    pending: bool
+
+    @property
+    def needs_work(self) -> bool:
+        return not self.linked or self.pending
+
+
 @dataclass
 class Principal:
     client_id: str
@@ -45,6 +61,9 @@ class Principal:
     client_firm_id: int | None = None
     token_id: str | None = None
     grants: Grants = field(default_factory=Grants)
+    # A signed-in user without an email gives one before anything else (R18; schema.email_gate).
+    email_required: bool = False
+    pin_sign_in: PinSignIn | None = None
 
     @property
     def is_platform_admin(self) -> bool:

@@ -14,6 +14,12 @@ PII_DIGEST_KEY = "pii-digest-key"  # noqa: S105 - a name, not a secret
 log = logging.getLogger("bureau.secrets")
 
 
+async def existing_secret(session: AsyncSession, name: str) -> bytes | None:
+    """The named secret when it was made already; None when not (then nothing was digested with it)."""
+    value = await session.scalar(select(ServerSecret.value).where(ServerSecret.name == name))
+    return None if value is None else base64.b64decode(value)
+
+
 async def server_secret(session: AsyncSession, name: str) -> bytes:
     """The named secret; made in a savepoint when missing, so a concurrent maker wins cleanly."""
     value = await session.scalar(select(ServerSecret.value).where(ServerSecret.name == name))

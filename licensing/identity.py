@@ -117,6 +117,15 @@ def personnummer_digest(canonical: str, key: bytes) -> str:
     return hmac.new(key, canonical.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+def canonical_personnummer(raw: str, today: date) -> str | None:
+    """The canonical form of a number that comes from elsewhere than an input (a token's
+    claim), or None when it is not a valid number."""
+    try:
+        return normalize_personnummer(raw, today, [])
+    except RuleViolation:
+        return None
+
+
 def check_same_person(
     stored: Sequence[tuple[str | None, str | None]], email: str | None, pin_digest: str | None,
     field: Sequence[str],

@@ -80,13 +80,16 @@ def reactivated_status(activated_at: datetime | None) -> MembershipStatus:
     return MembershipStatus.ACTIVE if activated_at is not None else MembershipStatus.INVITED
 
 
-def check_can_resend_invitation(status: MembershipStatus, email: str | None, field: Sequence[str]) -> None:
-    """The welcome email goes to INVITED memberships only, and needs an email (R18)."""
+def invitation_lapses(email: str | None) -> bool:
+    """R13 and R46: an invitation lapses (14 days by default) when its link can be mailed; a
+    user without an email accepts by signing in with BankID, so theirs waits (and holds its
+    seat) until then, or until the membership is deactivated."""
+    return email is not None and bool(email.strip())
+
+
+def check_can_resend_invitation(status: MembershipStatus, field: Sequence[str]) -> None:
+    """Only a pending invitation is sent again (or, for a user without an email, renewed)."""
     if status is not MembershipStatus.INVITED:
         raise RuleViolation(
             UserErrorCode.INVALID_INPUT, "Only a pending invitation gets a welcome email.", field
-        )
-    if email is None or not email.strip():
-        raise RuleViolation(
-            UserErrorCode.EMAIL_REQUIRED, "The user has no email; the welcome email needs one.", field
         )

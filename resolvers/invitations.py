@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from auth.passwords import hash_password, password_problem, verify_password
+from licensing import memberships
 from licensing.errors import RuleViolation
 from licensing.identity import normalize_email
 from models import Company, Membership, OutboxEmail, User
@@ -31,6 +32,12 @@ from resolvers.base import UnitOfWork
 
 def invitation_expiry(uow: UnitOfWork) -> datetime:
     return uow.runtime.now() + timedelta(days=uow.runtime.settings.invitation_days)
+
+
+def invitation_expiry_of(uow: UnitOfWork, user: User) -> datetime | None:
+    """When an invitation of this user lapses; never for a user without an email (R46), whose
+    BankID sign-in accepts it (resolvers.accounts)."""
+    return invitation_expiry(uow) if memberships.invitation_lapses(user.email) else None
 
 
 async def send_link(

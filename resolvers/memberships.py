@@ -21,7 +21,7 @@ from models import ids as global_ids
 from models.enums import LicenseType, MembershipStatus, PayType, Role
 from resolvers import users
 from resolvers.base import UnitOfWork, changes
-from resolvers.invitations import invitation_expiry
+from resolvers.invitations import invitation_expiry_of
 
 # Column -> the name the API (and so the audit log) uses.
 _API_NAMES = {
@@ -120,7 +120,8 @@ async def reactivate_membership(uow: UnitOfWork, membership: Membership) -> Memb
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
     values: dict[str, Any] = {"status": status, "deactivated_at": None}
     if status is MembershipStatus.INVITED:
-        values["invitation_expires_at"] = invitation_expiry(uow)
+        user = await uow.session.get_one(User, membership.user_id)
+        values["invitation_expires_at"] = invitation_expiry_of(uow, user)
     before, after = changes(membership, values)
     _audit(uow, "membership.reactivated", membership, company, "reactivated", before, after)
     return membership
@@ -128,17 +129,22 @@ async def reactivate_membership(uow: UnitOfWork, membership: Membership) -> Memb
 
 async def resend_welcome_email(uow: UnitOfWork, membership: Membership) -> Membership:
     """R18/R20: a new welcome email through the outbox, and a renewed invitation; a lapsed
-    invitation then holds its seat again, so it needs a free one."""
+    invitation then holds its seat again, so it needs a free one. A user without an email
+    gets no email: the invitation is renewed to wait for their BankID sign-in (R46)."""
     company = await _lock_company(uow, membership)
     field = ["input", "membershipId"]
     user = await uow.session.get_one(User, membership.user_id)
-    rules.check_can_resend_invitation(membership.status, user.email, field)
+    rules.check_can_resend_invitation(membership.status, field)
     now = uow.runtime.now()
     if membership.license_type is LicenseType.NAMED and not rules.holds_seat(
         membership.status, membership.invitation_expires_at, now
     ):
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
-    before, after = changes(membership, {"invitation_expires_at": invitation_expiry(uow)})
+    before, after = changes(membership, {"invitation_expires_at": invitation_expiry_of(uow, user)})
+    if not rules.invitation_lapses(user.email):
+        if after:  # a lapsed one (or one made before R46) waits again; a waiting one is left as it is
+            _audit(uow, "membership.invitation_renewed", membership, company, "invitation renewed", before, after)
+        return membership
     await users.queue_welcome_email(uow, user, company, membership)
     _audit(uow, "membership.welcome_email_resent", membership, company, "sent a new welcome email", before, after)
     return membership

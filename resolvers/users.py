@@ -115,7 +115,7 @@ async def invite_user(
         pay_type=pay_type,
         approver_id=approver_pk,
         invited_at=now,
-        invitation_expires_at=invitations.invitation_expiry(uow),
+        invitation_expires_at=invitations.invitation_expiry_of(uow, user),
     )
     uow.session.add(membership)
     await uow.session.flush()

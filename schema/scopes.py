@@ -22,6 +22,8 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from schema.email_gate import email_gate_errors
+
 PUBLIC = "public"
 
 # Value types reached only through a guarded field: they add no scope of their own.
@@ -127,7 +129,8 @@ def required_scopes(schema: GraphQLSchema, document: DocumentNode) -> tuple[set[
 
 
 class ScopeCheck(SchemaExtension):
-    """Refuses the whole operation with FORBIDDEN when the token lacks a needed scope."""
+    """Refuses the whole operation with FORBIDDEN when the token lacks a needed scope, and
+    with EMAIL_REQUIRED when a user without an email asks for more than schema.email_gate opens."""
 
     def on_validate(self) -> Iterator[None]:
         # Strawberry returns validation errors before an extension's post-yield code runs,
@@ -150,4 +153,6 @@ class ScopeCheck(SchemaExtension):
         if missing:
             return [GraphQLError(f"The access token lacks the scopes this operation needs: {' '.join(missing)}",
                                  extensions={"code": "FORBIDDEN", "missingScopes": missing})]
+        if principal.email_required:  # R46, also decided from the document alone
+            return email_gate_errors(context.schema._schema, context.graphql_document)
         return []

@@ -105,7 +105,9 @@ class MembershipMutations:
         return _payload(await run(info, _membership(input.membership_id), memberships.reactivate_membership,
                                   input=input))
 
-    @mutation(Action.MANAGE_MEMBERS, grants=_its_role)
+    @mutation(Action.MANAGE_MEMBERS, grants=_its_role,
+              description="Renews a pending invitation (a lapsed one needs a free seat again) and mails it anew. "
+              "A user without an email gets no email: the invitation is renewed to wait for their BankID sign-in.")
     async def resend_welcome_email(self, info: Info, input: ResendWelcomeEmailInput) -> MembershipPayload:
         return _payload(await run(info, _membership(input.membership_id), memberships.resend_welcome_email,
                                   input=input))

@@ -63,7 +63,8 @@ class Membership(Node, FromModel):
     pay_type: PayType | None  # type: ignore[valid-type]
     invited_at: datetime | None
     invitation_expires_at: datetime | None = strawberry.field(
-        description="An invitation not accepted by then lapses and frees its seat."
+        description="An invitation not accepted by then lapses and frees its seat. Null while it waits for the "
+        "BankID sign-in of a user without an email, which accepts it: such an invitation does not lapse."
     )
     activated_at: datetime | None
 

@@ -14,6 +14,12 @@ class Viewer:
     client_id: str
     scopes: list[str]
 
+    @strawberry.field(description="True while the signed-in user has no email. Until they give one "
+                      "(requestEmailChange, then the link mailed to it), every operation but reading the viewer "
+                      "and requestEmailChange is refused with extensions.code EMAIL_REQUIRED.")
+    def email_required(self, info: Info) -> bool:
+        return info.context.principal.email_required
+
     @strawberry.field
     async def user(self, info: Info) -> User | None:
         user_id = info.context.principal.user_id

@@ -315,6 +315,8 @@ def test_configuration_from_the_environment() -> None:
     '[{"issuer": "https://a", "audience": "b", "jwks_uri": "https://a/jwks", "algorithms": ["none"]}]',
     '[{"issuer": "https://a", "audience": "b", "jwks_uri": "https://a/jwks", "scopes": ["root"]}]',
     '[{"issuer": "https://a", "audience": "b", "jwks_uri": "https://a/jwks", "surprise": 1}]',
+    '[{"issuer": "https://a", "audience": "b", "jwks_uri": "https://a/jwks", "pin_claim": ""}]',
+    '[{"issuer": "https://a", "audience": "b", "jwks_uri": "https://a/jwks", "pin_claim": ["ssn"]}]',
 ])
 def test_bad_configuration_is_refused(raw: str) -> None:
     with pytest.raises(ConfigError):

@@ -28,6 +28,8 @@ class Stage:
     their_agreement: str
     their_subscription: str
     their_bankid_pin: str
+    their_bankid_membership: str
+    our_bankid_administrator: str  # the membership of a BankID-only ADMINISTRATOR of our company
     advisor: str  # a token of our FIRM_ADVISOR
 
 
@@ -40,12 +42,14 @@ async def stage(api: Api) -> Stage:
     our_subscription = await api.subscription(ours, our_agreement, named=10)
     their_subscription = await api.subscription(theirs, their_agreement, named=10)
     pin = new_pin()
-    await api.invite(theirs.admin, their_company, personalIdentityNumber=pin, role="ADMINISTRATOR")
+    their_bankid = await api.invite(theirs.admin, their_company, personalIdentityNumber=pin, role="ADMINISTRATOR")
+    our_bankid = await api.invite(ours.admin, our_company, personalIdentityNumber=new_pin(), role="ADMINISTRATOR")
     advisor_email = unique("advisor") + "@x.example"
     await api.mutate("addFirmStaff", {"firmId": ours.id, "name": "Advisor", "email": advisor_email,
                                       "role": "FIRM_ADVISOR"}, "firmMember { id }", token=await api.vendor())
     return Stage(api, ours, our_company, our_agreement, our_subscription, theirs, their_company, their_agreement,
-                 their_subscription, pin, await api.token(advisor_email))
+                 their_subscription, pin, their_bankid["membership"]["id"], our_bankid["membership"]["id"],
+                 await api.token(advisor_email))
 
 
 def invite(s: Stage, **fields: Any) -> dict[str, Any]:
@@ -87,6 +91,12 @@ CASES: dict[str, Case] = {
     "no identity at all": Case("inviteUser", lambda s: invite(s), "IDENTITY_REQUIRED"),
     "an email of 300 characters": Case("inviteUser", lambda s: invite(s, email="a" * 290 + "@x.example"),
                                        "INVALID_INPUT"),
+    # BankID-only invitations (R46): renewed only where they may be seen and acted on
+    "their BankID invitation renewed": Case("resendWelcomeEmail", lambda s: {"membershipId": s.their_bankid_membership},
+                                            "NOT_FOUND"),
+    "an advisor renewing a BankID administrator's invitation": Case(
+        "resendWelcomeEmail", lambda s: {"membershipId": s.our_bankid_administrator}, "FORBIDDEN", caller="advisor"),
+    "an email change to no address": Case("requestEmailChange", lambda s: {"email": "no address"}, "INVALID_INPUT"),
     # nobody grants more than it holds
     "an advisor making an administrator": Case("inviteUser", lambda s: invite(s, email=unique("b") + "@x.example",
                                                                               role="ADMINISTRATOR"),

@@ -366,7 +366,8 @@ def personnummer(serial: int) -> str:
     return f"19{digits[:6]}-{digits[6:]}{(10 - total % 10) % 10}"
 
 
-async def test_resend_needs_an_email(api: Api) -> None:
+async def test_resend_without_an_email_queues_nothing(api: Api) -> None:
+    """R46: the invitation is renewed to wait for the BankID sign-in (tests/api/test_bankid.py)."""
     firm, _, company_id = await setup(api)
     payload = await api.mutate("inviteUser", {"companyId": company_id, "name": "No Mail", "role": "REPORTER",
                                               "licenseType": "NAMED",
@@ -374,8 +375,8 @@ async def test_resend_needs_an_email(api: Api) -> None:
                                "membership { id } welcomeEmailQueued", token=firm.admin)
     assert payload["welcomeEmailQueued"] is False
     membership = payload["membership"]["id"]
-    assert codes(await change(api, "resendWelcomeEmail", membership, firm.admin)) == [
-        ("EMAIL_REQUIRED", ["input", "membershipId"])]
+    assert codes(await change(api, "resendWelcomeEmail", membership, firm.admin)) == []
+    assert await audit_events(api, membership, "membership.welcome_email_resent") == []
 
 
 async def test_resend_renews_the_invitation_and_queues_the_email(api: Api) -> None:

@@ -89,14 +89,13 @@ def test_reactivation_restores_active_only_after_acceptance() -> None:
     assert rules.reactivated_status(None) is INVITED
 
 
-def test_resend_needs_an_email() -> None:
-    error = refused(UserErrorCode.EMAIL_REQUIRED, rules.check_can_resend_invitation, INVITED, None,
-                    ["input", "membershipId"])
-    assert error.field == ["input", "membershipId"]
-    refused(UserErrorCode.EMAIL_REQUIRED, rules.check_can_resend_invitation, INVITED, "  ", [])
-    rules.check_can_resend_invitation(INVITED, "a@b.example", [])
+def test_an_invitation_lapses_only_when_it_can_be_mailed() -> None:
+    # R46: without an email the invitation waits for the BankID sign-in.
+    assert rules.invitation_lapses("a@b.example")
+    assert not rules.invitation_lapses(None) and not rules.invitation_lapses("  ")
 
 
 def test_resend_is_only_for_pending_invitations() -> None:
     for status in (ACTIVE, DEACTIVATED):
-        refused(UserErrorCode.INVALID_INPUT, rules.check_can_resend_invitation, status, "a@b.example", [])
+        refused(UserErrorCode.INVALID_INPUT, rules.check_can_resend_invitation, status, [])
+    rules.check_can_resend_invitation(INVITED, [])
