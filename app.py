@@ -148,7 +148,7 @@ class GraphQLEndpoint:
         LATENCY.observe(time.perf_counter() - started)
 
     async def _signed_in_with_number(self, session: AsyncSession, principal: Principal) -> None:
-        """R46: a BankID sign-in links the provider's subject and accepts the pending invitations,
+        """R51: a BankID sign-in links the provider's subject and accepts the pending invitations,
         in a unit of work of its own (resolvers.accounts) before the request runs. InvalidToken
         when the subject turned out to be taken meanwhile."""
         sign_in = principal.pin_sign_in
@@ -239,7 +239,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                                                external=getattr(request.app.state, "trusted_issuers", None))
             except InvalidToken as exc:
                 return rejected(exc)
-        if principal.email_required:  # R46, as schema.email_gate decides for GraphQL
+        if principal.email_required:  # R51, as schema.email_gate decides for GraphQL
             return JSONResponse({"error": "EMAIL_REQUIRED", "message": "Give your email first (requestEmailChange)."},
                                 status_code=403)
         if not principal.has_scope("billing:read"):

@@ -81,7 +81,7 @@ def reactivated_status(activated_at: datetime | None) -> MembershipStatus:
 
 
 def invitation_lapses(email: str | None) -> bool:
-    """R13 and R46: an invitation lapses (14 days by default) when its link can be mailed; a
+    """R13 and R51: an invitation lapses (14 days by default) when its link can be mailed; a
     user without an email accepts by signing in with BankID, so theirs waits (and holds its
     seat) until then, or until the membership is deactivated."""
     return email is not None and bool(email.strip())

@@ -1,4 +1,4 @@
-"""Signing in with BankID (R46): what a sign-in through a provider's pin claim does.
+"""Signing in with BankID (R51): what a sign-in through a provider's pin claim does.
 
 auth/external.py maps the token to the user whose number is on file; here, in the unit of
 work the HTTP layer runs right after authenticating, the provider's subject is linked to

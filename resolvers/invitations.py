@@ -35,7 +35,7 @@ def invitation_expiry(uow: UnitOfWork) -> datetime:
 
 
 def invitation_expiry_of(uow: UnitOfWork, user: User) -> datetime | None:
-    """When an invitation of this user lapses; never for a user without an email (R46), whose
+    """When an invitation of this user lapses; never for a user without an email (R51), whose
     BankID sign-in accepts it (resolvers.accounts)."""
     return invitation_expiry(uow) if memberships.invitation_lapses(user.email) else None
 

@@ -130,7 +130,7 @@ async def reactivate_membership(uow: UnitOfWork, membership: Membership) -> Memb
 async def resend_welcome_email(uow: UnitOfWork, membership: Membership) -> Membership:
     """R18/R20: a new welcome email through the outbox, and a renewed invitation; a lapsed
     invitation then holds its seat again, so it needs a free one. A user without an email
-    gets no email: the invitation is renewed to wait for their BankID sign-in (R46)."""
+    gets no email: the invitation is renewed to wait for their BankID sign-in (R51)."""
     company = await _lock_company(uow, membership)
     field = ["input", "membershipId"]
     user = await uow.session.get_one(User, membership.user_id)
@@ -142,7 +142,7 @@ async def resend_welcome_email(uow: UnitOfWork, membership: Membership) -> Membe
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
     before, after = changes(membership, {"invitation_expires_at": invitation_expiry_of(uow, user)})
     if not rules.invitation_lapses(user.email):
-        if after:  # a lapsed one (or one made before R46) waits again; a waiting one is left as it is
+        if after:  # a lapsed one (or one made before R51) waits again; a waiting one is left as it is
             _audit(uow, "membership.invitation_renewed", membership, company, "invitation renewed", before, after)
         return membership
     await users.queue_welcome_email(uow, user, company, membership)

@@ -1,4 +1,4 @@
-"""R46: a signed-in user without an email gives one before anything else (R18: "the user must
+"""R51: a signed-in user without an email gives one before anything else (R18: "the user must
 give an email when first signing in"), decided once per document before execution, beside
 the scope check (schema.scopes.ScopeCheck calls it).
 

@@ -153,6 +153,6 @@ class ScopeCheck(SchemaExtension):
         if missing:
             return [GraphQLError(f"The access token lacks the scopes this operation needs: {' '.join(missing)}",
                                  extensions={"code": "FORBIDDEN", "missingScopes": missing})]
-        if principal.email_required:  # R46, also decided from the document alone
+        if principal.email_required:  # R51, also decided from the document alone
             return email_gate_errors(context.schema._schema, context.graphql_document)
         return []

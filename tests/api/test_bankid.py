@@ -1,4 +1,4 @@
-"""R46: users with only a personal identity number get in with BankID. A provider of our own
+"""R51: users with only a personal identity number get in with BankID. A provider of our own
 on loopback (tests/api/test_external_idp.py) issues access tokens that carry the number in
 its pin claim, as BankID brokers do; everything else goes through HTTP on PostgreSQL."""
 
@@ -316,7 +316,7 @@ async def test_a_lapsed_bankid_invitation_is_renewed_by_resending_it(api: Api, b
     pin = new_pin()
     invited = await invite_by_number(api, firm, company_id, pin)
     membership_id = invited["membership"]["id"]
-    # Made before R46: it had an expiry, and lapsed; its seat went to someone else.
+    # Made before R51: it had an expiry, and lapsed; its seat went to someone else.
     async with api.runtime.database.sessions.begin() as session:
         await session.execute(update(Membership).where(Membership.id == ids.decode(membership_id)[1])
                               .values(invitation_expires_at=api.runtime.now() - timedelta(days=1)))

@@ -91,7 +91,7 @@ CASES: dict[str, Case] = {
     "no identity at all": Case("inviteUser", lambda s: invite(s), "IDENTITY_REQUIRED"),
     "an email of 300 characters": Case("inviteUser", lambda s: invite(s, email="a" * 290 + "@x.example"),
                                        "INVALID_INPUT"),
-    # BankID-only invitations (R46): renewed only where they may be seen and acted on
+    # BankID-only invitations (R51): renewed only where they may be seen and acted on
     "their BankID invitation renewed": Case("resendWelcomeEmail", lambda s: {"membershipId": s.their_bankid_membership},
                                             "NOT_FOUND"),
     "an advisor renewing a BankID administrator's invitation": Case(

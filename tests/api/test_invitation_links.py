@@ -122,7 +122,7 @@ async def test_invitation_without_email_asks_for_one_and_confirms_it(api: Api, m
     async with api.runtime.database.sessions.begin() as session:
         token, row = InvitationToken.issue(user_id=membership.user_id, firm_id=membership.firm_id,
                                            membership_id=membership.id, purpose=LinkPurpose.INVITATION,
-                                           # R46: an invitation without an email does not lapse
+                                           # R51: an invitation without an email does not lapse
                                            expires_at=api.runtime.now() + timedelta(days=14))
         session.add(row)
     link = f"/invitations/{token}"

@@ -367,7 +367,7 @@ def personnummer(serial: int) -> str:
 
 
 async def test_resend_without_an_email_queues_nothing(api: Api) -> None:
-    """R46: the invitation is renewed to wait for the BankID sign-in (tests/api/test_bankid.py)."""
+    """R51: the invitation is renewed to wait for the BankID sign-in (tests/api/test_bankid.py)."""
     firm, _, company_id = await setup(api)
     payload = await api.mutate("inviteUser", {"companyId": company_id, "name": "No Mail", "role": "REPORTER",
                                               "licenseType": "NAMED",

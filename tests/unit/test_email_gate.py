@@ -1,4 +1,4 @@
-"""R46: what a signed-in user without an email may ask for (schema.email_gate)."""
+"""R51: what a signed-in user without an email may ask for (schema.email_gate)."""
 
 import pytest
 from graphql import GraphQLObjectType, parse

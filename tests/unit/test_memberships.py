@@ -90,7 +90,7 @@ def test_reactivation_restores_active_only_after_acceptance() -> None:
 
 
 def test_an_invitation_lapses_only_when_it_can_be_mailed() -> None:
-    # R46: without an email the invitation waits for the BankID sign-in.
+    # R51: without an email the invitation waits for the BankID sign-in.
     assert rules.invitation_lapses("a@b.example")
     assert not rules.invitation_lapses(None) and not rules.invitation_lapses("  ")
 
