@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, UniqueConstraint, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, UTCDateTime, enum_type
@@ -47,3 +47,14 @@ class Membership(IdMixin, CreatedMixin, Base):
     invitation_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # R46: the exclusive end of access (00:00 UTC of grantAccountantAccess's `until`); from then
+    # on the membership grants nothing, holds no seat and reads DEACTIVATED, with no job to run.
+    access_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @classmethod
+    def grants_access(cls, now: datetime) -> ColumnElement[bool]:
+        """R46 in SQL, the same rule as `licensing.memberships.grants_access`: not DEACTIVATED,
+        and its end, if it has one, still ahead. It lives here rather than in licensing because
+        auth (which may import only models) loads the principal's grants with it."""
+        return and_(cls.status != MembershipStatus.DEACTIVATED,
+                    or_(cls.access_ends_at.is_(None), cls.access_ends_at > now))
