@@ -123,16 +123,17 @@ class GraphQLEndpoint:
             await self.graphql(scope, receive, send)
             return
         started = time.perf_counter()
+        now = self.runtime.now()  # one clock per request: its grants (R46) and its reads agree
         async with self.runtime.database.sessions() as session:
             try:
                 principal = await authenticate(self.runtime.tokens, session, request.headers.get("authorization"),
-                                               external=getattr(request.app.state, "trusted_issuers", None))
+                                               external=getattr(request.app.state, "trusted_issuers", None), now=now)
             except InvalidToken as exc:
                 REQUESTS.labels("unauthenticated").inc()
                 await rejected(exc)(scope, receive, send)
                 return
             await session.rollback()  # end the auth read; the request's reads start fresh
-            db = RequestDb(session, self.runtime.now())
+            db = RequestDb(session, now)
             scope.setdefault("state", {})["context"] = Context(principal=principal, db=db, runtime=self.runtime)
             try:
                 await self.graphql(scope, receive, send)
@@ -216,7 +217,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         async with runtime.database.sessions() as session:
             try:
                 principal = await authenticate(runtime.tokens, session, request.headers.get("authorization"),
-                                               external=getattr(request.app.state, "trusted_issuers", None))
+                                               external=getattr(request.app.state, "trusted_issuers", None),
+                                               now=runtime.now())
             except InvalidToken as exc:
                 return rejected(exc)
         if not principal.has_scope("billing:read"):

@@ -32,6 +32,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -253,7 +254,7 @@ class TrustedIssuers:
             raise InvalidToken(str(exc) or "invalid token") from exc
         return ExternalClaims(issuer, str(decoded.claims["sub"]), dict(decoded.claims))
 
-    async def authenticate(self, session: AsyncSession, token: str) -> Principal:
+    async def authenticate(self, session: AsyncSession, token: str, *, now: datetime) -> Principal:
         found = await self.validate(token)
         user = await find_user(session, found)
         if user is None:
@@ -268,7 +269,7 @@ class TrustedIssuers:
             token_id=str(claims["jti"]) if isinstance(claims.get("jti"), str) else None,
         )
         principal.user_id = user.id
-        principal.grants = await load_grants(session, user.id)
+        principal.grants = await load_grants(session, user.id, now)
         return principal
 
 

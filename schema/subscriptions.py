@@ -99,21 +99,23 @@ class LiveContext(Context):
             raise InvalidToken("expected a bearer token")
         authorization = authorization or self.authorization
         async with self.runtime.database.sessions() as session:
-            self.principal = await authenticate(self.runtime.tokens, session, authorization, external=self.external)
+            self.principal = await authenticate(self.runtime.tokens, session, authorization, external=self.external,
+                                                now=self.runtime.now())
         self.authorization = authorization
 
     @contextlib.asynccontextmanager
     async def event(self) -> AsyncIterator[Context]:
         """A fresh session and the principal as it stands now, for reading one event."""
+        now = self.runtime.now()  # one clock per event: its grants (R46) and its reads agree
         async with self.runtime.database.sessions() as session:
             try:
                 principal = await authenticate(self.runtime.tokens, session, self.authorization,
-                                               external=self.external)
+                                               external=self.external, now=now)
             except InvalidToken as exc:
                 raise GraphQLError("Authentication required: " + str(exc),
                                    extensions={"code": "UNAUTHENTICATED"}) from exc
             await session.rollback()  # end the auth read; the event's reads start fresh
-            context = Context(principal=principal, db=RequestDb(session, self.runtime.now()), runtime=self.runtime)
+            context = Context(principal=principal, db=RequestDb(session, now), runtime=self.runtime)
             previous = _event_context.set(context)
             try:
                 yield context
