@@ -1,5 +1,7 @@
-"""Membership mutations after the invitation: accountant access, changes, deactivation,
-reactivation and a renewed welcome email."""
+"""Membership mutations after the invitation: accountant access and its end, changes,
+deactivation, reactivation and a renewed welcome email."""
+
+from datetime import date
 
 import strawberry
 
@@ -23,6 +25,12 @@ class GrantAccountantAccessInput:
     name: str
     email: str
     idempotency_key: str | None = None
+    until: date | None = strawberry.field(
+        default=None,
+        description="The first day without access (ISO date, UTC): the access ends by itself at 00:00 UTC of this "
+                    "day, and its seat is free from then on. Must be after today. Without it, access lasts until "
+                    "revoked.",
+    )
 
 
 @strawberry.input
@@ -81,7 +89,7 @@ class MembershipMutations:
     async def grant_accountant_access(self, info: Info, input: GrantAccountantAccessInput) -> InviteUserPayload:
         outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", lock=True),
                             lambda uow, company: memberships.grant_accountant_access(
-                                uow, company, name=input.name, email=input.email), input=input)
+                                uow, company, name=input.name, email=input.email, until=input.until), input=input)
         membership, queued = outcome.value or (None, False)
         return InviteUserPayload(membership=Membership.maybe(membership), welcome_email_queued=queued,
                                  user_errors=user_errors(outcome))
@@ -109,3 +117,4 @@ class MembershipMutations:
     async def resend_welcome_email(self, info: Info, input: ResendWelcomeEmailInput) -> MembershipPayload:
         return _payload(await run(info, _membership(input.membership_id), memberships.resend_welcome_email,
                                   input=input))
+
