@@ -73,6 +73,16 @@ def check_keeps_its_end(role: Role, new_role: Role, access_ends_at: datetime | N
         )
 
 
+def check_is_accountant(role: Role, field: Sequence[str]) -> None:
+    """revokeAccountantAccess ends accountant access only; other members are deactivated."""
+    if role is not Role.ACCOUNTANT:
+        raise RuleViolation(
+            UserErrorCode.INVALID_INPUT,
+            "This is not an accountant's membership; use deactivateMembership.",
+            field,
+        )
+
+
 def counts_as_administrator(role: Role, status: MembershipStatus) -> bool:
     """R21: every ADMINISTRATOR membership that is not DEACTIVATED counts, INVITED ones too."""
     return role is Role.ADMINISTRATOR and status is not MembershipStatus.DEACTIVATED

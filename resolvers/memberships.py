@@ -114,6 +114,21 @@ async def deactivate_membership(uow: UnitOfWork, membership: Membership) -> Memb
     return membership
 
 
+async def revoke_accountant_access(uow: UnitOfWork, membership: Membership) -> Membership:
+    """R46: an accountant's access ends at once, through the one path that ends access
+    (`change_access`, so R21 and the end of live sessions hold as for a deactivation); its
+    seat frees at once and a pending end is dropped. Only ACCOUNTANT memberships; revoking
+    one that has ended already changes nothing."""
+    company = await _lock_company(uow, membership)
+    field = ["input", "membershipId"]
+    rules.check_is_accountant(membership.role, field)
+    if not rules.grants_access(membership.status, membership.access_ends_at, uow.runtime.now()):
+        return membership
+    before, after = await change_access(uow, membership, field, end=End.DEACTIVATE)
+    _audit(uow, "membership.accountant_revoked", membership, company, "revoked (accountant access)", before, after)
+    return membership
+
+
 async def reactivate_membership(uow: UnitOfWork, membership: Membership) -> Membership:
     """Back to ACTIVE when the user had accepted, else INVITED with a fresh invitation;
     a NAMED membership needs a seat as an invitation does."""

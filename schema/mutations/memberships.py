@@ -63,6 +63,11 @@ class ResendWelcomeEmailInput:
     membership_id: strawberry.ID
 
 
+@strawberry.input
+class RevokeAccountantAccessInput:
+    membership_id: strawberry.ID = strawberry.field(description="An ACCOUNTANT membership.")
+
+
 @strawberry.type
 class MembershipPayload:
     membership: Membership | None = None
@@ -118,3 +123,9 @@ class MembershipMutations:
         return _payload(await run(info, _membership(input.membership_id), memberships.resend_welcome_email,
                                   input=input))
 
+    @mutation(Action.MANAGE_MEMBERS, grants=_its_role,
+              description="Ends an accountant's access at once: the membership is DEACTIVATED, its seat is free and "
+                          "any end set with `until` is dropped. Only ACCOUNTANT memberships.")
+    async def revoke_accountant_access(self, info: Info, input: RevokeAccountantAccessInput) -> MembershipPayload:
+        return _payload(await run(info, _membership(input.membership_id), memberships.revoke_accountant_access,
+                                  input=input))

@@ -104,6 +104,56 @@ def test_r46_an_accountant_with_an_end_ahead_keeps_its_role() -> None:
     rules.check_keeps_its_end(Role.ACCOUNTANT, Role.ADMINISTRATOR, NOW, NOW, [])  # ended: nothing left to keep
 
 
+def test_r46_only_accountant_access_is_revoked() -> None:
+    rules.check_is_accountant(Role.ACCOUNTANT, [])
+    for role in (Role.ADMINISTRATOR, Role.APPROVER, Role.REPORTER):
+        refused(UserErrorCode.INVALID_INPUT, rules.check_is_accountant, role, ["input", "membershipId"])
+
+
+def test_client_user_licences_are_not_set_or_taken_away_here() -> None:
+    field = ["input", "licenseType"]
+    rules.check_license_type_change(LicenseType.CONCURRENT, LicenseType.NAMED, field)
+    rules.check_license_type_change(LicenseType.NAMED, LicenseType.CONCURRENT, field)
+    rules.check_license_type_change(LicenseType.CLIENT_USER, LicenseType.CLIENT_USER, field)
+    error = refused(UserErrorCode.INVALID_INPUT, rules.check_license_type_change, LicenseType.NAMED,
+                    LicenseType.CLIENT_USER, field)
+    assert error.field == field
+    refused(UserErrorCode.INVALID_INPUT, rules.check_license_type_change, LicenseType.CLIENT_USER,
+            LicenseType.NAMED, field)
+
+
+def test_an_accountant_is_always_named() -> None:
+    rules.check_accountant_is_named(Role.ACCOUNTANT, LicenseType.NAMED, [])
+    rules.check_accountant_is_named(Role.REPORTER, LicenseType.CONCURRENT, [])
+    refused(UserErrorCode.INVALID_INPUT, rules.check_accountant_is_named, Role.ACCOUNTANT, LicenseType.CONCURRENT,
+            ["input", "licenseType"])
+
+
+def test_only_deactivated_memberships_are_reactivated() -> None:
+    rules.check_can_reactivate(DEACTIVATED, [])
+    for status in (ACTIVE, INVITED):
+        error = refused(UserErrorCode.INVALID_INPUT, rules.check_can_reactivate, status, ["input", "membershipId"])
+        assert error.field == ["input", "membershipId"]
+
+
+def test_reactivation_restores_active_only_after_acceptance() -> None:
+    assert rules.reactivated_status(NOW - timedelta(days=3)) is ACTIVE
+    assert rules.reactivated_status(None) is INVITED
+
+
+def test_resend_needs_an_email() -> None:
+    error = refused(UserErrorCode.EMAIL_REQUIRED, rules.check_can_resend_invitation, INVITED, None,
+                    ["input", "membershipId"])
+    assert error.field == ["input", "membershipId"]
+    refused(UserErrorCode.EMAIL_REQUIRED, rules.check_can_resend_invitation, INVITED, "  ", [])
+    rules.check_can_resend_invitation(INVITED, "a@b.example", [])
+
+
+def test_resend_is_only_for_pending_invitations() -> None:
+    for status in (ACTIVE, DEACTIVATED):
+        refused(UserErrorCode.INVALID_INPUT, rules.check_can_resend_invitation, status, "a@b.example", [])
+
+
 def test_r13_r46_the_sql_and_the_python_rule_are_one_rule() -> None:
     """`licensing.usage.holds_seat` and `Membership.grants_access` (SQL: seat counts, grants)
     answer as `licensing.memberships.holds_seat` and `grants_access` (Python: the resolvers and
