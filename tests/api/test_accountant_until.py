@@ -10,11 +10,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models import LicenseSession, Membership, ids
 from models.db import connect
 from models.enums import LicenseType, MembershipStatus
+from models.oauth_grants import InvitationToken
 from resolvers.runtime import Runtime
 from settings import Settings
 from tests.api.client import Api, Firm, unique
@@ -100,7 +101,7 @@ async def test_r46_access_granted_until_a_date_ends_by_itself_on_that_date(api: 
 
 async def test_r46_an_ended_access_is_deactivated_for_every_rule(api: Api) -> None:
     """DEACTIVATED everywhere: deactivating changes nothing more, no new invitation is sent,
-    and reactivating gives access back, without the end, on a free seat (R13)."""
+    it approves nobody, and reactivating gives access back, without the end, on a free seat (R13)."""
     with clock(api, NOV_11):
         firm, agreement_id, company_id = await setup(api, named=1)
         membership_id, email = await grant(api, firm, company_id)  # never accepted: INVITED
@@ -112,6 +113,10 @@ async def test_r46_an_ended_access_is_deactivated_for_every_rule(api: Api) -> No
         assert codes(await change(api, "resendWelcomeEmail", membership_id, firm.admin)) == [
             ("INVALID_INPUT", ["input", "membershipId"])]
         other = (await api.invite(firm.admin, company_id, email=unique("o") + "@x.example"))["membership"]["id"]
+        user = (await api.ok("query($id: ID!) { node(id: $id) { ... on Membership { user { id } } } }",
+                             {"id": membership_id}, token=firm.admin))["node"]["user"]["id"]
+        assert codes(await change(api, "updateMembership", other, firm.admin, approverId=user)) == [
+            ("INVALID_INPUT", ["input", "approverId"])]  # an approver must be a member still
         assert codes(await change(api, "reactivateMembership", membership_id, firm.admin)) == [
             ("SEAT_LIMIT_REACHED", ["input", "membershipId"])]
         await change(api, "deactivateMembership", other, firm.admin)
@@ -139,6 +144,16 @@ async def test_r46_the_invitation_lapses_when_the_access_ends(api: Api, mail: Ma
         assert (await api.http.get(link)).status_code == 200
     with clock(api, ENDS):
         assert (await api.http.get(link)).status_code == 404
+        # and were the link and invitation to outlive the end, the end alone still closes it
+        later = ENDS + timedelta(days=30)
+        async with api.runtime.database.sessions.begin() as session:
+            pk = ids.decode_as(membership_id, "Membership")
+            await session.execute(update(InvitationToken).where(InvitationToken.membership_id == pk)
+                                  .values(expires_at=later))
+            await session.execute(update(Membership).where(Membership.id == pk).values(invitation_expires_at=later))
+        assert (await api.http.get(link)).status_code == 404
+    with clock(api, ENDS - timedelta(seconds=1)):
+        assert (await api.http.get(link)).status_code == 200
 
 
 async def test_r46_an_accountant_with_an_end_ahead_keeps_its_role(api: Api) -> None:
@@ -230,21 +245,22 @@ async def test_r33_revoking_ends_live_sessions_as_deactivation_does(api: Api) ->
 
 
 async def test_r46_live_seat_usage_frees_the_seat_when_the_access_ends(database_url: str, api: Api) -> None:
-    """seatUsageChanged wakes up at the end by itself, as it does for a lapsing session."""
+    """seatUsageChanged wakes up at the end by itself, as it does for a lapsing session. The
+    accountant has accepted, so it is the end, not an invitation lapse, that it waits for."""
     firm = await api.firm()
     agreement_id, company_id = await api.agreement(firm)
     assert company_id is not None
     subscription_id = await api.subscription(firm, agreement_id, named=3)
     base = Runtime.create(connect(database_url), Settings())
-    offset = ENDS - timedelta(seconds=3) - datetime.now(UTC)  # three seconds before the end
+    offset = ENDS - timedelta(seconds=4) - datetime.now(UTC)  # four seconds before the end
     runtime = dataclasses.replace(base, clock=lambda: datetime.now(UTC) + offset)
     async with serve(runtime) as server, httpx.AsyncClient(base_url=server.url) as http:
         on_server = Api(http, runtime, vendor_client_id=api.vendor_client_id, app_client_id=api.app_client_id)
+        membership_id, _ = await grant(on_server, firm, company_id)
+        await set_membership(api, membership_id, status="ACTIVE", activated_at=runtime.now())
         async with live(server, firm.admin) as client:
             await subscribed(server, client, "s", SEATS, {"id": subscription_id})
-            await grant(on_server, firm, company_id)
-            message = await client.receive()
-            assert message["payload"]["data"]["seatUsageChanged"]["inUse"] == 1
+            assert runtime.now() < ENDS
             message = await client.receive()  # nobody did anything: the access ended
             assert message["payload"]["data"]["seatUsageChanged"]["inUse"] == 0
             assert runtime.now() >= ENDS
