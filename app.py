@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -128,17 +129,18 @@ class GraphQLEndpoint:
             await self.graphql(scope, receive, send)
             return
         started = time.perf_counter()
+        now = self.runtime.now()  # one clock per request: its grants (R52) and its reads agree
         async with self.runtime.database.sessions() as session:
             try:
                 principal = await authenticate(self.runtime.tokens, session, request.headers.get("authorization"),
-                                               external=getattr(request.app.state, "trusted_issuers", None))
+                                               external=getattr(request.app.state, "trusted_issuers", None), now=now)
                 await session.rollback()  # end the auth read; the request's reads start fresh
-                await self._signed_in_with_number(session, principal)
+                await self._signed_in_with_number(session, principal, now)
             except InvalidToken as exc:
                 REQUESTS.labels("unauthenticated").inc()
                 await rejected(exc)(scope, receive, send)
                 return
-            db = RequestDb(session, self.runtime.now())
+            db = RequestDb(session, now)
             scope.setdefault("state", {})["context"] = Context(principal=principal, db=db, runtime=self.runtime)
             try:
                 await self.graphql(scope, receive, send)
@@ -147,7 +149,7 @@ class GraphQLEndpoint:
         REQUESTS.labels("ok").inc()
         LATENCY.observe(time.perf_counter() - started)
 
-    async def _signed_in_with_number(self, session: AsyncSession, principal: Principal) -> None:
+    async def _signed_in_with_number(self, session: AsyncSession, principal: Principal, now: datetime) -> None:
         """R51: a BankID sign-in links the provider's subject and accepts the pending invitations,
         in a unit of work of its own (resolvers.accounts) before the request runs. InvalidToken
         when the subject turned out to be taken meanwhile."""
@@ -159,7 +161,7 @@ class GraphQLEndpoint:
         if outcome.errors:
             raise InvalidToken(outcome.errors[0].message)
         assert principal.user_id is not None
-        principal.grants = await load_grants(session, principal.user_id)  # their statuses changed
+        principal.grants = await load_grants(session, principal.user_id, now)  # their statuses changed
         await session.rollback()
 
 
@@ -236,7 +238,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         async with runtime.database.sessions() as session:
             try:
                 principal = await authenticate(runtime.tokens, session, request.headers.get("authorization"),
-                                               external=getattr(request.app.state, "trusted_issuers", None))
+                                               external=getattr(request.app.state, "trusted_issuers", None),
+                                               now=runtime.now())
             except InvalidToken as exc:
                 return rejected(exc)
         if principal.email_required:  # R51, as schema.email_gate decides for GraphQL

@@ -1,5 +1,6 @@
 """Turns a bearer token into a Principal with its grants (one small query each)."""
 
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import and_, exists, or_, select
@@ -9,7 +10,7 @@ from sqlalchemy.orm import aliased
 from auth.principal import CompanyGrant, Grants, Principal
 from auth.tokens import InvalidToken, TokenService
 from models import Company, FirmMember, Membership, OAuthClient, Subscription, User
-from models.enums import LicenseType, MembershipStatus, SubscriptionStatus, UserStatus
+from models.enums import LicenseType, SubscriptionStatus, UserStatus
 from models.ids import decode_as
 from models.oauth_grants import RevokedAccessToken
 
@@ -26,11 +27,13 @@ class ExternalIssuers(Protocol):
         """Whether the token names one of these issuers (and so is theirs to validate)."""
         ...
 
-    async def authenticate(self, session: AsyncSession, token: str) -> Principal:
+    async def authenticate(self, session: AsyncSession, token: str, *, now: datetime) -> Principal:
         ...
 
 
-async def load_grants(session: AsyncSession, user_id: int) -> Grants:
+async def load_grants(session: AsyncSession, user_id: int, now: datetime) -> Grants:
+    """The user's firm roles and the memberships that grant their role at `now` (the request's
+    clock): a DEACTIVATED one never, one with an end only until it (R52)."""
     staff = await session.execute(select(FirmMember.firm_id, FirmMember.role).where(FirmMember.user_id == user_id))
     licence = aliased(Subscription)  # the agreement's licence, for NAMED and CONCURRENT memberships
     master = aliased(Subscription)  # the firm's master licence, for CLIENT_USER ones
@@ -46,7 +49,7 @@ async def load_grants(session: AsyncSession, user_id: int) -> Grants:
         .join(Company, Company.id == Membership.company_id)
         .outerjoin(licence, licence.agreement_id == Company.agreement_id)
         .outerjoin(master, master.master_firm_id == Company.firm_id)
-        .where(Membership.user_id == user_id, Membership.status != MembershipStatus.DEACTIVATED, licensed)
+        .where(Membership.user_id == user_id, Membership.grants_access(now), licensed)
     )
     return Grants(
         firm_roles={firm_id: role for firm_id, role in staff.all()},
@@ -55,16 +58,17 @@ async def load_grants(session: AsyncSession, user_id: int) -> Grants:
 
 
 async def authenticate(tokens: TokenService, session: AsyncSession, authorization: str | None,
-                       external: ExternalIssuers | None = None) -> Principal:
+                       external: ExternalIssuers | None = None, *, now: datetime) -> Principal:
     """Validates the `Authorization: Bearer` header; raises InvalidToken for anything else.
-    Tokens of a trusted external issuer go to `external`; all others must be ours."""
+    Tokens of a trusted external issuer go to `external`; all others must be ours. `now` is
+    the request's clock, at which the grants are read."""
     if not authorization:
         raise MissingCredentials("missing bearer token")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise MissingCredentials("expected a bearer token")
     if external is not None and external.claims(token.strip()):
-        return await external.authenticate(session, token.strip())
+        return await external.authenticate(session, token.strip(), now=now)
     claims = await tokens.validate(token.strip())
     # One statement: the client, and whether the token was revoked (RFC 7009).
     revoked = exists().where(RevokedAccessToken.jti == claims.token_id)
@@ -89,5 +93,5 @@ async def authenticate(tokens: TokenService, session: AsyncSession, authorizatio
         raise InvalidToken("unknown or deactivated user")
     principal.user_id = user_id
     principal.email_required = user.email is None
-    principal.grants = await load_grants(session, user_id)
+    principal.grants = await load_grants(session, user_id, now)
     return principal

@@ -315,7 +315,7 @@ class TrustedIssuers:
         key = await existing_secret(session, PII_DIGEST_KEY)
         return None if key is None else self.numbers.digest(canonical, key)
 
-    async def authenticate(self, session: AsyncSession, token: str) -> Principal:
+    async def authenticate(self, session: AsyncSession, token: str, *, now: datetime) -> Principal:
         found = await self.validate(token)
         digest = await self.pin_digest(session, found)
         mapped = await find_user(session, found, digest)
@@ -333,7 +333,7 @@ class TrustedIssuers:
         )
         principal.user_id = user.id
         principal.email_required = user.email is None
-        principal.grants = await load_grants(session, user.id)
+        principal.grants = await load_grants(session, user.id, now)
         if digest is not None and user.personal_identity_digest == digest:
             invited = any(g.status is MembershipStatus.INVITED for g in principal.grants.companies.values())
             principal.pin_sign_in = PinSignIn(found.issuer.issuer, found.subject, linked=mapped.linked,

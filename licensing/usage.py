@@ -13,12 +13,17 @@ if TYPE_CHECKING:
 
 
 def holds_seat(now: datetime) -> ColumnElement[bool]:
-    """An ACTIVE membership, or an INVITED one whose invitation has not lapsed (R13)."""
-    return or_(
-        Membership.status == MembershipStatus.ACTIVE,
-        and_(
-            Membership.status == MembershipStatus.INVITED,
-            or_(Membership.invitation_expires_at.is_(None), Membership.invitation_expires_at > now),
+    """R13 and R52, the same as `licensing.memberships.holds_seat` in Python: a membership that
+    grants access (not DEACTIVATED, its end not reached) and is ACTIVE, or INVITED with an
+    invitation that has not lapsed."""
+    return and_(
+        Membership.grants_access(now),
+        or_(
+            Membership.status == MembershipStatus.ACTIVE,
+            and_(
+                Membership.status == MembershipStatus.INVITED,
+                or_(Membership.invitation_expires_at.is_(None), Membership.invitation_expires_at > now),
+            ),
         ),
     )
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ColumnElement, ForeignKey, Index, String, UniqueConstraint, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, UTCDateTime, enum_type
@@ -49,3 +49,14 @@ class Membership(IdMixin, CreatedMixin, Base):
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Ended because its company was archived: given back if the archiving is undone.
     ended_by_archive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # R52: the exclusive end of access (00:00 UTC of grantAccountantAccess's `until`); from then
+    # on the membership grants nothing, holds no seat and reads DEACTIVATED, with no job to run.
+    access_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @classmethod
+    def grants_access(cls, now: datetime) -> ColumnElement[bool]:
+        """R52 in SQL, the same rule as `licensing.memberships.grants_access`: not DEACTIVATED,
+        and its end, if it has one, still ahead. It lives here rather than in licensing because
+        auth (which may import only models) loads the principal's grants with it."""
+        return and_(cls.status != MembershipStatus.DEACTIVATED,
+                    or_(cls.access_ends_at.is_(None), cls.access_ends_at > now))

@@ -23,6 +23,7 @@ from auth.passwords import hash_password, password_problem, verify_password
 from licensing import memberships
 from licensing.errors import RuleViolation
 from licensing.identity import normalize_email
+from licensing.memberships import effective_status
 from models import Company, Membership, OutboxEmail, User
 from models.enums import LinkPurpose, MembershipStatus, UserErrorCode, UserStatus
 from models.oauth_grants import ExternalSubjectLink, InvitationToken, token_digest
@@ -132,7 +133,9 @@ async def open_link(uow: UnitOfWork, token: str, *, lock: bool) -> Link | None:
     if row.membership_id is not None:
         stmt_m = select(Membership).where(Membership.id == row.membership_id)
         membership = await uow.session.scalar(stmt_m.with_for_update() if lock else stmt_m)
-        if membership is None or membership.status is not MembershipStatus.INVITED:
+        # An ended access (R52) reads DEACTIVATED: its invitation cannot be accepted either.
+        if membership is None or effective_status(membership.status, membership.access_ends_at,
+                                                  now) is not MembershipStatus.INVITED:
             return None
         if membership.invitation_expires_at is not None and membership.invitation_expires_at <= now:
             return None  # lapsed: its seat was freed (R13); a new invitation is needed

@@ -1,5 +1,5 @@
-"""Memberships after the invitation: accountant access, changes, deactivation,
-reactivation and a renewed welcome email (R13, R18, R20, R21, R22, R28).
+"""Memberships after the invitation: accountant access and its end, changes, deactivation,
+reactivation and a renewed welcome email (R13, R18, R20, R21, R22, R28, R52).
 
 Every function here locks the membership's company row first (the mutation has already
 locked the membership itself), so that two changes to one company's administrators run
@@ -8,6 +8,7 @@ NAMED seat goes through `licensing.seats.claim_named_seat`, which locks the agre
 row (R28)."""
 
 import enum
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -33,17 +34,21 @@ _API_NAMES = {
     "status": "status",
     "invitation_expires_at": "invitationExpiresAt",
     "deactivated_at": "deactivatedAt",
+    "access_ends_at": "accessEndsOn",
 }
 
 
 async def grant_accountant_access(
-    uow: UnitOfWork, company: Company, *, name: str, email: str
+    uow: UnitOfWork, company: Company, *, name: str, email: str, until: date | None = None
 ) -> tuple[Membership, bool]:
-    """R22: an INVITED ACCOUNTANT membership on a NAMED seat, made like any invitation."""
+    """R22: an INVITED ACCOUNTANT membership on a NAMED seat, made like any invitation. With
+    `until` (R52) the access ends by itself at 00:00 UTC of that day: from then on it grants
+    nothing and its seat is free, with no job to run."""
+    ends_at = None if until is None else rules.access_end(until, uow.runtime.today(), ["input", "until"])
     try:
         return await users.invite_user(
             uow, company, name=name, email=email, personal_identity_number=None, role=Role.ACCOUNTANT,
-            license_type=LicenseType.NAMED, action="membership.accountant_granted",
+            license_type=LicenseType.NAMED, action="membership.accountant_granted", access_ends_at=ends_at,
         )
     except RuleViolation as violation:
         # grantAccountantAccess has no licenseType field: the seat belongs to the company's agreement.
@@ -70,6 +75,7 @@ async def update_membership(
     new_license = license_type if license_type is not None else membership.license_type
     if license_type is not None:
         rules.check_license_type_change(membership.license_type, license_type, ["input", "licenseType"])
+    rules.check_keeps_its_end(membership.role, new_role, membership.access_ends_at, now, ["input", "role"])
     rules.check_accountant_is_named(new_role, new_license,
                                     ["input", "licenseType" if license_type is not None else "role"])
     await change_access(uow, membership, ["input", "role"], role=new_role)
@@ -84,7 +90,7 @@ async def update_membership(
             else await users._approver(uow, company, approver_id, ["input", "approverId"])
         )
     if new_license is not membership.license_type and rules.needs_named_seat(
-        new_license, membership.status, membership.invitation_expires_at, now
+        new_license, membership.status, membership.invitation_expires_at, membership.access_ends_at, now
     ):
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now,
                                      ["input", "licenseType"])
@@ -99,12 +105,27 @@ async def update_membership(
 async def deactivate_membership(uow: UnitOfWork, membership: Membership) -> Membership:
     """R21 keeps the last administrator; the NAMED seat frees at once (R13 counts only
     INVITED and ACTIVE memberships), and the user's live concurrent sessions in the
-    company end. Deactivating a deactivated membership changes nothing."""
+    company end. Deactivating a deactivated (or ended, R52) membership changes nothing."""
     company = await _lock_company(uow, membership)
-    if membership.status is MembershipStatus.DEACTIVATED:
+    if not rules.grants_access(membership.status, membership.access_ends_at, uow.runtime.now()):
         return membership
     before, after = await change_access(uow, membership, ["input", "membershipId"], end=End.DEACTIVATE)
     _audit(uow, "membership.deactivated", membership, company, "deactivated", before, after)
+    return membership
+
+
+async def revoke_accountant_access(uow: UnitOfWork, membership: Membership) -> Membership:
+    """R52: an accountant's access ends at once, through the one path that ends access
+    (`change_access`, so R21 and the end of live sessions hold as for a deactivation); its
+    seat frees at once and a pending end is dropped. Only ACCOUNTANT memberships; revoking
+    one that has ended already changes nothing."""
+    company = await _lock_company(uow, membership)
+    field = ["input", "membershipId"]
+    rules.check_is_accountant(membership.role, field)
+    if not rules.grants_access(membership.status, membership.access_ends_at, uow.runtime.now()):
+        return membership
+    before, after = await change_access(uow, membership, field, end=End.DEACTIVATE)
+    _audit(uow, "membership.accountant_revoked", membership, company, "revoked (accountant access)", before, after)
     return membership
 
 
@@ -113,16 +134,19 @@ async def reactivate_membership(uow: UnitOfWork, membership: Membership) -> Memb
     a NAMED membership needs a seat as an invitation does."""
     company = await _lock_company(uow, membership)
     field = ["input", "membershipId"]
-    rules.check_can_reactivate(membership.status, field)
     now = uow.runtime.now()
+    was = rules.effective_status(membership.status, membership.access_ends_at, now)
+    rules.check_can_reactivate(was, field)
     status = rules.reactivated_status(membership.activated_at)
     if membership.license_type is LicenseType.NAMED:
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
-    values: dict[str, Any] = {"status": status, "deactivated_at": None}
+    # An ended access (R52) comes back without its end: whoever reactivates gives access anew.
+    values: dict[str, Any] = {"status": status, "deactivated_at": None, "access_ends_at": None}
     if status is MembershipStatus.INVITED:
         user = await uow.session.get_one(User, membership.user_id)
         values["invitation_expires_at"] = invitation_expiry_of(uow, user)
     before, after = changes(membership, values)
+    before, after = {**before, "status": was}, {**after, "status": status}
     _audit(uow, "membership.reactivated", membership, company, "reactivated", before, after)
     return membership
 
@@ -134,13 +158,15 @@ async def resend_welcome_email(uow: UnitOfWork, membership: Membership) -> Membe
     company = await _lock_company(uow, membership)
     field = ["input", "membershipId"]
     user = await uow.session.get_one(User, membership.user_id)
-    rules.check_can_resend_invitation(membership.status, field)
     now = uow.runtime.now()
+    rules.check_can_resend_invitation(rules.effective_status(membership.status, membership.access_ends_at, now),
+                                      field)
     if membership.license_type is LicenseType.NAMED and not rules.holds_seat(
-        membership.status, membership.invitation_expires_at, now
+        membership.status, membership.invitation_expires_at, membership.access_ends_at, now
     ):
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
-    before, after = changes(membership, {"invitation_expires_at": invitation_expiry_of(uow, user)})
+    lapses = rules.invitation_lapse(invitation_expiry_of(uow, user), membership.access_ends_at)
+    before, after = changes(membership, {"invitation_expires_at": lapses})
     if not rules.invitation_lapses(user.email):
         if after:  # a lapsed one (or one made before R51) waits again; a waiting one is left as it is
             _audit(uow, "membership.invitation_renewed", membership, company, "invitation renewed", before, after)
@@ -173,7 +199,8 @@ async def change_access(uow: UnitOfWork, membership: Membership, field: list[str
     removes, deactivates or downgrades one comes here, so R21 holds on all of them. Ending
     access also ends the user's live concurrent sessions in the company. `whole_company`
     (archiving it) skips R21, since every access ends with it. Returns (before, after) of
-    the status for the audit; the caller writes the event."""
+    the status for the audit; the caller writes the event. Deactivating drops a pending end
+    (R52): access has ended, and a reactivation gives it back without one."""
     await _lock_company(uow, membership)
     downgraded = role is not None and role is not Role.ADMINISTRATOR
     if (end is not None or downgraded) and not whole_company:
@@ -194,22 +221,25 @@ async def change_access(uow: UnitOfWork, membership: Membership, field: list[str
         await uow.session.delete(membership)
         await uow.session.flush()
         return before, {"status": None}
-    return changes(membership, {"status": MembershipStatus.DEACTIVATED, "deactivated_at": now})
+    return changes(membership, {"status": MembershipStatus.DEACTIVATED, "deactivated_at": now, "access_ends_at": None})
 
 
 async def _check_keeps_an_administrator(uow: UnitOfWork, membership: Membership, field: list[str]) -> None:
-    """R21, for a membership about to stop being an administrator."""
-    if not rules.counts_as_administrator(membership.role, membership.status):
+    """R21, for a membership about to stop being an administrator. Memberships count by the
+    status they read now (R52: an ended one is DEACTIVATED)."""
+    now = uow.runtime.now()
+    status = rules.effective_status(membership.status, membership.access_ends_at, now)
+    if not rules.counts_as_administrator(membership.role, status):
         return
     others = await uow.session.scalar(
         select(func.count()).select_from(Membership).where(
             Membership.company_id == membership.company_id,
             Membership.id != membership.id,
             Membership.role == Role.ADMINISTRATOR,
-            Membership.status != MembershipStatus.DEACTIVATED,
+            Membership.grants_access(now),
         )
     )
-    rules.check_keeps_an_administrator(membership.role, membership.status, int(others or 0), field)
+    rules.check_keeps_an_administrator(membership.role, status, int(others or 0), field)
 
 
 def _api_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -217,6 +247,8 @@ def _api_values(values: dict[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         if name == "approver_id" and value is not None:
             value = global_ids.encode("User", value)
+        if name == "access_ends_at":
+            value = rules.access_ends_on(value)
         out[_API_NAMES.get(name, name)] = value
     return out
 

@@ -26,7 +26,7 @@ from licensing.errors import RuleViolation
 from licensing.usage import live_sessions
 from models import Company, LicenseSession, Membership, SeatPool, Subscription
 from models import ids as global_ids
-from models.enums import LicenseType, MembershipStatus, UserErrorCode
+from models.enums import LicenseType, UserErrorCode
 from resolvers.base import UnitOfWork
 
 
@@ -56,7 +56,7 @@ async def start_session(uow: UnitOfWork, company: Company) -> LicenseSession:
     membership = await uow.session.scalar(
         select(Membership.id).where(
             Membership.user_id == user_id, Membership.company_id == company.id,
-            Membership.license_type == LicenseType.CONCURRENT, Membership.status != MembershipStatus.DEACTIVATED,
+            Membership.license_type == LicenseType.CONCURRENT, Membership.grants_access(uow.runtime.now()),
         )
     )
     if membership is None:

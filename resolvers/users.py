@@ -2,12 +2,13 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 
 from auth.secrets import PII_DIGEST_KEY, server_secret
 from licensing import identity, seats
+from licensing import memberships as membership_rules
 from licensing.errors import RuleViolation
 from licensing.validation import optional_text, require_text
 from models import Company, Membership, User
@@ -85,7 +86,10 @@ async def invite_user(
     approver_id: str | None = None,
     send_welcome_email: bool = True,
     action: str = "membership.invited",
+    access_ends_at: datetime | None = None,
 ) -> tuple[Membership, bool]:
+    """`access_ends_at` (accountant access only, R52) ends the membership by itself; its
+    invitation lapses then at the latest."""
     field = ["input"]
     require_text(name, [*field, "name"])
     if license_type is LicenseType.CLIENT_USER:
@@ -115,19 +119,21 @@ async def invite_user(
         pay_type=pay_type,
         approver_id=approver_pk,
         invited_at=now,
-        invitation_expires_at=invitations.invitation_expiry_of(uow, user),
+        invitation_expires_at=membership_rules.invitation_lapse(invitations.invitation_expiry_of(uow, user),
+                                                                access_ends_at),
+        access_ends_at=access_ends_at,
     )
     uow.session.add(membership)
     await uow.session.flush()
     queued = bool(send_welcome_email and user.email)
     if queued:
         await queue_welcome_email(uow, user, company, membership)
-    uow.audit(
-        action, membership, f"{user.name} invited to {company.name} as {role.value}",
-        after={"user": global_ids.of(user), "role": role.value, "licenseType": license_type.value,
-               "welcomeEmailQueued": queued},
-        company_id=company.id,
-    )
+    after: dict[str, object] = {"user": global_ids.of(user), "role": role.value, "licenseType": license_type.value,
+                                "welcomeEmailQueued": queued}
+    if access_ends_at is not None:
+        after["accessEndsOn"] = str(membership_rules.access_ends_on(access_ends_at))
+    uow.audit(action, membership, f"{user.name} invited to {company.name} as {role.value}", after=after,
+              company_id=company.id)
     return membership, queued
 
 
@@ -156,7 +162,7 @@ async def _approver(uow: UnitOfWork, company: Company, approver_id: str | None, 
         member = await uow.session.scalar(
             select(Membership.id).where(
                 Membership.user_id == pk, Membership.company_id == company.id,
-                Membership.status != MembershipStatus.DEACTIVATED,
+                Membership.grants_access(uow.runtime.now()),
             )
         )
     if member is None:

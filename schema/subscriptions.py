@@ -29,6 +29,7 @@ from auth.authenticate import ExternalIssuers, authenticate
 from auth.principal import Principal
 from auth.tokens import InvalidToken
 from auth.visibility import visible_audit_events, visible_firms, visible_subscriptions
+from licensing.usage import holds_seat
 from loaders import Loaders
 from loaders.base import RequestDb
 from models import ids
@@ -99,21 +100,23 @@ class LiveContext(Context):
             raise InvalidToken("expected a bearer token")
         authorization = authorization or self.authorization
         async with self.runtime.database.sessions() as session:
-            self.principal = await authenticate(self.runtime.tokens, session, authorization, external=self.external)
+            self.principal = await authenticate(self.runtime.tokens, session, authorization, external=self.external,
+                                                now=self.runtime.now())
         self.authorization = authorization
 
     @contextlib.asynccontextmanager
     async def event(self) -> AsyncIterator[Context]:
         """A fresh session and the principal as it stands now, for reading one event."""
+        now = self.runtime.now()  # one clock per event: its grants (R52) and its reads agree
         async with self.runtime.database.sessions() as session:
             try:
                 principal = await authenticate(self.runtime.tokens, session, self.authorization,
-                                               external=self.external)
+                                               external=self.external, now=now)
             except InvalidToken as exc:
                 raise GraphQLError("Authentication required: " + str(exc),
                                    extensions={"code": "UNAUTHENTICATED"}) from exc
             await session.rollback()  # end the auth read; the event's reads start fresh
-            context = Context(principal=principal, db=RequestDb(session, self.runtime.now()), runtime=self.runtime)
+            context = Context(principal=principal, db=RequestDb(session, now), runtime=self.runtime)
             previous = _event_context.set(context)
             try:
                 yield context
@@ -148,7 +151,7 @@ def _closing_on_error(inbox: Subscriber) -> Iterator[None]:
 @dataclass
 class SeatState:
     pools: dict[Any, SeatPool]
-    next_change: datetime | None  # when a live session or a pending invitation lapses
+    next_change: datetime | None  # when a live session, a pending invitation or an access end lapses
 
 
 async def _seat_state(context: Context, pk: int | None) -> SeatState:
@@ -170,7 +173,12 @@ async def _seat_state(context: Context, pk: int | None) -> SeatState:
         models.Company.agreement_id == row.agreement_id, models.Membership.license_type == LicenseType.NAMED,
         models.Membership.status == MembershipStatus.INVITED,
         models.Membership.invitation_expires_at > now).scalar_subquery()
-    times = (await context.db.all(select(session_ends, invitation_lapses)))[0]
+    # R52: an accountant's access that ends by the clock frees its seat then, with no one acting.
+    access_ends = select(func.min(models.Membership.access_ends_at)).join(
+        models.Company, models.Company.id == models.Membership.company_id).where(
+        models.Company.agreement_id == row.agreement_id, models.Membership.license_type == LicenseType.NAMED,
+        holds_seat(now), models.Membership.access_ends_at > now).scalar_subquery()
+    times = (await context.db.all(select(session_ends, invitation_lapses, access_ends)))[0]
     moments = [t for t in times if t is not None]
     return SeatState({pool.license_type: pool for pool in pools}, min(moments) if moments else None)
 

@@ -1,5 +1,7 @@
-"""Membership mutations after the invitation: accountant access, changes, deactivation,
-reactivation and a renewed welcome email."""
+"""Membership mutations after the invitation: accountant access and its end, changes,
+deactivation, reactivation and a renewed welcome email."""
+
+from datetime import date
 
 import strawberry
 
@@ -23,6 +25,12 @@ class GrantAccountantAccessInput:
     name: str
     email: str
     idempotency_key: str | None = None
+    until: date | None = strawberry.field(
+        default=None,
+        description="The first day without access (ISO date, UTC): the access ends by itself at 00:00 UTC of this "
+                    "day, and its seat is free from then on. Must be after today. Without it, access lasts until "
+                    "revoked.",
+    )
 
 
 @strawberry.input
@@ -55,6 +63,11 @@ class ResendWelcomeEmailInput:
     membership_id: strawberry.ID
 
 
+@strawberry.input
+class RevokeAccountantAccessInput:
+    membership_id: strawberry.ID = strawberry.field(description="An ACCOUNTANT membership.")
+
+
 @strawberry.type
 class MembershipPayload:
     membership: Membership | None = None
@@ -81,7 +94,7 @@ class MembershipMutations:
     async def grant_accountant_access(self, info: Info, input: GrantAccountantAccessInput) -> InviteUserPayload:
         outcome = await run(info, Target(CompanyRow, input.company_id, "companyId", lock=True),
                             lambda uow, company: memberships.grant_accountant_access(
-                                uow, company, name=input.name, email=input.email), input=input)
+                                uow, company, name=input.name, email=input.email, until=input.until), input=input)
         membership, queued = outcome.value or (None, False)
         return InviteUserPayload(membership=Membership.maybe(membership), welcome_email_queued=queued,
                                  user_errors=user_errors(outcome))
@@ -110,4 +123,11 @@ class MembershipMutations:
               "A user without an email gets no email: the invitation is renewed to wait for their BankID sign-in.")
     async def resend_welcome_email(self, info: Info, input: ResendWelcomeEmailInput) -> MembershipPayload:
         return _payload(await run(info, _membership(input.membership_id), memberships.resend_welcome_email,
+                                  input=input))
+
+    @mutation(Action.MANAGE_MEMBERS, grants=_its_role,
+              description="Ends an accountant's access at once: the membership is DEACTIVATED, its seat is free and "
+                          "any end set with `until` is dropped. Only ACCOUNTANT memberships.")
+    async def revoke_accountant_access(self, info: Info, input: RevokeAccountantAccessInput) -> MembershipPayload:
+        return _payload(await run(info, _membership(input.membership_id), memberships.revoke_accountant_access,
                                   input=input))

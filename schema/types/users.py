@@ -1,12 +1,14 @@
 """Users and memberships."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 import strawberry
 
 import models
+from licensing import memberships as rules
 from loaders import relations as r
 from models.enums import LoginMethod as LoginMethodEnum
+from models.enums import MembershipStatus as MembershipStatusEnum
 from schema.context import Info
 from schema.types.base import FromModel
 from schema.types.common import (
@@ -53,12 +55,21 @@ class User(Node, FromModel):
                                 Membership.from_model)
 
 
+def _status(root: "Membership", info: Info) -> MembershipStatusEnum:
+    # R52: the stored status cannot change by itself when an end passes; the end decides.
+    return rules.effective_status(root.model.status, root.model.access_ends_at, info.context.db.now)
+
+
 @strawberry.type(description="A user's access to one company: a role and the licence type it is charged under.")
 class Membership(Node, FromModel):
     model: strawberry.Private[models.Membership]
     role: Role  # type: ignore[valid-type]
     license_type: LicenseType  # type: ignore[valid-type]
-    status: MembershipStatus  # type: ignore[valid-type]
+    status: MembershipStatus = strawberry.field(  # type: ignore[valid-type]
+        resolver=_status,
+        description="INVITED or ACTIVE while the membership grants its role; DEACTIVATED once deactivated, "
+                    "revoked, or from its accessEndsOn on.",
+    )
     employee_number: str | None
     pay_type: PayType | None  # type: ignore[valid-type]
     invited_at: datetime | None
@@ -67,6 +78,12 @@ class Membership(Node, FromModel):
         "BankID sign-in of a user without an email, which accepts it: such an invitation does not lapse."
     )
     activated_at: datetime | None
+
+    @strawberry.field(description="The first day without access (UTC) of accountant access granted with `until`: "
+                      "from 00:00 UTC that day the membership reads DEACTIVATED, grants nothing and frees its seat. "
+                      "Null when no end is set.")
+    def access_ends_on(self) -> date | None:
+        return rules.access_ends_on(self.model.access_ends_at)
 
     @strawberry.field
     async def user(self, info: Info) -> User:

@@ -211,11 +211,12 @@ async def test_refetches_for_unknown_kids_are_rate_limited(api: Api, runtime: Ru
     email = await a_user(api)
     token = provider.token(email=email, email_verified=True)
     async with runtime.database.sessions() as session:
-        assert (await external.authenticate(session, token)).user_id is not None
+        assert (await external.authenticate(session, token, now=runtime.now())).user_id is not None
         stranger = ECKey.generate_key("P-256", parameters={"kid": "made-up"}, private=True)
         for _ in range(5):
             with pytest.raises(InvalidToken, match="unknown key"):
-                await external.authenticate(session, provider.token(stranger, email=email, email_verified=True))
+                await external.authenticate(session, provider.token(stranger, email=email, email_verified=True),
+                                            now=runtime.now())
     assert provider.fetches == 1
 
 
@@ -272,18 +273,20 @@ async def test_a_provider_without_typ_can_be_configured(api: Api, runtime: Runti
     external = TrustedIssuers([trust(provider, typ=None)], refetch_interval=0)
     email = await a_user(api)
     async with runtime.database.sessions() as session:
-        principal = await external.authenticate(session, provider.token(typ=None, email=email, email_verified=True))
+        principal = await external.authenticate(session, provider.token(typ=None, email=email, email_verified=True),
+                                                now=runtime.now())
         assert principal.user_id == await user_pk(api, email)
         with pytest.raises(InvalidToken):  # the audience still keeps ID tokens out
             await external.authenticate(session, provider.token(typ=None, aud="partner-spa", email=email,
-                                                                email_verified=True))
+                                                                email_verified=True), now=runtime.now())
 
 
 async def test_only_the_configured_algorithms(api: Api, runtime: Runtime, provider: Provider) -> None:
     external = TrustedIssuers([trust(provider, algorithms=("RS256",))], refetch_interval=0)
     async with runtime.database.sessions() as session:
         with pytest.raises(InvalidToken, match="algorithm"):
-            await external.authenticate(session, provider.token(email=await a_user(api), email_verified=True))
+            await external.authenticate(session, provider.token(email=await a_user(api), email_verified=True),
+                                        now=runtime.now())
 
 
 async def test_our_own_tokens_still_work_beside_the_provider(api: Api, resource: httpx.AsyncClient) -> None:

@@ -5,6 +5,7 @@ new way in."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -31,6 +32,8 @@ class Stage:
     their_bankid_membership: str
     our_bankid_administrator: str  # the membership of a BankID-only ADMINISTRATOR of our company
     advisor: str  # a token of our FIRM_ADVISOR
+    our_reporter: str  # a REPORTER membership of our company
+    their_accountant: str  # an ACCOUNTANT membership of their company
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +50,21 @@ async def stage(api: Api) -> Stage:
     advisor_email = unique("advisor") + "@x.example"
     await api.mutate("addFirmStaff", {"firmId": ours.id, "name": "Advisor", "email": advisor_email,
                                       "role": "FIRM_ADVISOR"}, "firmMember { id }", token=await api.vendor())
+    reporter = await api.invite(ours.admin, our_company, email=unique("reporter") + "@x.example")
+    accountant = await api.mutate("grantAccountantAccess", {"companyId": their_company, "name": "Their Accountant",
+                                                            "email": unique("acc") + "@books.example"},
+                                  "membership { id }", token=theirs.admin)
     return Stage(api, ours, our_company, our_agreement, our_subscription, theirs, their_company, their_agreement,
                  their_subscription, pin, their_bankid["membership"]["id"], our_bankid["membership"]["id"],
-                 await api.token(advisor_email))
+                 await api.token(advisor_email), reporter["membership"]["id"], accountant["membership"]["id"])
+
+
+def accountant(s: Stage, **fields: Any) -> dict[str, Any]:
+    return {"companyId": s.our_company, "name": "Acc Ountant", "email": unique("acc") + "@books.example", **fields}
+
+
+def days_from_today(s: Stage, days: int) -> str:
+    return (s.api.runtime.today() + timedelta(days=days)).isoformat()
 
 
 def invite(s: Stage, **fields: Any) -> dict[str, Any]:
@@ -104,6 +119,17 @@ CASES: dict[str, Case] = {
     "an advisor changing seats": Case("changeSeats", lambda s: {"subscriptionId": s.our_subscription,
                                                                 "licenseType": "NAMED", "seats": 11},
                                       "FORBIDDEN", caller="advisor"),
+    # accountant access ends after today, and only accountant access is revoked (R52)
+    "accountant access until yesterday": Case("grantAccountantAccess",
+                                              lambda s: accountant(s, until=days_from_today(s, -1)), "INVALID_INPUT"),
+    "accountant access until today": Case("grantAccountantAccess", lambda s: accountant(s, until=days_from_today(s, 0)),
+                                          "INVALID_INPUT"),
+    "accountant access until a date that is no date": Case(
+        "grantAccountantAccess", lambda s: accountant(s, until="2026-02-30"), "BAD_USER_INPUT"),
+    "revoking a membership that is no accountant's": Case(
+        "revokeAccountantAccess", lambda s: {"membershipId": s.our_reporter}, "INVALID_INPUT"),
+    "revoking their accountant": Case("revokeAccountantAccess", lambda s: {"membershipId": s.their_accountant},
+                                      "NOT_FOUND"),
 }
 
 

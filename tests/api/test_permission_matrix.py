@@ -10,7 +10,7 @@ count as allowed). A second test drops the one scope each operation needs.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -65,6 +65,8 @@ MUTATIONS: dict[str, tuple[bool, ...]] = {
     # manage members, invite
     "inviteUser":                      (Y, Y, Y, N, N, N, N, N, Y),
     "grantAccountantAccess":           (Y, Y, Y, N, N, N, N, N, Y),
+    "grantAccountantAccess(until)":    (Y, Y, Y, N, N, N, N, N, Y),
+    "revokeAccountantAccess":          (Y, Y, Y, N, N, N, N, N, Y),
     "updateMembership":                (Y, Y, Y, N, N, N, N, N, Y),
     "deactivateMembership":            (Y, Y, Y, N, N, N, N, N, Y),
     "reactivateMembership":            (Y, Y, Y, N, N, N, N, N, Y),
@@ -86,6 +88,8 @@ MUTATIONS: dict[str, tuple[bool, ...]] = {
     "inviteUser(ACCOUNTANT)":          (Y, Y, Y, N, N, N, N, N, Y),
     "updateMembership(to ADMINISTRATOR)": (Y, N, Y, N, N, N, N, N, Y),
     "deactivateMembership(ADMINISTRATOR)": (Y, N, Y, N, N, N, N, N, Y),
+    # allowed callers are then told it is no accountant's (INVALID_INPUT); a FIRM_ADVISOR is not
+    "revokeAccountantAccess(ADMINISTRATOR)": (Y, N, Y, N, N, N, N, N, Y),
     # one's own account: any signed-in user, never a token without one
     "requestEmailChange":              (Y, Y, Y, Y, Y, Y, Y, N, N),
     # identities are corrected by the vendor only
@@ -410,6 +414,13 @@ async def _fresh_administrator(w: World, caller: str) -> dict[str, Any]:
     return {"membershipId": membership["id"]}
 
 
+async def _fresh_accountant(w: World, caller: str) -> dict[str, Any]:
+    payload = await w.api.mutate("grantAccountantAccess", {
+        "companyId": w.company_id, "name": "Accountant", "email": _new_email(),
+        "until": (w.api.runtime.today() + timedelta(days=30)).isoformat()}, "membership { id }", token=w.firm.admin)
+    return {"membershipId": payload["membership"]["id"]}
+
+
 async def _fresh_user(w: World, caller: str) -> dict[str, Any]:
     _, membership = await _member(w.api, w.firm, w.company_id, REP, "NAMED")
     return {"userId": membership["user"]["id"], "email": _new_email()}
@@ -462,6 +473,11 @@ CASES: dict[str, tuple[str, str, Build]] = {
         "licenseType": "NAMED"})),
     "grantAccountantAccess": ("grantAccountantAccess", "companyId", _const(lambda w: {
         "companyId": w.company_id, "name": "Accountant", "email": _new_email()})),
+    "grantAccountantAccess(until)": ("grantAccountantAccess", "companyId", _const(lambda w: {
+        "companyId": w.company_id, "name": "Accountant", "email": _new_email(),
+        "until": (w.api.runtime.today() + timedelta(days=7)).isoformat()})),
+    "revokeAccountantAccess": ("revokeAccountantAccess", "membershipId", _fresh_accountant),
+    "revokeAccountantAccess(ADMINISTRATOR)": ("revokeAccountantAccess", "membershipId", _fresh_administrator),
     "updateMembership": ("updateMembership", "membershipId", _const(lambda w: {
         "membershipId": w.target_membership_id, "employeeNumber": unique("E")})),
     "deactivateMembership": ("deactivateMembership", "membershipId", _deactivate),
@@ -690,23 +706,30 @@ MAY_GRANT = {FA: set(MEMBER_ROLES), FV: {ACC, APP, REP}, ADM: set(MEMBER_ROLES),
              REP: set(), VENDOR: set(MEMBER_ROLES)}
 
 
-@pytest.mark.parametrize("way", ["invite", "raise"])
+@pytest.mark.parametrize("way", ["invite", "raise", "revoke"])
 @pytest.mark.parametrize("granted", MEMBER_ROLES)
 @pytest.mark.parametrize("granter", GRANTERS)
 async def test_the_role_ceiling(world: World, granter: str, granted: str, way: str) -> None:
+    """Granting a role, raising a membership to it, and acting on a membership that holds it
+    (here revokeAccountantAccess, which then refuses any but an ACCOUNTANT's: INVALID_INPUT)."""
     api = world.api
     if way == "invite":
         name, target_field = "inviteUser", "companyId"
         input = {"companyId": world.company_id, "name": "Invitee", "email": _new_email(), "role": granted,
                  "licenseType": "NAMED"}
-    else:
+    elif way == "raise":
         name, target_field = "updateMembership", "membershipId"
         input = {"membershipId": await _fresh_membership(world), "role": granted}
+    else:
+        name, target_field = "revokeAccountantAccess", "membershipId"
+        _, membership = await _member(api, world.firm, world.company_id, granted, "NAMED")
+        input = {"membershipId": membership["id"]}
     body = await api.gql(mutation_document(name), {"input": input}, token=world.tokens[granter])
     allowed = granted in MAY_GRANT[granter]
     assert mutation_verdict(body, name, target_field) is allowed, body
     if allowed:
-        assert body["data"][name]["userErrors"] == []
+        refused = [] if way != "revoke" or granted == ACC else ["INVALID_INPUT"]
+        assert [e["code"] for e in body["data"][name]["userErrors"]] == refused, body
 
 
 async def test_firm_staff_gain_no_company_rights_by_inviting_themselves(world: World) -> None:
