@@ -227,7 +227,10 @@ class Situation:
 
     def next_monthly_prices(self) -> tuple[Decimal, Decimal]:
         """(payer, list) price per month from the next period on: pending seat decreases and
-        edition and billing-mode changes applied, at the prices in force when it begins."""
+        edition and billing-mode changes applied, at the prices in force when it begins; nothing
+        when a cancellation ends the subscription first."""
+        if self.pending_change(ScheduledChangeKind.CANCELLATION) is not None:
+            return Decimal("0.00"), Decimal("0.00")
         edition = self.subscription.edition_code
         change = self.pending_change(ScheduledChangeKind.EDITION_CHANGE)
         if change is not None:

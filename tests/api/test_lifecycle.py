@@ -43,8 +43,12 @@ async def test_a_cancellation_waits_for_the_period_end_and_then_ends_access_and_
         sub = await subscribe(api, firm, agreement_id, named=3, starts_on="2026-11-01")
         reporter = await member(api, firm, company_id)
         cancelled = await api.mutate("cancelSubscription", {"subscriptionId": sub}, "scheduledChange { kind "
-                                     "effectiveOn } subscription { status }", token=firm.admin)
+                                     "effectiveOn } subscription { status } preview { effectiveOn "
+                                     "nextMonthlyPrice { amount } warnings }", token=firm.admin)
         assert cancelled["scheduledChange"] == {"kind": "CANCELLATION", "effectiveOn": "2026-12-01"}
+        # The preview shows it: from 1 December nothing more is charged.
+        assert cancelled["preview"]["effectiveOn"] == "2026-12-01"
+        assert cancelled["preview"]["nextMonthlyPrice"]["amount"] == "0.00" and cancelled["preview"]["warnings"]
         assert cancelled["subscription"]["status"] == "ACTIVE"
         # Cancellable until then, and again.
         await api.mutate("cancelScheduledChange", {"subscriptionId": sub, "kind": "CANCELLATION"},
