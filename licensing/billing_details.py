@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from licensing.errors import RuleViolation
+from licensing.errors import Problems, RuleViolation
 from licensing.identity import blank, normalize_email
 from licensing.validation import optional_text, require_country, require_text
 from models.enums import UserErrorCode
@@ -27,20 +27,27 @@ class EInvoiceValues:
 
 
 def check_invoice_address(address: AddressValues, field: Sequence[str]) -> dict[str, str]:
-    """A physical invoice address is always required, also with e-invoicing."""
+    """A physical invoice address is always required, also with e-invoicing; every wrong part
+    of it is reported (R53)."""
+    problems = Problems()
     for name, value in (("street", address.street), ("postalCode", address.postal_code), ("city", address.city)):
         if blank(value):
-            raise RuleViolation(
+            problems.found.append(RuleViolation(
                 UserErrorCode.INVOICE_ADDRESS_REQUIRED,
                 "A physical invoice address (street, postal code and city) is required, also with e-invoicing.",
                 [*field, name],
-            )
-    return {
-        "invoice_street": require_text(address.street, [*field, "street"], "Street", 200),
-        "invoice_postal_code": require_text(address.postal_code, [*field, "postalCode"], "Postal code", 20),
-        "invoice_city": require_text(address.city, [*field, "city"], "City", 100),
-        "invoice_country": require_country(address.country, [*field, "country"]),
+            ))
+    values = {
+        "invoice_street": problems.check(require_text, address.street, [*field, "street"], "Street", 200)
+        if not blank(address.street) else "",
+        "invoice_postal_code": problems.check(require_text, address.postal_code, [*field, "postalCode"],
+                                              "Postal code", 20) if not blank(address.postal_code) else "",
+        "invoice_city": problems.check(require_text, address.city, [*field, "city"], "City", 100)
+        if not blank(address.city) else "",
+        "invoice_country": problems.check(require_country, address.country, [*field, "country"]),
     }
+    problems.done()
+    return values
 
 
 def check_e_invoice(e_invoice: EInvoiceValues, field: Sequence[str]) -> dict[str, Any]:
@@ -79,13 +86,15 @@ def billing_details_values(
 ) -> dict[str, Any]:
     """The column values to store. None for the contact, the email or e-invoicing leaves
     what is stored; a blank contact or email clears it. The address is always replaced."""
-    values: dict[str, Any] = check_invoice_address(invoice_address, [*field, "invoiceAddress"])
+    problems = Problems()
+    values: dict[str, Any] = problems.check(check_invoice_address, invoice_address, [*field, "invoiceAddress"]) or {}
     if billing_contact_name is not None:
-        values["billing_contact_name"] = optional_text(
-            billing_contact_name, [*field, "billingContactName"], "Billing contact name", 200
+        values["billing_contact_name"] = problems.check(
+            optional_text, billing_contact_name, [*field, "billingContactName"], "Billing contact name", 200
         )
     if billing_email is not None:
-        values["billing_email"] = check_billing_email(billing_email, [*field, "billingEmail"])
+        values["billing_email"] = problems.check(check_billing_email, billing_email, [*field, "billingEmail"])
     if e_invoice is not None:
-        values.update(check_e_invoice(e_invoice, [*field, "eInvoice"]))
+        values.update(problems.check(check_e_invoice, e_invoice, [*field, "eInvoice"]) or {})
+    problems.done()
     return values

@@ -6,13 +6,13 @@ from sqlalchemy import func, select
 
 from auth.policy import Action
 from licensing import seats
-from licensing.errors import RuleViolation
+from licensing.errors import Problems, RuleViolation
 from licensing.validation import optional_text, require_text
 from models import Agreement, Company, Firm, Invoice, InvoiceLine, Membership, Subscription, SubscriptionPeriod
 from models import ids as global_ids
 from models.enums import BillingMode, UserErrorCode
 from resolvers.base import UnitOfWork, changes
-from resolvers.companies import NewCompany, create_company
+from resolvers.companies import NewCompany, check_company, create_company
 from resolvers.subscriptions import schedule_billing_mode
 
 
@@ -44,11 +44,18 @@ def _check_billing_mode(firm: Firm, mode: BillingMode, field: list[str]) -> None
                             "Billing mode FIRM needs a firm with a reseller agreement.", field)
 
 
-async def create_agreement_row(uow: UnitOfWork, firm: Firm, new: NewAgreement, field: list[str]) -> Agreement:
-    name = require_text(new.name, [*field, "name"])
-    number = optional_text(new.customer_number, [*field, "customerNumber"], "Customer number")
+async def create_agreement_row(uow: UnitOfWork, firm: Firm, new: NewAgreement, field: list[str],
+                               company: NewCompany | None = None) -> Agreement:
+    """The agreement, every field checked before any is refused (R53), and those of its first
+    company too when one comes with it."""
+    problems = Problems()
+    name = problems.check(require_text, new.name, [*field, "name"])
+    number = problems.check(optional_text, new.customer_number, [*field, "customerNumber"], "Customer number")
+    problems.check(_check_billing_mode, firm, new.billing_mode, [*field, "billingMode"])
+    if company is not None:
+        check_company(company, [*field, "company"], problems)
+    problems.done()
     await _check_customer_number(uow, firm.id, number, [*field, "customerNumber"])
-    _check_billing_mode(firm, new.billing_mode, [*field, "billingMode"])
     agreement = Agreement(firm_id=firm.id, name=name, customer_number=number, billing_mode=new.billing_mode)
     uow.session.add(agreement)
     await uow.session.flush()
@@ -61,7 +68,7 @@ async def create_agreement(
     uow: UnitOfWork, firm: Firm, new: NewAgreement, company: NewCompany | None
 ) -> tuple[Agreement, Company | None]:
     """R3: the first company is made in the same transaction: both exist, or neither."""
-    agreement = await create_agreement_row(uow, firm, new, ["input"])
+    agreement = await create_agreement_row(uow, firm, new, ["input"], company)
     first = await create_company(uow, agreement, company, ["input", "company"]) if company else None
     return agreement, first
 
@@ -76,10 +83,17 @@ async def update_agreement(
     primary_contact_id: str | None,
 ) -> Agreement:
     values: dict[str, object] = {}
+    problems = Problems()
     if name is not None:
-        values["name"] = require_text(name, ["input", "name"])
+        values["name"] = problems.check(require_text, name, ["input", "name"])
+    number = None
     if customer_number is not None:  # an empty string clears it
-        number = optional_text(customer_number, ["input", "customerNumber"], "Customer number")
+        number = problems.check(optional_text, customer_number, ["input", "customerNumber"], "Customer number")
+    if billing_mode is not None:
+        firm = await uow.session.get_one(Firm, agreement.firm_id)
+        problems.check(_check_billing_mode, firm, billing_mode, ["input", "billingMode"])
+    problems.done()
+    if customer_number is not None:
         await _check_customer_number(uow, agreement.firm_id, number, ["input", "customerNumber"], agreement.id)
         values["customer_number"] = number
     if primary_contact_id is not None:
@@ -87,8 +101,6 @@ async def update_agreement(
     mode_before = agreement.billing_mode
     scheduled = None
     if billing_mode is not None:
-        firm = await uow.session.get_one(Firm, agreement.firm_id)
-        _check_billing_mode(firm, billing_mode, ["input", "billingMode"])
         # R24: from the next period, as a scheduled change (at once when nothing is billed yet).
         scheduled = await schedule_billing_mode(uow, agreement, billing_mode)
     before, after = changes(agreement, values)

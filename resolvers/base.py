@@ -181,7 +181,7 @@ async def run_in_transaction(
             except _DryRun as done:
                 return Outcome(value=done.value)
             except RuleViolation as violation:
-                return Outcome(errors=[violation])
+                return Outcome(errors=violation.all)
             except DBAPIError as exc:
                 if not _retryable(exc):
                     raise

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from licensing.catalog import require_code, require_prices, require_storage
+from licensing.errors import Problems
 from licensing.validation import require_text
 from models import Edition, EditionPrice, Feature, FeaturePrice
 from models.enums import FeatureKind
@@ -39,12 +40,15 @@ async def upsert_edition(
     included_file_storage_gb: int,
     valid_from: date | None,
 ) -> Edition:
-    code = require_code(code, ["input", "code"])
+    problems = Problems()
+    code = problems.check(require_code, code, ["input", "code"])
     values: dict[str, Any] = {
-        "name": require_text(name, ["input", "name"]),
-        "included_file_storage_gb": require_storage(included_file_storage_gb, ["input", "includedFileStorageGb"]),
+        "name": problems.check(require_text, name, ["input", "name"]),
+        "included_file_storage_gb": problems.check(require_storage, included_file_storage_gb,
+                                                   ["input", "includedFileStorageGb"]),
     }
-    prices = require_prices(seat_prices, ["input", "seatPrices"])
+    prices = problems.check(require_prices, seat_prices, ["input", "seatPrices"])
+    problems.done()
     on = valid_from or uow.runtime.today()
 
     edition = await uow.session.scalar(select(Edition).where(Edition.code == code).with_for_update())
@@ -73,9 +77,11 @@ async def upsert_feature(
     monthly_prices: Prices,
     valid_from: date | None,
 ) -> Feature:
-    code = require_code(code, ["input", "code"])
-    values: dict[str, Any] = {"name": require_text(name, ["input", "name"]), "kind": kind}
-    prices = require_prices(monthly_prices, ["input", "monthlyPrices"])
+    problems = Problems()
+    code = problems.check(require_code, code, ["input", "code"])
+    values: dict[str, Any] = {"name": problems.check(require_text, name, ["input", "name"]), "kind": kind}
+    prices = problems.check(require_prices, monthly_prices, ["input", "monthlyPrices"])
+    problems.done()
     on = valid_from or uow.runtime.today()
 
     feature = await uow.session.scalar(select(Feature).where(Feature.code == code).with_for_update())

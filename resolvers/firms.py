@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from licensing.catalog import load_price_book
-from licensing.errors import RuleViolation
+from licensing.errors import Problems, RuleViolation
 from licensing.validation import optional_text, require_country, require_currency, require_percent, require_text
 from models import Firm, FirmMember
 from models import ids as global_ids
@@ -17,15 +17,21 @@ from resolvers.users import check_identity, find_or_create_user, queue_staff_wel
 async def create_firm(
     uow: UnitOfWork, *, name: str, organization_number: str | None, country: str, currency: str
 ) -> Firm:
-    currency_code = require_currency(currency, ["input", "currency"])
-    if not (await load_price_book(uow.session)).prices_currency(currency_code):
-        raise RuleViolation(UserErrorCode.NO_PRICE_IN_CURRENCY,
-                            f"The catalog has no prices in {currency_code}; price the editions in it first.",
-                            ["input", "currency"])
+    problems = Problems()
+    checked_name = problems.check(require_text, name, ["input", "name"])
+    number = problems.check(optional_text, organization_number, ["input", "organizationNumber"],
+                            "Organization number")
+    country_code = problems.check(require_country, country, ["input", "country"])
+    currency_code = problems.check(require_currency, currency, ["input", "currency"])
+    if currency_code is not None and not (await load_price_book(uow.session)).prices_currency(currency_code):
+        problems.found.append(RuleViolation(
+            UserErrorCode.NO_PRICE_IN_CURRENCY,
+            f"The catalog has no prices in {currency_code}; price the editions in it first.", ["input", "currency"]))
+    problems.done()
     firm = Firm(
-        name=require_text(name, ["input", "name"]),
-        organization_number=optional_text(organization_number, ["input", "organizationNumber"], "Organization number"),
-        country=require_country(country, ["input", "country"]),
+        name=checked_name,
+        organization_number=number,
+        country=country_code,
         currency=currency_code,
         has_reseller_agreement=False,
         is_certified=False,
@@ -47,15 +53,17 @@ async def update_firm(
     reseller_discount_percent: Decimal | None,
 ) -> Firm:
     values: dict[str, object] = {}
+    problems = Problems()
     if name is not None:
-        values["name"] = require_text(name, ["input", "name"])
+        values["name"] = problems.check(require_text, name, ["input", "name"])
     if has_reseller_agreement is not None:
         values["has_reseller_agreement"] = has_reseller_agreement
     if is_certified is not None:
         values["is_certified"] = is_certified
     if reseller_discount_percent is not None:
-        values["reseller_discount_percent"] = require_percent(reseller_discount_percent,
-                                                              ["input", "resellerDiscountPercent"])
+        values["reseller_discount_percent"] = problems.check(require_percent, reseller_discount_percent,
+                                                             ["input", "resellerDiscountPercent"])
+    problems.done()
     before, after = changes(firm, values)
     if after:
         uow.audit("firm.updated", firm, f"Firm {firm.name} updated", before=before, after=after)

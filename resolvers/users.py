@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from auth.secrets import PII_DIGEST_KEY, server_secret
 from licensing import identity, seats
 from licensing import memberships as membership_rules
-from licensing.errors import RuleViolation
+from licensing.errors import Problems, RuleViolation
 from licensing.validation import optional_text, require_text
 from models import Company, Membership, User
 from models import ids as global_ids
@@ -29,19 +29,27 @@ class Identity:
 
 
 async def check_identity(
-    uow: UnitOfWork, email: str | None, personal_identity_number: str | None, field: Sequence[str]
+    uow: UnitOfWork, email: str | None, personal_identity_number: str | None, field: Sequence[str],
+    problems: Problems | None = None,
 ) -> Identity:
-    email_value = None if email is None or not email.strip() else identity.normalize_email(email, [*field, "email"])
+    """The email and the number, both checked (R53: each wrong one is reported, into
+    `problems` when the caller collects the rest of its input too)."""
+    own = problems is None
+    problems = problems if problems is not None else Problems()
+    has_email = email is not None and bool(email.strip())
+    has_number = personal_identity_number is not None and bool(personal_identity_number.strip())
+    email_value = problems.check(identity.normalize_email, email, [*field, "email"]) if has_email else None
+    canonical = problems.check(identity.normalize_personnummer, personal_identity_number, uow.runtime.today(),
+                               [*field, "personalIdentityNumber"]) if has_number else None
+    if not has_email and not has_number:
+        problems.found.append(RuleViolation(
+            UserErrorCode.IDENTITY_REQUIRED, "A user needs an email or a personal identity number.",
+            [*field, "email"]))
+    if own:
+        problems.done()
     digest = None
-    if personal_identity_number is not None and personal_identity_number.strip():
-        canonical = identity.normalize_personnummer(
-            personal_identity_number, uow.runtime.today(), [*field, "personalIdentityNumber"]
-        )
+    if canonical is not None:
         digest = identity.personnummer_digest(canonical, await server_secret(uow.session, PII_DIGEST_KEY))
-    if email_value is None and digest is None:
-        raise RuleViolation(
-            UserErrorCode.IDENTITY_REQUIRED, "A user needs an email or a personal identity number.", [*field, "email"]
-        )
     return Identity(email_value, digest)
 
 
@@ -91,11 +99,15 @@ async def invite_user(
     """`access_ends_at` (accountant access only, R52) ends the membership by itself; its
     invitation lapses then at the latest."""
     field = ["input"]
-    require_text(name, [*field, "name"])
+    problems = Problems()
+    problems.check(require_text, name, [*field, "name"])
     if license_type is LicenseType.CLIENT_USER:
-        raise RuleViolation(UserErrorCode.INVALID_INPUT,
-                            "Client-user licences are handed out with assignClientUser.", [*field, "licenseType"])
-    who = await check_identity(uow, email, personal_identity_number, field)
+        problems.found.append(RuleViolation(UserErrorCode.INVALID_INPUT,
+                                            "Client-user licences are handed out with assignClientUser.",
+                                            [*field, "licenseType"]))
+    employee = problems.check(optional_text, employee_number, [*field, "employeeNumber"], "Employee number")
+    who = await check_identity(uow, email, personal_identity_number, field, problems)
+    problems.done()
     user = await find_or_create_user(uow, name, who, field)
     existing = await uow.session.scalar(
         select(func.count()).select_from(Membership)
@@ -115,7 +127,7 @@ async def invite_user(
         role=role,
         license_type=license_type,
         status=MembershipStatus.INVITED,
-        employee_number=optional_text(employee_number, [*field, "employeeNumber"], "Employee number"),
+        employee_number=employee,
         pay_type=pay_type,
         approver_id=approver_pk,
         invited_at=now,
