@@ -372,9 +372,10 @@ async def change_seats(uow: UnitOfWork, subscription: Subscription, *, license_t
     after = {"purchased": pool.purchased, "pendingDecreaseTo": str(plan.scheduled_to) if scheduled else None}
     action = ("subscription.seats_added" if plan.charge_now else
               "subscription.seats_decrease_scheduled" if scheduled else "subscription.seats_changed")
-    uow.audit(action, subscription, f"{license_type.value} seats: asked for {seats}",
-              before=before, after={**after, **({"order": order.number} if order else {})},
-              subscription_id=subscription.id)
+    if order is not None or after != before:  # asking for what is already so changes nothing (R29)
+        uow.audit(action, subscription, f"{license_type.value} seats: asked for {seats}",
+                  before=before, after={**after, **({"order": order.number} if order else {})},
+                  subscription_id=subscription.id)
     return ChangeResult(subscription.id, s.preview(plan.effective_on, order, plan.warnings),
                         order.id if order else None, snapshot(scheduled) if scheduled else None)
 
@@ -392,6 +393,8 @@ async def _change_seats_ahead(uow: UnitOfWork, s: Situation, pool: SeatPool, pen
         pending.cancelled_at = uow.runtime.now()
         s.pending.remove(pending)
         warnings.append(f"The pending decrease of {pool.license_type.value} seats is cancelled.")
+    if seats == pool.purchased and pending is None:
+        return ChangeResult(s.subscription.id, s.preview(s.period.start, None, warnings))
     pool.purchased = pool.purchased_at_period_start = seats
     await uow.session.flush()
     await record_period(uow, s.subscription, s.period)
