@@ -280,6 +280,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         stop.set()
         if worker is not None:
             await worker
+        await runtime.budget.close()
         await runtime.database.dispose()
 
     # Browser apps on BUREAU_CORS_ORIGINS call the API with bearer tokens, never cookies.
