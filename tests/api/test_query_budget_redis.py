@@ -100,10 +100,12 @@ async def test_without_redis_each_process_keeps_its_own(database_url: str, api: 
 
 
 async def test_the_script_takes_atomically() -> None:
-    budget = RedisBudget(REDIS, capacity=100, rate=1, prefix=prefix())
+    keys = prefix()
+    budget = RedisBudget(REDIS, capacity=100, rate=1, prefix=keys)
     try:
         outcomes = await asyncio.gather(*(budget.take("client", 10) for _ in range(40)))
         assert sum(outcome.allowed for outcome in outcomes) == 10
+        assert await budget.client.exists(keys + "client") == 1  # in Redis, not in the fallback
         assert await budget.give_back("client", 30) == pytest.approx(30, abs=2)
     finally:
         await budget.close()
