@@ -18,6 +18,25 @@ def _port(name: str) -> int | None:
     return int(value)
 
 
+def _positive(name: str, default: int) -> int:
+    value = _text(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number above zero, not {value!r}")
+    return int(value)
+
+
+INTROSPECTION_MODES = ("authenticated", "on", "off")
+
+
+def _introspection() -> str:
+    value = (_text("BUREAU_INTROSPECTION") or "authenticated").lower()
+    if value not in INTROSPECTION_MODES:
+        raise ValueError(f"BUREAU_INTROSPECTION must be one of {', '.join(INTROSPECTION_MODES)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     issuer: str = field(default_factory=lambda: os.environ.get("BUREAU_ISSUER", "http://127.0.0.1:8000"))
@@ -41,7 +60,24 @@ class Settings:
     # prometheus-client's multiprocess mode: every worker writes its metrics here, a scrape sums them up.
     # `bureau serve --workers N` (N > 1) sets it for its workers; prometheus-client reads the same variable.
     metrics_multiproc_dir: str | None = field(default_factory=lambda: _text("PROMETHEUS_MULTIPROC_DIR"))
+    # Query cost (schema.cost): the most one operation may cost, and each client's budget, a bucket of
+    # cost_bucket points that refills at cost_restore_rate points a second (auth.budget). Shared by every
+    # instance through Redis when REDIS_URL is set, else per process.
+    cost_limit: int = field(default_factory=lambda: _positive("BUREAU_COST_LIMIT", 50_000))
+    cost_bucket: int = field(default_factory=lambda: _positive("BUREAU_COST_BUCKET", 100_000))
+    cost_restore_rate: int = field(default_factory=lambda: _positive("BUREAU_COST_RESTORE_RATE", 5_000))
+    redis_url: str | None = field(default_factory=lambda: _text("REDIS_URL"))
+    # Keys of the budgets in Redis start with this, so that deployments (or tests) may share one Redis.
+    cost_key_prefix: str = field(default_factory=lambda: _text("BUREAU_COST_KEY_PREFIX") or "bureau:cost:")
+    # Who may read the schema (__schema, __type): any valid token, anyone, or nobody. Field suggestions
+    # ("Did you mean ...") are given only where introspection is open.
+    introspection: str = field(default_factory=_introspection)
 
     def __post_init__(self) -> None:
+        if self.cost_bucket < self.cost_limit:
+            raise ValueError("BUREAU_COST_BUCKET must hold at least BUREAU_COST_LIMIT, or the dearest allowed "
+                             "query could never run")
+        if self.introspection not in INTROSPECTION_MODES:
+            raise ValueError(f"introspection must be one of {', '.join(INTROSPECTION_MODES)}")
         if self.metrics_token is not None and self.metrics_port is not None:
             raise ValueError("set BUREAU_METRICS_TOKEN or BUREAU_METRICS_PORT, not both")

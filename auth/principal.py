@@ -64,6 +64,8 @@ class Principal:
     # A signed-in user without an email gives one before anything else (R18; schema.email_gate).
     email_required: bool = False
     pin_sign_in: PinSignIn | None = None
+    # False only for a caller without a token, who may introspect when BUREAU_INTROSPECTION=on.
+    authenticated: bool = True
 
     @property
     def is_platform_admin(self) -> bool:

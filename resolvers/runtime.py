@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from auth.budget import Budget, budget_for
 from auth.keys import KeyRing
 from auth.tokens import TokenService
 from models.db import Database
@@ -22,6 +23,12 @@ class Runtime:
     tokens: TokenService
     # Tests replace the clock; "today" is always the UTC date (DESIGN.md, Periods).
     clock: Callable[[], datetime] = field(default=_now)
+    # Each client's query budget (schema.cost), in Redis when REDIS_URL is set.
+    budget: Budget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.budget = budget_for(self.settings.redis_url, self.settings.cost_bucket, self.settings.cost_restore_rate,
+                                 self.settings.cost_key_prefix)
 
     def now(self) -> datetime:
         return self.clock()

@@ -5,6 +5,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.types import ExecutionContext
 
+from schema.cost import QueryCost
 from schema.errors import ErrorCodes
 from schema.field_reads import guard_field_reads
 from schema.mutations.agreements import AgreementMutations
@@ -48,7 +49,7 @@ schema = Schema(
     subscription=Subscription,
     types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
            LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer],
-    extensions=[ErrorCodes, ScopeCheck, LiveOperations, lambda: QueryDepthLimiter(max_depth=20),
+    extensions=[ErrorCodes, ScopeCheck, QueryCost, LiveOperations, lambda: QueryDepthLimiter(max_depth=20),
                 lambda: MaxAliasesLimiter(max_alias_count=50)],
 )
 guard_field_reads(schema._schema.type_map)

@@ -7,6 +7,7 @@ quote the values sent); an unexpected error at ERROR with a traceback and an err
 the client receives in `extensions.errorId`."""
 
 import logging
+import re
 from collections.abc import Iterator
 
 import strawberry
@@ -71,19 +72,37 @@ def _classify(error: GraphQLError, operation: str | None) -> GraphQLError:
     error_id = new_error_id()
     log_unexpected(log, error_id, error.path, error.original_error or error)
     return GraphQLError(
-        "Unexpected error.",
+        f"Unexpected error; reference {error_id}.",  # the message is what a client shows; the id finds the log
         nodes=error.nodes,
         path=error.path,
         extensions={"code": "INTERNAL_SERVER_ERROR", "errorId": error_id},
     )
 
 
+# graphql-core ends a message with its guesses at what was meant (utilities.did_you_mean).
+_SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
+
+
+def _without_suggestion(error: GraphQLError) -> GraphQLError:
+    """The error without "Did you mean ...?": guesses let a blind client rebuild the schema."""
+    message = _SUGGESTION.sub("", error.message)
+    if message == error.message:
+        return error
+    return GraphQLError(message, nodes=error.nodes, path=error.path, original_error=error.original_error,
+                        extensions=error.extensions)
+
+
 class ErrorCodes(SchemaExtension):
-    """Gives every top-level error an `extensions.code` and masks unexpected ones."""
+    """Gives every top-level error an `extensions.code` and masks unexpected ones; drops field
+    suggestions where introspection is not open (BUREAU_INTROSPECTION=off)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         context = self.execution_context
         result = context.result
         if result is not None and result.errors:
-            result.errors = [_classify(error, context.operation_name) for error in result.errors]
+            errors = [_classify(error, context.operation_name) for error in result.errors]
+            runtime = getattr(context.context, "runtime", None)
+            if runtime is None or runtime.settings.introspection == "off":
+                errors = [_without_suggestion(error) for error in errors]
+            result.errors = errors

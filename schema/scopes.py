@@ -13,6 +13,7 @@ from graphql import (
     FieldNode,
     GraphQLError,
     GraphQLSchema,
+    NoSchemaIntrospectionCustomRule,
     TypeInfo,
     TypeInfoVisitor,
     Visitor,
@@ -95,9 +96,15 @@ def is_structural(type_name: str) -> bool:
     return type_name.endswith(("Connection", "Edge", "Payload")) or type_name in VALUE_TYPES
 
 
+def is_introspection(type_name: str, field_name: str) -> bool:
+    """__schema, __type and __typename, and every field of the introspection types (__Type...)."""
+    return field_name.startswith("__") or type_name.startswith("__")
+
+
 def scope_of(type_name: str, field_name: str) -> str | None:
-    """The scope a field needs; None when the field is unclassified (denied)."""
-    if field_name.startswith("__") or field_name == "id":
+    """The scope a field needs; None when the field is unclassified (denied). Introspection needs
+    none: BUREAU_INTROSPECTION decides who may read the schema (ScopeCheck)."""
+    if is_introspection(type_name, field_name) or field_name == "id":
         return PUBLIC  # opaque IDs reveal nothing; the object itself is checked for visibility
     if is_structural(type_name):
         return PUBLIC
@@ -107,18 +114,22 @@ def scope_of(type_name: str, field_name: str) -> str | None:
     return fields.get(field_name, fields.get("*"))
 
 
-def required_scopes(schema: GraphQLSchema, document: DocumentNode) -> tuple[set[str], list[str]]:
-    """Every scope the document's fields need, and the fields no one classified."""
+def required_scopes(schema: GraphQLSchema, document: DocumentNode) -> tuple[set[str], list[str], bool]:
+    """Every scope the document's fields need, the fields no one classified, and whether it asks
+    for anything but introspection."""
     type_info = TypeInfo(schema)
     needed: set[str] = set()
     unknown: list[str] = []
+    beyond_introspection = False
 
     class Collect(Visitor):
         def enter_field(self, node: FieldNode, *_: object) -> None:
+            nonlocal beyond_introspection
             parent = type_info.get_parent_type()
             if parent is None:
                 return
             parent_name = get_named_type(parent).name
+            beyond_introspection = beyond_introspection or not is_introspection(parent_name, node.name.value)
             scope = scope_of(parent_name, node.name.value)
             if scope is None:
                 unknown.append(f"{parent_name}.{node.name.value}")
@@ -126,30 +137,37 @@ def required_scopes(schema: GraphQLSchema, document: DocumentNode) -> tuple[set[
                 needed.add(scope)
 
     visit(document, TypeInfoVisitor(type_info, Collect()))
-    return needed, unknown
+    return needed, unknown, beyond_introspection
 
 
 class ScopeCheck(SchemaExtension):
     """Refuses the whole operation with FORBIDDEN when the token lacks a needed scope, and
-    with EMAIL_REQUIRED when a user without an email asks for more than schema.email_gate opens."""
+    with EMAIL_REQUIRED when a user without an email asks for more than schema.email_gate opens.
+    Introspection follows BUREAU_INTROSPECTION: `off` refuses it to all (graphql-core's
+    NoSchemaIntrospectionCustomRule); under `on` a caller without a token may introspect only."""
 
     def on_validate(self) -> Iterator[None]:
         # Strawberry returns validation errors before an extension's post-yield code runs,
         # so validate here first and decide scopes before yielding.
         context = self.execution_context
         if context.pre_execution_errors is None and context.graphql_document is not None:
-            errors = validate_document(context.schema._schema, context.graphql_document, context.validation_rules)
+            rules = context.validation_rules
+            if context.context.runtime.settings.introspection == "off":
+                rules = (*rules, NoSchemaIntrospectionCustomRule)
+            errors = validate_document(context.schema._schema, context.graphql_document, rules)
             context.pre_execution_errors = errors or self._scope_errors()
         yield
 
     def _scope_errors(self) -> list[GraphQLError]:
         context = self.execution_context
         assert context.graphql_document is not None
-        needed, unknown = required_scopes(context.schema._schema, context.graphql_document)
+        needed, unknown, beyond_introspection = required_scopes(context.schema._schema, context.graphql_document)
+        principal = context.context.principal
+        if not principal.authenticated and beyond_introspection:
+            return [self._unauthenticated()]
         if unknown:
             return [GraphQLError(f"Fields not open to any caller: {', '.join(unknown)}",
                                  extensions={"code": "FORBIDDEN"})]
-        principal = context.context.principal
         missing = sorted(scope for scope in needed if not principal.has_scope(scope))
         if missing:
             return [GraphQLError(f"The access token lacks the scopes this operation needs: {' '.join(missing)}",
@@ -157,3 +175,13 @@ class ScopeCheck(SchemaExtension):
         if principal.email_required:  # R51, also decided from the document alone
             return email_gate_errors(context.schema._schema, context.graphql_document)
         return []
+
+    def _unauthenticated(self) -> GraphQLError:
+        """As the HTTP endpoint answers a request without a token (app.unauthenticated)."""
+        response = self.execution_context.context.response
+        if response is not None:
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = (
+                'Bearer realm="bureau", error="invalid_request", error_description="missing bearer token"')
+        return GraphQLError("Authentication required: missing bearer token; without one only introspection is open",
+                            extensions={"code": "UNAUTHENTICATED"})

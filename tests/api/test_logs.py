@@ -115,7 +115,7 @@ async def test_an_unexpected_error_is_logged_with_an_id_the_client_gets(api: Api
     caplog.set_level(logging.INFO)
     body = await api.gql("query($id: ID!) { firm(id: $id) { name } }", {"id": firm.id}, token=firm.admin)
     [error] = body["errors"]
-    assert error["message"] == "Unexpected error." and "fell over" not in str(body)
     error_id = error["extensions"]["errorId"]
+    assert error["message"] == f"Unexpected error; reference {error_id}." and "fell over" not in str(body)
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR and error_id in r.getMessage()]
     assert record.exc_info is not None

@@ -6,10 +6,10 @@ from tests.api.client import Api, Firm, unique
 from tests.conftest import StatementCounter
 
 NESTED = """query($id: ID!) { firm(id: $id) { name
-  agreements(first: 50) { totalCount edges { node { name customerNumber
+  agreements(first: 10) { totalCount edges { node { name customerNumber
     subscription { seats { licenseType purchased inUse } }
-    companies(first: 50) { totalCount edges { node { name
-      members(first: 50) { totalCount edges { node { role status user { name email loginMethods } } } }
+    companies(first: 10) { totalCount edges { node { name
+      members(first: 10) { totalCount edges { node { role status user { name email loginMethods } } } }
     } } } } } } } }"""
 
 

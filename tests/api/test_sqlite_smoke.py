@@ -71,9 +71,9 @@ async def test_core_path_on_sqlite(sqlite_api: Api, tmp_path: Path) -> None:
     await api.invite(vendor, company_id, email="u@lite.example")
     full = await api.invite(vendor, company_id, email="v@lite.example", expect_errors=True)
     assert [e["code"] for e in full["userErrors"]] == ["SEAT_LIMIT_REACHED"]
-    data = await api.ok("""query($id: ID!) { firm(id: $id) { agreements { edges { node {
+    data = await api.ok("""query($id: ID!) { firm(id: $id) { agreements(first: 5) { edges { node {
         subscription { monthlyPrice { amount currency } seats { inUse available } }
-        companies { edges { node { members { edges { node { user { email } } } } } } } } } } } }""",
+        companies(first: 5) { edges { node { members(first: 5) { edges { node { user { email } } } } } } } } } } } }""",
                         {"id": firm_id}, token=vendor)
     agreement = data["firm"]["agreements"]["edges"][0]["node"]
     assert agreement["subscription"]["monthlyPrice"] == {"amount": "249.00", "currency": "SEK"}

@@ -365,28 +365,36 @@ async def mutate(world: World, actor: Actor, name: str, input: dict[str, Any], s
     return Answer(await send(world, actor, query, {"input": input}), name)
 
 
-DEEP_FIRM = """query($id: ID!) { firm(id: $id) { id staff { edges { node { id user { id } } } }
-  clientUsers { edges { node { id user { id } } } } invoices { edges { node { id } } }
+DEEP_FIRM = """query($id: ID!) { firm(id: $id) { id staff(first: 20) { edges { node { id user { id } } } }
+  clientUsers(first: 20) { edges { node { id user { id } } } } invoices(first: 20) { edges { node { id } } }
   auditLog(first: 20) { edges { node { id } } }
-  agreements(includeArchived: true) { edges { node { id subscription { id orders { edges { node { id } } } }
-    companies(includeArchived: true) { edges { node { id members { edges { node { id user { id } } } } } } } } } }
+  agreements(first: 20, includeArchived: true) { edges { node { id
+    subscription { id orders(first: 20) { edges { node { id } } } }
+    companies(first: 20, includeArchived: true) { edges { node { id
+      members(first: 20) { edges { node { id user { id } } } } } } } } } }
 } }"""
+# Pages of 20 hold all a world has (the template plus at most 12 steps) and keep the queries under the
+# cost limit (schema.cost) that pages of the default size would pass.
 FRAGMENTS = """id
-  ... on Firm { staff { edges { node { id user { id } } } } clientUsers { edges { node { id user { id } } } } }
-  ... on Company { agreement { id subscription { id } firm { id } } members { edges { node { id user { id } } } }
+  ... on Firm { staff(first: 20) { edges { node { id user { id } } } }
+                clientUsers(first: 20) { edges { node { id user { id } } } } }
+  ... on Company { agreement { id subscription { id } firm { id } }
+                   members(first: 20) { edges { node { id user { id } } } }
                    auditLog(first: 20) { edges { node { id } } } }
-  ... on Agreement { firm { id } subscription { id } invoices { edges { node { id } } }
-                     companies { edges { node { id } } } }
-  ... on Membership { company { id } user { id memberships { edges { node { id company { id } } } } } }
-  ... on User { memberships { edges { node { id company { id agreement { id } } } } } }
-  ... on LicenseSubscription { orders { edges { node { id } } } auditLog(first: 20) { edges { node { id } } } }
+  ... on Agreement { firm { id } subscription { id } invoices(first: 20) { edges { node { id } } }
+                     companies(first: 20) { edges { node { id } } } }
+  ... on Membership { company { id } user { id memberships(first: 20) { edges { node { id company { id } } } } } }
+  ... on User { memberships(first: 20) { edges { node { id company { id agreement { id } } } } } }
+  ... on LicenseSubscription { orders(first: 20) { edges { node { id } } }
+                               auditLog(first: 20) { edges { node { id } } } }
   ... on LicenseSession { user { id } company { id } }"""
 NODE = f"query($id: ID!) {{ node(id: $id) {{ {FRAGMENTS} }} }}"
 EVERYTHING = f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ {FRAGMENTS} }} }}"
-VIEWER = """{ viewer { user { id memberships { edges { node { id company { id members { edges { node { id
-  user { id } } } } } } } } }
-  firms { edges { node { id agreements { edges { node { id companies { edges { node { id } } } } } } } } }
-  memberships { edges { node { id company { id agreement { id subscription { id } } }
+VIEWER = """{ viewer { user { id memberships(first: 20) { edges { node { id company { id
+  members(first: 20) { edges { node { id user { id } } } } } } } } }
+  firms(first: 20) { edges { node { id agreements(first: 20) { edges { node { id
+    companies(first: 20) { edges { node { id } } } } } } } } }
+  memberships(first: 20) { edges { node { id company { id agreement { id subscription { id } } }
                                 user { id } } } } } }"""
 
 
