@@ -30,7 +30,7 @@ IN_USE = """CASE p.license_type
                        AND (m.status = 'ACTIVE' OR m.invitation_expires_at IS NULL OR m.invitation_expires_at > now()))
   WHEN 'CONCURRENT' THEN (SELECT count(*) FROM license_sessions l
                           WHERE l.subscription_id = s.id AND l.ended_at IS NULL AND l.expires_at > now())
-  ELSE 0 END"""
+  ELSE (SELECT count(*) FROM client_users cu WHERE cu.firm_id = s.master_firm_id) END"""
 
 DASHBOARD = f"""
 SELECT json_build_object('data', json_build_object('firm', (

