@@ -18,6 +18,40 @@ def _port(name: str) -> int | None:
     return int(value)
 
 
+def _count(name: str, default: int) -> int:
+    """A positive whole number (a limit, a size, seconds); unset means the default."""
+    value = _text(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of 1 or more, not {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the server (R59). Every limit refuses with its own code."""
+
+    max_body_bytes: int = field(default_factory=lambda: _count("BUREAU_MAX_BODY_BYTES", 1024 * 1024))
+    max_query_bytes: int = field(default_factory=lambda: _count("BUREAU_MAX_QUERY_BYTES", 32 * 1024))
+    max_tokens: int = field(default_factory=lambda: _count("BUREAU_MAX_TOKENS", 4000))
+    max_depth: int = field(default_factory=lambda: _count("BUREAU_MAX_DEPTH", 20))
+    max_aliases: int = field(default_factory=lambda: _count("BUREAU_MAX_ALIASES", 50))
+    max_directives: int = field(default_factory=lambda: _count("BUREAU_MAX_DIRECTIVES", 50))
+    max_duplicate_fields: int = field(default_factory=lambda: _count("BUREAU_MAX_DUPLICATE_FIELDS", 10))
+    max_operations: int = field(default_factory=lambda: _count("BUREAU_MAX_OPERATIONS", 5))
+    max_node_ids: int = field(default_factory=lambda: _count("BUREAU_MAX_NODE_IDS", 100))
+    max_list_items: int = field(default_factory=lambda: _count("BUREAU_MAX_LIST_ITEMS", 100))
+    max_string_length: int = field(default_factory=lambda: _count("BUREAU_MAX_STRING_LENGTH", 10_000))
+    # Slow clients (slowloris): the whole body within this many seconds; request headers within
+    # header_timeout of the connection opening or of the last answer on it (`bureau serve`).
+    body_timeout: int = field(default_factory=lambda: _count("BUREAU_BODY_TIMEOUT", 10))
+    header_timeout: int = field(default_factory=lambda: _count("BUREAU_HEADER_TIMEOUT", 10))
+    keep_alive_timeout: int = field(default_factory=lambda: _count("BUREAU_KEEP_ALIVE_TIMEOUT", 5))
+    max_header_bytes: int = field(default_factory=lambda: _count("BUREAU_MAX_HEADER_BYTES", 16 * 1024))
+    max_connections: int = field(default_factory=lambda: _count("BUREAU_MAX_CONNECTIONS", 1000))
+
+
 @dataclass(frozen=True)
 class Settings:
     issuer: str = field(default_factory=lambda: os.environ.get("BUREAU_ISSUER", "http://127.0.0.1:8000"))
@@ -41,6 +75,7 @@ class Settings:
     # prometheus-client's multiprocess mode: every worker writes its metrics here, a scrape sums them up.
     # `bureau serve --workers N` (N > 1) sets it for its workers; prometheus-client reads the same variable.
     metrics_multiproc_dir: str | None = field(default_factory=lambda: _text("PROMETHEUS_MULTIPROC_DIR"))
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         if self.metrics_token is not None and self.metrics_port is not None:
