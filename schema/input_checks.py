@@ -65,15 +65,12 @@ def _error(what: str, fault: str, path: list[str | int] | None = None) -> GraphQ
     return GraphQLError(f"{what} {fault}.", extensions=extensions)
 
 
-def input_rule(variables: dict[str, Any] | None, operation_name: str | None, max_length: int,
-               max_items: int) -> type[ASTValidationRule]:
+def input_rule(variables: dict[str, Any] | None, max_length: int, max_items: int) -> type[ASTValidationRule]:
     class InputStrings(ASTValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
-            sent = {"operationName": operation_name, "variables": variables or {}}
-            for fault, path in _faults(sent, max_length, max_items):
-                self.report_error(_error("A variable" if path[:1] == ["variables"] else "The operation name",
-                                         fault, path))
+            for fault, path in _faults(variables or {}, max_length, max_items):
+                self.report_error(_error("A variable", fault, ["variables", *path]))
                 break
 
         def enter_string_value(self, node: StringValueNode, *_: object) -> None:
@@ -90,7 +87,7 @@ class InputChecks(SchemaExtension):
         context = self.execution_context
         limits = limits_of(context.context)
         context.validation_rules = (*context.validation_rules,
-                                    input_rule(context.variables, context.operation_name, limits.max_string_length,
+                                    input_rule(context.variables, limits.max_string_length,
                                                limits.max_list_items))
         yield
 
