@@ -4,9 +4,13 @@ stored (no audit event, which every successful change writes: R29). Grow it with
 new way in."""
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +21,8 @@ from models import Agreement, AuditEvent, Company, Subscription, ids
 from models.oauth_grants import RefreshToken
 from settings import Limits
 from tests.api.client import Api, Firm, new_pin, unique
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -437,3 +443,27 @@ async def test_a_hostile_request_gets_its_familys_error_and_stores_nothing(stage
 def test_every_endpoint_family_has_cases() -> None:
     paths = {case.path.split("?")[0] for case in REQUESTS.values() if isinstance(case.path, str)}
     assert {"/graphql", "/exports/reinvoicing.csv", "/oauth/token", "/oauth/authorize", "/oauth/revoke"} <= paths
+
+
+# Bad arguments to the `bureau` command: argparse's one-line error and exit code 2, no traceback.
+BAD_ARGUMENTS = {
+    "a date that does not exist": ["rollover", "--date", "2027-02-30"],
+    "a date that is no date": ["rollover", "--date", "tomorrow"],
+    "a TTL of 0": ["tokens", "issue", "--client-id", "x", "--scopes", "firms:read", "--ttl", "0"],
+    "a negative TTL": ["tokens", "issue", "--client-id", "x", "--scopes", "firms:read", "--ttl", "-5"],
+    "a TTL that is no whole number": ["tokens", "issue", "--client-id", "x", "--scopes", "firms:read", "--ttl", "--5"],
+    "a negative age of keys": ["keys", "prune", "--older-than", "-1"],
+    "a port out of range": ["serve", "--port", "70000"],
+    "no workers": ["serve", "--workers", "0"],
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_ARGUMENTS))
+def test_a_bad_argument_is_one_line_and_exit_code_2(name: str, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "cli", *BAD_ARGUMENTS[name]], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"})
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("bureau ") and ": error: argument" in last, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "none.db").exists()
