@@ -85,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from models.db import database_url
+    from web.serving import uvicorn_options
 
     try:
         settings = Settings()
@@ -104,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
               flush=True)
         uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                    log_level="info")
+                    log_level="info", **uvicorn_options(settings.limits))
     finally:
         if listener is not None:
             listener[0].shutdown()
