@@ -21,6 +21,7 @@ from models import Agreement, AuditEvent, Company, Subscription, ids
 from models.oauth_grants import RefreshToken
 from settings import Limits
 from tests.api.client import Api, Firm, new_pin, unique
+from tests.conftest import StatementCounter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -467,3 +468,18 @@ def test_a_bad_argument_is_one_line_and_exit_code_2(name: str, tmp_path: Path) -
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("bureau ") and ": error: argument" in last, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "none.db").exists()
+
+
+async def test_nodes_loads_each_type_in_one_query(stage: Stage, statements: StatementCounter) -> None:
+    """R59: `nodes` was one query per ID (N+1); now one per type, however many IDs of it."""
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+
+    async def count(global_ids: list[str]) -> int:
+        statements.reset()
+        data = await stage.api.ok(query, {"ids": global_ids}, token=stage.ours.admin)
+        assert len(data["nodes"]) == len(global_ids)
+        return statements.count
+
+    one = await count([stage.our_company])
+    companies = [stage.our_company, stage.their_company, stage.our_bankid_administrator, OVERFLOW_COMPANY]
+    assert await count(companies * 10) == one + 1  # the membership is a second type
