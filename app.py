@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
+from cross_web import HTTPException
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -56,6 +57,8 @@ from schema import schema
 from schema.context import Context
 from schema.subscriptions import LiveContext
 from settings import Settings
+from web.guard import RequestGuard
+from web.problems import graphql_error, problem
 from web.routes import web_routes
 
 log = logging.getLogger("bureau.http")
@@ -64,8 +67,42 @@ REQUESTS = Counter("bureau_graphql_requests_total", "GraphQL requests", ["outcom
 LATENCY = Histogram("bureau_graphql_request_seconds", "GraphQL request latency")
 
 
+# A request strawberry could not take as GraphQL (not JSON, not an object, a GET mutation).
+HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")  # Python's json would take NaN and Infinity
+
+
 class GraphQLApp(GraphQL[Context, None]):
     runtime: Runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # As strawberry's own, but a refused request gets a GraphQL error, not text/plain (R60).
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            response = graphql_error(exc.status_code, exc.reason, HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST"))
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """UTF-8 JSON only, an object (batching is off) or, for `variables` and `extensions`, a
+        value strawberry checks itself; deep nesting is refused, never a RecursionError (R58)."""
+        try:
+            value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data, parse_constant=_not_json)
+        except UnicodeDecodeError:
+            raise HTTPException(400, "The request body is not UTF-8.") from None
+        except RecursionError:
+            raise HTTPException(400, "The JSON is nested too deeply.") from None
+        except ValueError:
+            raise HTTPException(400, "The request body is not JSON.") from None
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object with a `query`.")
+        return value
 
     async def get_context(self, request: Any, response: Any) -> Context:
         if isinstance(request, WebSocket):
@@ -89,9 +126,19 @@ class GraphQLApp(GraphQL[Context, None]):
         return UNSET
 
 
-def rejected(exc: InvalidToken) -> Response:
-    """The 401 for a failed authentication, with the RFC 6750 error code of its kind."""
-    return unauthenticated(str(exc), "invalid_request" if isinstance(exc, MissingCredentials) else "invalid_token")
+def rejected(exc: InvalidToken, *, graphql: bool = True) -> Response:
+    """The 401 for a failed authentication, with the RFC 6750 error code of its kind: a GraphQL
+    error on /graphql, problem details elsewhere (R60)."""
+    error = "invalid_request" if isinstance(exc, MissingCredentials) else "invalid_token"
+    if graphql:
+        return unauthenticated(str(exc), error)
+    return problem(401, "Authentication required: " + str(exc), code="UNAUTHENTICATED",
+                   headers={"WWW-Authenticate": _challenge(str(exc), error)})
+
+
+def _challenge(reason: str, error: str) -> str:
+    description = reason.replace("\\", "").replace('"', "'")  # a quoted-string may not hold them
+    return f'Bearer realm="bureau", error="{error}", error_description="{description}"'
 
 
 def _wants_ide(request: Request) -> bool:
@@ -102,12 +149,8 @@ def _wants_ide(request: Request) -> bool:
 def unauthenticated(reason: str, error: str = "invalid_token") -> Response:
     """RFC 6750: 401 with a WWW-Authenticate challenge; the body is a GraphQL error. `error` is
     invalid_request for a missing or malformed Authorization header, else invalid_token."""
-    body = {"data": None, "errors": [{"message": "Authentication required: " + reason,
-                                      "extensions": {"code": "UNAUTHENTICATED"}}]}
-    description = reason.replace("\\", "").replace('"', "'")  # a quoted-string may not hold them
-    challenge = f'Bearer realm="bureau", error="{error}", error_description="{description}"'
-    return Response(json.dumps(body), status_code=401, media_type="application/json",
-                    headers={"WWW-Authenticate": challenge})
+    return graphql_error(401, "Authentication required: " + reason, "UNAUTHENTICATED",
+                         headers={"WWW-Authenticate": _challenge(reason, error)})
 
 
 class GraphQLEndpoint:
@@ -189,12 +232,6 @@ def metrics_registry(settings: Settings) -> CollectorRegistry:
     return registry
 
 
-def _problem(status: int, title: str, detail: str, headers: dict[str, str]) -> Response:
-    """An RFC 9457 problem details response."""
-    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
-                        status_code=status, media_type="application/problem+json", headers=headers)
-
-
 def metrics_endpoint(token: str, settings: Settings) -> Callable[[Request], Awaitable[Response]]:
     """/metrics for the holders of BUREAU_METRICS_TOKEN only: they show traffic and timings of every firm."""
     expected = token.encode()
@@ -203,11 +240,11 @@ def metrics_endpoint(token: str, settings: Settings) -> Callable[[Request], Awai
     async def metrics(request: Request) -> Response:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
-            return _problem(401, "Unauthorized", "Send the metrics token as 'Authorization: Bearer <token>'.",
-                            challenge)
+            return problem(401, "Send the metrics token as 'Authorization: Bearer <token>'.", code="UNAUTHENTICATED",
+                           headers=challenge)
         # Constant time, so that response times do not tell how much of a guess was right.
         if not hmac.compare_digest(credentials.strip().encode(), expected):
-            return _problem(401, "Unauthorized", "The metrics token is not valid.", challenge)
+            return problem(401, "The metrics token is not valid.", code="UNAUTHENTICATED", headers=challenge)
         return Response(generate_latest(metrics_registry(settings)), media_type=CONTENT_TYPE_LATEST)
 
     return metrics
@@ -251,24 +288,25 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                                                external=getattr(request.app.state, "trusted_issuers", None),
                                                now=runtime.now())
             except InvalidToken as exc:
-                return rejected(exc)
+                return rejected(exc, graphql=False)
         if principal.email_required:  # R51, as schema.email_gate decides for GraphQL
-            return JSONResponse({"error": "EMAIL_REQUIRED", "message": "Give your email first (requestEmailChange)."},
-                                status_code=403)
+            return problem(403, "Give your email first (requestEmailChange).", code="EMAIL_REQUIRED")
         if not principal.has_scope("billing:read"):
-            return JSONResponse({"error": "insufficient_scope", "scope": "billing:read"}, status_code=403,
-                                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", '
-                                                             'scope="billing:read"'})
-        firm, month = request.query_params.get("firm", ""), request.query_params.get("month", "")
+            return problem(403, "The access token lacks the scope billing:read.", code="FORBIDDEN",
+                           headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="billing:read"'})
+        firm, month = request.query_params.get("firm"), request.query_params.get("month")
+        missing = [name for name, value in (("firm", firm), ("month", month)) if not value]
+        if missing:
+            return problem(400, f"Give the parameters {' and '.join(missing)}.", code="INVALID_INPUT")
+        assert firm is not None and month is not None
         try:
             outcome = await run_in_transaction(runtime, principal, lambda uow: reinvoicing_csv(uow, firm, month),
                                                dry_run=True)
         except Forbidden:
-            return JSONResponse({"error": "forbidden"}, status_code=403)
+            return problem(403, "Only the firm's own staff may export its re-invoicing.", code="FORBIDDEN")
         if outcome.errors:
             error = outcome.errors[0]
-            status = 404 if error.code.value == "NOT_FOUND" else 400
-            return JSONResponse({"error": error.code.value, "message": error.message}, status_code=status)
+            return problem(404 if error.code.value == "NOT_FOUND" else 400, error.message, code=error.code.value)
         assert outcome.value is not None
         return Response(outcome.value.text, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{outcome.value.filename}"'})
@@ -313,6 +351,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             *web_routes(runtime),
         ],
         lifespan=lifespan,
+        # Outermost: a body too large or too slow, or a control character, stops before any endpoint (R58, R59).
+        middleware=[Middleware(RequestGuard, limits=runtime.settings.limits)],
     )
     app.state.runtime = runtime
     app.state.trusted_issuers = TrustedIssuers.from_env(

@@ -5,14 +5,38 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
 
 from models import ids
 from settings import Settings
+
+
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in range, else a one-line error and exit code 2 (R58)."""
+
+    def parse(text: str) -> int:
+        if re.fullmatch(r"-?[0-9]+", text.strip()) is None:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        value = int(text)
+        if value < minimum or (maximum is not None and value > maximum):
+            within = f"from {minimum} to {maximum}" if maximum is not None else f"of {minimum} or more"
+            raise argparse.ArgumentTypeError(f"{value} is not a number {within}")
+        return value
+
+    return parse
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _runtime():  # type: ignore[no-untyped-def]
@@ -61,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from models.db import database_url
+    from web.serving import uvicorn_options
 
     try:
         settings = Settings()
@@ -80,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
               flush=True)
         uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                    log_level="info")
+                    log_level="info", **uvicorn_options(settings.limits))
     finally:
         if listener is not None:
             listener[0].shutdown()
@@ -196,14 +221,12 @@ async def _deliver(once: bool) -> str:
         await runtime.database.dispose()
 
 
-async def _rollover(on: str | None) -> tuple[dict[str, object], list[int]]:
-    from datetime import date
-
+async def _rollover(on: date | None) -> tuple[dict[str, object], list[int]]:
     from resolvers.rollover import rollover
 
     runtime = _runtime()
     try:
-        until = date.fromisoformat(on) if on else runtime.today()
+        until = on or runtime.today()
         report = await rollover(runtime, until)
     finally:
         await runtime.database.dispose()
@@ -268,8 +291,6 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_prune(args: argparse.Namespace) -> int:
-    if args.older_than < 0:
-        raise SystemExit("--older-than takes a number of seconds, 0 or more")
     print(json.dumps(asyncio.run(_keys("prune", args.older_than))))
     return 0
 
@@ -280,8 +301,8 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve HTTP")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--port", type=_whole(1, 65535), default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=_whole(1), default=1)
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="bring the database to the newest schema").set_defaults(run=cmd_migrate)
@@ -301,7 +322,7 @@ def parser() -> argparse.ArgumentParser:
     issue.add_argument("--client-id", required=True)
     issue.add_argument("--user-email")
     issue.add_argument("--scopes", required=True)
-    issue.add_argument("--ttl", type=int)
+    issue.add_argument("--ttl", type=_whole(1), help="seconds the token is valid")
     issue.set_defaults(run=cmd_tokens_issue)
 
     keys = sub.add_parser("keys", help="token signing keys (kept in the database)").add_subparsers(
@@ -309,12 +330,12 @@ def parser() -> argparse.ArgumentParser:
     keys.add_parser("rotate", help="make a new active signing key; older keys keep validating").set_defaults(
         run=cmd_keys_rotate)
     prune = keys.add_parser("prune", help="remove keys retired longer ago than the longest token lifetime")
-    prune.add_argument("--older-than", type=int, required=True, metavar="SECONDS",
+    prune.add_argument("--older-than", type=_whole(0), required=True, metavar="SECONDS",
                        help="remove keys retired more than this many seconds ago (at least the longest token TTL)")
     prune.set_defaults(run=cmd_keys_prune)
 
     roll = sub.add_parser("rollover", help="the period change and monthly invoices (idempotent)")
-    roll.add_argument("--date", help="YYYY-MM-DD; today (UTC) when absent")
+    roll.add_argument("--date", type=_iso_date, help="YYYY-MM-DD; today (UTC) when absent")
     roll.set_defaults(run=cmd_rollover)
 
     outbox = sub.add_parser("outbox", help="the email outbox (R20)").add_subparsers(dest="outbox_command",

@@ -19,6 +19,7 @@ def _port(name: str) -> int | None:
 
 
 def _positive(name: str, default: int) -> int:
+    """A positive whole number (a limit, a size, seconds); unset means the default."""
     value = _text(name)
     if value is None:
         return default
@@ -35,6 +36,30 @@ def _introspection() -> str:
     if value not in INTROSPECTION_MODES:
         raise ValueError(f"BUREAU_INTROSPECTION must be one of {', '.join(INTROSPECTION_MODES)}, not {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the server (R59). Every limit refuses with its own code."""
+
+    max_body_bytes: int = field(default_factory=lambda: _positive("BUREAU_MAX_BODY_BYTES", 1024 * 1024))
+    max_query_bytes: int = field(default_factory=lambda: _positive("BUREAU_MAX_QUERY_BYTES", 32 * 1024))
+    max_tokens: int = field(default_factory=lambda: _positive("BUREAU_MAX_TOKENS", 4000))
+    max_depth: int = field(default_factory=lambda: _positive("BUREAU_MAX_DEPTH", 20))
+    max_aliases: int = field(default_factory=lambda: _positive("BUREAU_MAX_ALIASES", 50))
+    max_directives: int = field(default_factory=lambda: _positive("BUREAU_MAX_DIRECTIVES", 50))
+    max_duplicate_fields: int = field(default_factory=lambda: _positive("BUREAU_MAX_DUPLICATE_FIELDS", 10))
+    max_operations: int = field(default_factory=lambda: _positive("BUREAU_MAX_OPERATIONS", 5))
+    max_node_ids: int = field(default_factory=lambda: _positive("BUREAU_MAX_NODE_IDS", 100))
+    max_list_items: int = field(default_factory=lambda: _positive("BUREAU_MAX_LIST_ITEMS", 100))
+    max_string_length: int = field(default_factory=lambda: _positive("BUREAU_MAX_STRING_LENGTH", 10_000))
+    # Slow clients (slowloris): the whole body within this many seconds; request headers within
+    # header_timeout of the connection opening or of the last answer on it (`bureau serve`).
+    body_timeout: int = field(default_factory=lambda: _positive("BUREAU_BODY_TIMEOUT", 10))
+    header_timeout: int = field(default_factory=lambda: _positive("BUREAU_HEADER_TIMEOUT", 10))
+    keep_alive_timeout: int = field(default_factory=lambda: _positive("BUREAU_KEEP_ALIVE_TIMEOUT", 5))
+    max_header_bytes: int = field(default_factory=lambda: _positive("BUREAU_MAX_HEADER_BYTES", 16 * 1024))
+    max_connections: int = field(default_factory=lambda: _positive("BUREAU_MAX_CONNECTIONS", 1000))
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,7 @@ class Settings:
     # Who may read the schema (__schema, __type): any valid token, anyone, or nobody. Field suggestions
     # ("Did you mean ...") are given only where introspection is open.
     introspection: str = field(default_factory=_introspection)
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         if self.cost_bucket < self.cost_limit:

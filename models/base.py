@@ -76,6 +76,14 @@ class Base(DeclarativeBase):
 class IdMixin:
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # declarative maps the class and makes its table here
+        table = getattr(cls, "__table__", None)
+        if table is not None:
+            # SQLite's AUTOINCREMENT: a deleted row's id is never handed out again, so an old
+            # audit event's subjectId never names another firm's new object (R62).
+            table.dialect_kwargs["sqlite_autoincrement"] = True
+
 
 class CreatedMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

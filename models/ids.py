@@ -3,6 +3,9 @@
 import base64
 import binascii
 
+# Keys are 64-bit on PostgreSQL and SQLite alike: a larger number names nothing (R58).
+MAX_PK = 2**63 - 1
+
 
 class InvalidId(ValueError):
     pass
@@ -16,7 +19,8 @@ def decode(global_id: str) -> tuple[str, int]:
     try:
         padded = global_id + "=" * (-len(global_id) % 4)
         type_name, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        if not type_name or not pk.isdigit():
+        # ASCII digits in the one spelling encode() makes: "007" or Arabic-Indic digits are no ID.
+        if not type_name or not (pk.isascii() and pk.isdigit()) or str(int(pk)) != pk or int(pk) > MAX_PK:
             raise InvalidId(global_id)
         return type_name, int(pk)
     except (binascii.Error, UnicodeError, ValueError) as exc:

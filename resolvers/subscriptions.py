@@ -67,6 +67,8 @@ async def create_subscription(
     """An agreement's licence, or a firm's master licence. Charges nothing now: the period
     is invoiced in arrears (R24). Only the vendor records marketplace purchases (the
     mutation's declared Action)."""
+    if len(seat_counts) > len(LicenseType):  # R59: refused before anything is read or locked
+        raise RuleViolation(UserErrorCode.INVALID_INPUT, "Each licence type once.", ["input", "seats"])
     edition = await uow.session.scalar(select(Edition).where(Edition.code == edition_code))
     if edition is None:
         raise RuleViolation(UserErrorCode.INVALID_INPUT, "No edition with that code.", ["input", "editionCode"])

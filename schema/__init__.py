@@ -2,12 +2,13 @@
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.types import ExecutionContext
 
 from schema.cost import QueryCost
 from schema.errors import ErrorCodes
 from schema.field_reads import guard_field_reads
+from schema.input_checks import InputChecks
+from schema.limits import RequestLimits
 from schema.mutations.agreements import AgreementMutations
 from schema.mutations.billing import BillingMutations
 from schema.mutations.catalog import CatalogMutations
@@ -49,7 +50,8 @@ schema = Schema(
     subscription=Subscription,
     types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
            LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer],
-    extensions=[ErrorCodes, ScopeCheck, QueryCost, LiveOperations, lambda: QueryDepthLimiter(max_depth=20),
-                lambda: MaxAliasesLimiter(max_alias_count=50)],
+    # RequestLimits and InputChecks add validation rules in on_operation, before ScopeCheck validates;
+    # QueryCost costs the document ScopeCheck has validated.
+    extensions=[ErrorCodes, RequestLimits, InputChecks, ScopeCheck, QueryCost, LiveOperations],
 )
 guard_field_reads(schema._schema.type_map)

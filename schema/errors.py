@@ -18,6 +18,7 @@ from auth.policy import Forbidden
 from licensing.errors import RuleViolation
 from models.enums import UserErrorCode as UserErrorCodeEnum
 from observability.logs import log_unexpected, new_error_id
+from schema.limits import token_limit_code
 
 log = logging.getLogger("bureau.graphql")
 
@@ -55,7 +56,7 @@ def _code_of(error: GraphQLError) -> str | None:
     original = error.original_error
     if original is None:
         # graphql-core's own parse and validation errors: safe to show as they are.
-        return "GRAPHQL_VALIDATION_FAILED"
+        return token_limit_code(error) or "GRAPHQL_VALIDATION_FAILED"
     for kind, code in CODES.items():
         if isinstance(original, kind):
             return code

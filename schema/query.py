@@ -1,9 +1,11 @@
 """The Query root."""
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 
 from loaders import relations as r
 from loaders.base import ByIdLoader
@@ -40,7 +42,8 @@ NODE_TYPES: dict[str, tuple[type[ByIdLoader[Any]], Callable[[Any], Any], str]] =
 }
 
 
-async def load_node(info: Info, global_id: str, *expected: str) -> Any:
+def _lookup(info: Info, global_id: str, expected: tuple[str, ...] = ()) -> tuple[Any, int, Callable[[Any], Any]] | None:
+    """The loader, key and conversion of an ID the caller may read; None for any other ID."""
     try:
         type_name, pk = ids.decode(global_id)
     except ids.InvalidId:
@@ -53,8 +56,36 @@ async def load_node(info: Info, global_id: str, *expected: str) -> Any:
     loader, convert, scope = spec
     if not info.context.principal.has_scope(scope):
         return None
-    row = await info.context.loaders.get(loader).load(pk)
+    return info.context.loaders.get(loader), pk, convert
+
+
+async def load_node(info: Info, global_id: str, *expected: str) -> Any:
+    found = _lookup(info, global_id, expected)
+    if found is None:
+        return None
+    loader, pk, convert = found
+    row = await loader.load(pk)
     return None if row is None else convert(row)
+
+
+async def load_nodes(info: Info, global_ids: list[strawberry.ID]) -> list[Any]:
+    """R59: at most BUREAU_MAX_NODE_IDS, and one query per type however many are asked for."""
+    limit = info.context.runtime.settings.limits.max_node_ids
+    if len(global_ids) > limit:
+        raise GraphQLError(f"`nodes` takes at most {limit} IDs.", extensions={"code": "TOO_MANY_IDS"})
+    found = [_lookup(info, global_id) for global_id in global_ids]
+    by_loader: dict[Any, list[int]] = {}
+    for item in found:
+        if item is not None:
+            by_loader.setdefault(item[0], []).append(item[1])
+    batches = await asyncio.gather(*(loader.load_many(pks) for loader, pks in by_loader.items()))
+    rows = {(loader, pk): row for (loader, pks), batch in zip(by_loader.items(), batches, strict=True)
+            for pk, row in zip(pks, batch, strict=True)}
+    answers: list[Any] = []
+    for item in found:
+        row = None if item is None else rows[(item[0], item[1])]
+        answers.append(None if item is None or row is None else item[2](row))
+    return answers
 
 
 @strawberry.type
@@ -66,7 +97,7 @@ class Query:
 
     @strawberry.field
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
-        return [await load_node(info, global_id) for global_id in ids]
+        return await load_nodes(info, ids)
 
     @strawberry.field(description="Who is calling: the user (absent for client-credentials tokens), the OAuth "
                       "client and its granted scopes.")

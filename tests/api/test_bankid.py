@@ -144,7 +144,7 @@ async def test_a_bankid_only_invitee_signs_in_gives_an_email_and_gets_to_work(
         assert refused.json()["data"] is None
     export = await bankid.get("/exports/reinvoicing.csv", params={"firm": firm.id, "month": "2026-01"},
                               headers={"Authorization": f"Bearer {token}"})
-    assert export.status_code == 403 and export.json()["error"] == "EMAIL_REQUIRED"
+    assert export.status_code == 403 and export.json()["code"] == "EMAIL_REQUIRED"
     email = unique("bankid") + "@x.example"
     asked = await ask(bankid, token, REQUEST_EMAIL_CHANGE, {"input": {"email": email}})
     assert asked.json()["data"]["requestEmailChange"] == {"user": {"email": None}, "userErrors": []}, asked.text

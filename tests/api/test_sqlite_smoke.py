@@ -103,3 +103,20 @@ def test_tokens_are_refused_for_scopes_the_client_lacks(tmp_path: Path) -> None:
                            "--scopes", "firms:write"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode != 0 and "firms:write" in done.stderr
+
+
+async def test_a_deleted_rows_id_is_never_handed_out_again(sqlite_api: Api) -> None:
+    """R62: SQLite without AUTOINCREMENT gives the newest row's id, once deleted, to the next row."""
+    api = sqlite_api
+    vendor = await api.vendor()
+    firm = (await api.mutate("createFirm", {"name": "Lite", "country": "SE", "currency": "SEK"}, "firm { id }",
+                             token=vendor))["firm"]["id"]
+    new = {"firmId": firm, "name": "Gone", "billingMode": "CUSTOMER"}
+    first = (await api.mutate("createAgreement", new, "agreement { id }", token=vendor))["agreement"]["id"]
+    deleted = await api.mutate("deleteAgreement", {"agreementId": first}, "deletedAgreementId", token=vendor)
+    assert deleted["deletedAgreementId"] == first
+    second = (await api.mutate("createAgreement", {**new, "name": "Next"}, "agreement { id }",
+                               token=vendor))["agreement"]["id"]
+    assert second != first
+    old = await api.ok("query($id: ID!) { node(id: $id) { id } }", {"id": first}, token=vendor)
+    assert old["node"] is None

@@ -1,0 +1,99 @@
+"""R58: strings no field has a use for are refused before execution, whatever field they are
+sent to: a control character (C0 but tab, line feed and carriage return; DEL; C1), a lone
+surrogate (which no database can encode), or more than BUREAU_MAX_STRING_LENGTH characters;
+and a variable's list of more than BUREAU_MAX_LIST_ITEMS items.
+PostgreSQL cannot store a NUL at all, and SQLite would store it silently.
+
+One validation rule reads both the document's string literals and the variables' values, so
+that every operation, mutation or not, is covered; the refusal is a top-level error with
+`extensions.code` INVALID_INPUT and, for a variable, the path of the value at fault.
+"""
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import ASTValidationRule, GraphQLError, StringValueNode, ValidationContext
+from strawberry.extensions import SchemaExtension
+
+from schema.limits import limits_of
+
+INVALID_INPUT = "INVALID_INPUT"
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def has_control_character(text: str) -> bool:
+    return _FORBIDDEN.search(text) is not None
+
+
+def _fault(text: str, max_length: int) -> str | None:
+    if has_control_character(text):
+        return "holds a control character"
+    if len(text) > max_length:
+        return f"is longer than {max_length} characters"
+    return None
+
+
+def _faults(value: Any, max_length: int, max_items: int) -> Iterator[tuple[str, list[str | int]]]:
+    """What is wrong in a JSON value, with its path: strings (keys included) as _fault says, and
+    lists longer than max_items, found before graphql-core coerces them item by item. Iterative,
+    for deep values."""
+    stack: list[tuple[Any, list[str | int]]] = [(value, [])]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str):
+            fault = _fault(item, max_length)
+            if fault is not None:
+                yield fault, at
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                fault = _fault(str(key), max_length)
+                if fault is not None:
+                    yield "has a name that " + fault, at
+                stack.append((child, [*at, str(key)]))
+        elif isinstance(item, list):
+            if len(item) > max_items:
+                yield f"is a list of more than {max_items} items", at
+            else:
+                stack.extend((child, [*at, index]) for index, child in enumerate(item))
+
+
+def _error(what: str, fault: str, path: list[str | int] | None = None) -> GraphQLError:
+    extensions: dict[str, Any] = {"code": INVALID_INPUT}
+    if path is not None:
+        extensions["field"] = path
+    return GraphQLError(f"{what} {fault}.", extensions=extensions)
+
+
+def input_rule(variables: dict[str, Any] | None, max_length: int, max_items: int) -> type[ASTValidationRule]:
+    class InputStrings(ASTValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            for fault, path in _faults(variables or {}, max_length, max_items):
+                self.report_error(_error("A variable", fault, ["variables", *path]))
+                break
+
+        def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+            fault = _fault(node.value, max_length)
+            if fault is not None:
+                self.report_error(GraphQLError(f"A string in the document {fault}.", node,
+                                               extensions={"code": INVALID_INPUT}))
+
+    return InputStrings
+
+
+class InputChecks(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        limits = limits_of(context.context)
+        context.validation_rules = (*context.validation_rules,
+                                    input_rule(context.variables, limits.max_string_length,
+                                               limits.max_list_items))
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        # Outside a string literal graphql-core's lexer would call it a syntax error; the cause is the same.
+        query = self.execution_context.query
+        if query is not None and has_control_character(query):
+            raise _error("The document", "holds a control character")
+        yield
