@@ -1,5 +1,6 @@
 """Settings from the environment (DESIGN.md section 6); read once per process."""
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -16,6 +17,19 @@ def _port(name: str) -> int | None:
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
         raise ValueError(f"{name} must be a TCP port number from 1 to 65535, not {value!r}")
     return int(value)
+
+
+def _seconds(name: str, default: float) -> float:
+    value = _text(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86400:  # also refuses nan and inf
+        raise ValueError(f"{name} must be a number of seconds above 0 and below 86400, not {value!r}")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,13 @@ class Settings:
     # prometheus-client's multiprocess mode: every worker writes its metrics here, a scrape sums them up.
     # `bureau serve --workers N` (N > 1) sets it for its workers; prometheus-client reads the same variable.
     metrics_multiproc_dir: str | None = field(default_factory=lambda: _text("PROMETHEUS_MULTIPROC_DIR"))
+    # Database outage (R54): fail fast with 503 rather than queue behind a dead server. Connecting and
+    # waiting for a pooled connection give up after a second each; one statement after 15 s (the
+    # server's, not the CLI's: a rollover may run long); Retry-After tells clients when to try again.
+    db_connect_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_CONNECT_TIMEOUT", 1.0))
+    db_pool_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_POOL_TIMEOUT", 1.0))
+    db_command_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_COMMAND_TIMEOUT", 15.0))
+    retry_after: int = field(default_factory=lambda: math.ceil(_seconds("BUREAU_RETRY_AFTER", 5)))
 
     def __post_init__(self) -> None:
         if self.metrics_token is not None and self.metrics_port is not None:

@@ -16,6 +16,7 @@ from strawberry.extensions import SchemaExtension
 from auth.policy import Forbidden
 from licensing.errors import RuleViolation
 from models.enums import UserErrorCode as UserErrorCodeEnum
+from models.outage import is_outage
 from observability.logs import log_unexpected, new_error_id
 
 log = logging.getLogger("bureau.graphql")
@@ -60,6 +61,8 @@ def _code_of(error: GraphQLError) -> str | None:
             return code
     if isinstance(original, GraphQLError):  # e.g. a scalar's parse error
         return "BAD_USER_INPUT"
+    if is_outage(original):  # R54: the database is down; the HTTP answer becomes a 503 (web/outage.py)
+        return "SERVICE_UNAVAILABLE"
     return None
 
 
