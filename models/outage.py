@@ -18,6 +18,7 @@ _SERVER_UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 # Errors of files, not of the network: a missing key file is a configuration bug, not an outage.
 _FILE_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+MESSAGE = "The service is temporarily unavailable. Try again later."  # what clients are told, in every shape
 _MAX_CHAIN = 16  # causes followed; chains are short, the bound only guards against cycles
 
 

@@ -16,6 +16,7 @@ from strawberry.extensions import SchemaExtension
 from auth.policy import Forbidden
 from licensing.errors import RuleViolation
 from models.enums import UserErrorCode as UserErrorCodeEnum
+from models.outage import MESSAGE as OUTAGE_MESSAGE
 from models.outage import is_outage
 from observability.logs import log_unexpected, new_error_id
 
@@ -68,6 +69,9 @@ def _code_of(error: GraphQLError) -> str | None:
 
 def _classify(error: GraphQLError, operation: str | None) -> GraphQLError:
     code = _code_of(error)
+    if code == "SERVICE_UNAVAILABLE":  # the driver's message names hosts; the client needs only to retry
+        log.warning("graphql SERVICE_UNAVAILABLE at %s in %s", error.path, operation or "an anonymous operation")
+        return GraphQLError(OUTAGE_MESSAGE, nodes=error.nodes, path=error.path, extensions={"code": code})
     if code is not None:
         log.info("graphql %s at %s in %s", code, error.path or "the document", operation or "an anonymous operation")
         return _expected(error, code)

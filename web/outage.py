@@ -14,11 +14,9 @@ import logging
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.outage import is_outage
+from models.outage import MESSAGE, is_outage
 
 log = logging.getLogger("bureau.http")
-
-MESSAGE = "The service is temporarily unavailable. Try again later."
 
 
 def outage_response(path: str, retry_after: int) -> Response:

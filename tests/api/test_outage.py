@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -173,3 +173,35 @@ async def test_a_hung_database_fails_fast_on_the_connect_timeout(world: World) -
             assert_outage_shape(family, response)
             assert seconds < FAST + 1, (family, seconds)  # one connect timeout, and the pool's
     await assert_all_up(world)
+
+
+async def test_a_restart_between_requests_goes_unnoticed(world: World) -> None:
+    """The pool holds connections the restart killed; pool_pre_ping finds them out before use."""
+    bearer = {"Authorization": f"Bearer {world.firm.admin}"}
+    for response in await asyncio.gather(*(world.http.post("/graphql", json={"query": FIRMS}, headers=bearer)
+                                           for _ in range(4))):
+        assert response.status_code == 200
+    world.cluster.stop()
+    world.cluster.start()
+    response = await world.http.post("/graphql", json={"query": FIRMS}, headers=bearer)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["viewer"]["firms"]["edges"][0]["node"]["id"] == world.firm.id
+
+
+async def test_the_driver_s_message_never_reaches_a_client(world: World) -> None:
+    """Over a websocket there is no HTTP status: the error itself must say only SERVICE_UNAVAILABLE."""
+    from graphql import GraphQLError
+
+    from schema.errors import _classify
+
+    try:
+        await world.api.runtime.database.engine.dispose()
+        world.cluster.stop()
+        async with world.api.runtime.database.sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        classified = _classify(GraphQLError("x", original_error=exc), None)
+    finally:
+        world.cluster.start()
+    assert classified.extensions == {"code": "SERVICE_UNAVAILABLE"}
+    assert str(world.cluster.port) not in classified.message and "asyncpg" not in classified.message
