@@ -200,7 +200,7 @@ async def test_the_driver_s_message_never_reaches_a_client(world: World) -> None
         async with world.api.runtime.database.sessions() as session:
             await session.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001
-        classified = _classify(GraphQLError("x", original_error=exc), None)
+        classified = _classify(GraphQLError(str(exc), original_error=exc), None)  # as graphql-core makes it
     finally:
         world.cluster.start()
     assert classified.extensions == {"code": "SERVICE_UNAVAILABLE"}
