@@ -38,7 +38,9 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 import observability.logs
@@ -49,6 +51,7 @@ from auth.tokens import InvalidToken
 from licensing import identity
 from loaders.base import RequestDb
 from models.db import Database, connect
+from models.outage import DatabaseUnavailable
 from resolvers import accounts
 from resolvers.base import run_in_transaction
 from resolvers.events import hub_for
@@ -58,6 +61,7 @@ from schema.context import Context
 from schema.subscriptions import LiveContext
 from settings import Settings
 from web.guard import RequestGuard
+from web.outage import OutageGuard, outage_response
 from web.problems import graphql_error, problem
 from web.routes import web_routes
 
@@ -124,6 +128,12 @@ class GraphQLApp(GraphQL[Context, None]):
             REQUESTS.labels("unauthenticated").inc()
             raise ConnectionRejectionError({"message": "Authentication required: " + str(exc)}) from exc
         return UNSET
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        # R54: a database outage during execution answers the whole request as one (OutageGuard).
+        if any((error.extensions or {}).get("code") == "SERVICE_UNAVAILABLE" for error in result.errors or ()):
+            raise DatabaseUnavailable()
+        return await super().process_result(request, result)
 
 
 def rejected(exc: InvalidToken, *, graphql: bool = True) -> Response:
@@ -259,10 +269,18 @@ def start_metrics_listener(settings: Settings) -> tuple[WSGIServer, threading.Th
     return start_http_server(settings.metrics_port, settings.metrics_host, registry=metrics_registry(settings))
 
 
+def server_database(settings: Settings, url: str | None = None) -> Database:
+    """The server's engine (DATABASE_URL unless `url`), with the outage timeouts of R54."""
+    return connect(url, connect_timeout=settings.db_connect_timeout, pool_timeout=settings.db_pool_timeout,
+                   command_timeout=settings.db_command_timeout)
+
+
 def create_app(database: Database | None = None, settings: Settings | None = None,
                runtime: Runtime | None = None) -> Starlette:
     observability.logs.install()
-    runtime = runtime or Runtime.create(database or connect(), settings)
+    if runtime is None:
+        settings = settings or Settings()
+        runtime = Runtime.create(database or server_database(settings), settings)
 
     async def readyz(request: Request) -> Response:
         try:
@@ -270,7 +288,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             log.warning("not ready: %s", type(exc).__name__)
-            return PlainTextResponse("database unreachable", status_code=503)
+            return outage_response(request.url.path, runtime.settings.retry_after)
         return PlainTextResponse("ready")
 
     async def jwks(request: Request) -> Response:
@@ -351,8 +369,10 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             *web_routes(runtime),
         ],
         lifespan=lifespan,
-        # Outermost: a body too large or too slow, or a control character, stops before any endpoint (R58, R59).
-        middleware=[Middleware(RequestGuard, limits=runtime.settings.limits)],
+        # Outermost: a body too large or too slow, or a control character, stops before any endpoint (R58, R59);
+        # then a database outage anywhere inside is one 503 in the endpoint family's shape (R54).
+        middleware=[Middleware(RequestGuard, limits=runtime.settings.limits),
+                    Middleware(OutageGuard, retry_after=runtime.settings.retry_after)],
     )
     app.state.runtime = runtime
     app.state.trusted_issuers = TrustedIssuers.from_env(

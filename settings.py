@@ -1,5 +1,6 @@
 """Settings from the environment (DESIGN.md section 6); read once per process."""
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -62,6 +63,19 @@ class Limits:
     max_connections: int = field(default_factory=lambda: _positive("BUREAU_MAX_CONNECTIONS", 1000))
 
 
+def _seconds(name: str, default: float) -> float:
+    value = _text(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86400:  # also refuses nan and inf
+        raise ValueError(f"{name} must be a number of seconds above 0 and below 86400, not {value!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     issuer: str = field(default_factory=lambda: os.environ.get("BUREAU_ISSUER", "http://127.0.0.1:8000"))
@@ -98,6 +112,13 @@ class Settings:
     # ("Did you mean ...") are given only where introspection is open.
     introspection: str = field(default_factory=_introspection)
     limits: Limits = field(default_factory=Limits)
+    # Database outage (R54): fail fast with 503 rather than queue behind a dead server. Connecting and
+    # waiting for a pooled connection give up after a second each; one statement after 15 s (the
+    # server's, not the CLI's: a rollover may run long); Retry-After tells clients when to try again.
+    db_connect_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_CONNECT_TIMEOUT", 1.0))
+    db_pool_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_POOL_TIMEOUT", 1.0))
+    db_command_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_COMMAND_TIMEOUT", 15.0))
+    retry_after: int = field(default_factory=lambda: math.ceil(_seconds("BUREAU_RETRY_AFTER", 5)))
 
     def __post_init__(self) -> None:
         if self.cost_bucket < self.cost_limit:

@@ -38,11 +38,24 @@ class Database:
         await self.engine.dispose()
 
 
-def connect(url: str | None = None, **engine_options: object) -> Database:
+def connect(url: str | None = None, *, connect_timeout: float | None = None, pool_timeout: float | None = None,
+            command_timeout: float | None = None, **engine_options: object) -> Database:
+    """The timeouts (seconds, PostgreSQL only) make a database outage fail fast (R54); the server sets
+    them from settings.py, commands such as the rollover leave the command timeout unset."""
     url = url or database_url()
     if url.startswith("postgresql"):
         engine_options.setdefault("pool_size", 10)
         engine_options.setdefault("max_overflow", 20)
+        # A pooled connection the server dropped (a restart) is found out and replaced before use.
+        engine_options.setdefault("pool_pre_ping", True)
+        if pool_timeout is not None:
+            engine_options.setdefault("pool_timeout", pool_timeout)
+        connect_args = dict(engine_options.pop("connect_args", None) or {})  # type: ignore[call-overload]
+        if connect_timeout is not None:
+            connect_args.setdefault("timeout", connect_timeout)
+        if command_timeout is not None:
+            connect_args.setdefault("command_timeout", command_timeout)
+        engine_options["connect_args"] = connect_args
     # Statement parameters never appear in error messages (they hold personal data and hashes).
     engine_options.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **engine_options)  # type: ignore[arg-type]

@@ -17,6 +17,8 @@ from strawberry.extensions import SchemaExtension
 from auth.policy import Forbidden
 from licensing.errors import RuleViolation
 from models.enums import UserErrorCode as UserErrorCodeEnum
+from models.outage import MESSAGE as OUTAGE_MESSAGE
+from models.outage import is_outage
 from observability.logs import log_unexpected, new_error_id
 from schema.limits import token_limit_code
 
@@ -62,11 +64,16 @@ def _code_of(error: GraphQLError) -> str | None:
             return code
     if isinstance(original, GraphQLError):  # e.g. a scalar's parse error
         return "BAD_USER_INPUT"
+    if is_outage(original):  # R54: the database is down; the HTTP answer becomes a 503 (web/outage.py)
+        return "SERVICE_UNAVAILABLE"
     return None
 
 
 def _classify(error: GraphQLError, operation: str | None) -> GraphQLError:
     code = _code_of(error)
+    if code == "SERVICE_UNAVAILABLE":  # the driver's message names hosts; the client needs only to retry
+        log.warning("graphql SERVICE_UNAVAILABLE at %s in %s", error.path, operation or "an anonymous operation")
+        return GraphQLError(OUTAGE_MESSAGE, nodes=error.nodes, path=error.path, extensions={"code": code})
     if code is not None:
         log.info("graphql %s at %s in %s", code, error.path or "the document", operation or "an anonymous operation")
         return _expected(error, code)

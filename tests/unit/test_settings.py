@@ -46,3 +46,27 @@ def test_token_and_port_together_are_refused(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("BUREAU_METRICS_PORT", "9464")
     with pytest.raises(ValueError, match="not both"):
         Settings()
+
+
+OUTAGE_VARIABLES = ("BUREAU_DB_CONNECT_TIMEOUT", "BUREAU_DB_POOL_TIMEOUT", "BUREAU_DB_COMMAND_TIMEOUT",
+                    "BUREAU_RETRY_AFTER")
+
+
+def test_outage_settings_fail_fast_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in OUTAGE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert (settings.db_connect_timeout, settings.db_pool_timeout, settings.db_command_timeout,
+            settings.retry_after) == (1.0, 1.0, 15.0, 5)
+    monkeypatch.setenv("BUREAU_DB_CONNECT_TIMEOUT", "2.5")
+    monkeypatch.setenv("BUREAU_RETRY_AFTER", "0.2")  # a header of whole seconds: rounded up, never 0
+    assert (Settings().db_connect_timeout, Settings().retry_after) == (2.5, 1)
+
+
+@pytest.mark.parametrize("name", OUTAGE_VARIABLES)
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e9", "soon"])
+def test_an_outage_setting_that_is_no_duration_is_refused(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                          value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        Settings()
