@@ -320,8 +320,8 @@ def drive(running: Running, manifest: dict[str, Any], workload: Workload, databa
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as body:
         json.dump(running.body(workload, manifest), body)
     env = {**os.environ, "BENCH_BODY_FILE": body.name, "BENCH_TOKEN": manifest["tokens"][workload.firm]}
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "--latency", "-s",
-               str(ROOT / "bench" / "wrk.lua"), running.url]
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
+               "--latency", "-s", str(ROOT / "bench" / "wrk.lua"), running.url]
     servers = running.processes()
     server_before = cpu_seconds(servers)
     # Backends come and go with a pool's overflow: each one's CPU is read as it runs, and the
