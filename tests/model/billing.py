@@ -167,6 +167,7 @@ class Model:
     def add_firm(self, firm: str, discount_percent: Decimal) -> None:
         self.discounts[firm] = discount_percent
         self._numbers[firm] = 0
+        self.invoiced_until[firm] = month_of(self.today)  # nothing of the firm lies before
 
     def add_agreement(self, firm: str, agreement: str) -> None:
         self.firm_of[agreement] = firm
@@ -334,11 +335,7 @@ class Model:
         assert until <= self.today, "the model runs the rollover on time or late, never ahead"
         issued: list[Invoice] = []
         for firm in sorted(self.discounts):
-            start = self.invoiced_until.get(firm) or min(
-                (c.month for c in self.charges if self._firm_of_account(c.account) == firm), default=None)
-            if start is None:
-                continue
-            month = start
+            month = self.invoiced_until[firm]
             while next_month(month) <= until:
                 issued.extend(self._invoice_month(firm, month))
                 month = next_month(month)
