@@ -363,7 +363,7 @@ async def decreased_to_one_then_late(api: Api) -> tuple[Firm, str, str, str]:
 
 
 async def test_a_move_after_a_period_end_counts_the_seats_of_the_new_period(api: Api) -> None:
-    """Found by the billing property test: on 3 December, before the day's rollover, A has 1
+    """Found while writing the billing reference model: on 3 December, before the day's rollover, A has 1
     seat (the decrease took effect on 1 December, R8); moving B's 3 holders in does not fit
     (R5), whether or not the rollover ran. Counted against November's 5 seats, it was accepted
     and the December invoice charged max(1, 4) = 4 seats."""

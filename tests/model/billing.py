@@ -129,6 +129,7 @@ class Subscription:
     pending_seats: int | None = None
     pending_edition: str | None = None
     pending_mode: str | None = None
+    cut: bool = False  # the last period change lowered the seats (a scheduled decrease)
 
     @property
     def period(self) -> tuple[date, date]:
@@ -205,8 +206,10 @@ class Model:
     def _change_period(self, sub: Subscription) -> None:
         """The period change: scheduled changes apply (R8, R9: max(scheduled, in use); R10; R41),
         then the next period begins."""
+        before = sub.seats
         if sub.pending_seats is not None:
             sub.seats = max(sub.pending_seats, self.in_use(sub.agreement))
+        sub.cut = sub.seats < before
         if sub.pending_edition is not None:
             sub.edition = sub.pending_edition
         if sub.pending_mode is not None:

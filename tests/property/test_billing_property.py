@@ -235,11 +235,22 @@ class Run:
         assert payload["agreement"]["billingMode"] == self.model.billing_mode(agreement), self.explain("mode shown")
 
     async def move(self, data: st.DataObject) -> None:
-        firm = data.draw(st.sampled_from(self.t.firms), label="firm")
-        company = data.draw(st.sampled_from([c for a in self.t.agreements[firm.id] for c, _ in self.t.companies[a]]),
-                            label="company")
-        current = self.model.company_agreement[company]
-        target = data.draw(st.sampled_from([a for a in self.t.agreements[firm.id] if a != current]), label="to")
+        # Half the time into an agreement whose seats a period change just lowered: seats counted
+        # before the day's rollover must be the new period's (R8, R38).
+        cut = [(company, target) for company, agreement in self.model.company_agreement.items()
+               for target, sub in self.model.subscriptions.items()
+               if sub.cut and target != agreement and self.model.holders[company]
+               and self.model.firm_of[target] == self.model.firm_of[agreement]]
+        into_a_cut = bool(cut) and data.draw(st.booleans(), label="into a cut")
+        if into_a_cut:
+            company, target = data.draw(st.sampled_from(cut), label="move")
+            current = self.model.company_agreement[company]
+        else:
+            firm = data.draw(st.sampled_from(self.t.firms), label="firm")
+            company = data.draw(st.sampled_from([c for a in self.t.agreements[firm.id]
+                                                 for c, _ in self.t.companies[a]]), label="company")
+            current = self.model.company_agreement[company]
+            target = data.draw(st.sampled_from([a for a in self.t.agreements[firm.id] if a != current]), label="to")
         payload = await self.mutate("moveCompany", {"companyId": company, "toAgreementId": target},
                                     "company { id }", current)
         self.expect(f"moveCompany {company} {current} -> {target}", payload, self.model.move_company(company, target))
