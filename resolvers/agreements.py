@@ -13,6 +13,7 @@ from models import ids as global_ids
 from models.enums import BillingMode, UserErrorCode
 from resolvers.base import UnitOfWork, changes
 from resolvers.companies import NewCompany, check_company, create_company
+from resolvers.periods import advance_agreements
 from resolvers.subscriptions import schedule_billing_mode
 
 
@@ -183,6 +184,7 @@ async def move_company(
                                 ["input", "toAgreementId"])
         if target.archived_at is not None:
             raise RuleViolation(UserErrorCode.ARCHIVED, "That agreement is archived.", ["input", "toAgreementId"])
+    await advance_agreements(uow, {source.id, target.id})
     # Both agreements' seat counts change: lock them in id order (no deadlock with a move the
     # other way). The company row itself is locked by the mutation's target, so an invitation
     # to it waits and then sees the company in its new agreement.

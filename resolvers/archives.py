@@ -22,6 +22,7 @@ from models.enums import LicenseType, MembershipStatus, SubscriptionStatus, User
 from resolvers.base import UnitOfWork
 from resolvers.invitations import invitation_expiry
 from resolvers.memberships import End, change_access
+from resolvers.periods import advance_agreements
 from resolvers.transfers import open_transfer
 
 ARCHIVE_GRACE_DAYS = 30
@@ -65,6 +66,7 @@ async def unarchive_company(uow: UnitOfWork, company: Company, *, field: list[st
     agreement = await uow.session.get_one(Agreement, company.agreement_id)
     if agreement.archived_at is not None:
         raise RuleViolation(UserErrorCode.ARCHIVED, "Its agreement is archived: undo that instead.", field)
+    await advance_agreements(uow, {company.agreement_id})
     await seats.lock_agreement(uow.session, company.agreement_id)
     now = uow.runtime.now()
     given_back = 0

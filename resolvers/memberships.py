@@ -23,6 +23,7 @@ from models.enums import LicenseType, MembershipStatus, PayType, Role
 from resolvers import users
 from resolvers.base import UnitOfWork, changes
 from resolvers.invitations import invitation_expiry_of
+from resolvers.periods import advance_agreements
 
 # Column -> the name the API (and so the audit log) uses.
 _API_NAMES = {
@@ -92,6 +93,7 @@ async def update_membership(
     if new_license is not membership.license_type and rules.needs_named_seat(
         new_license, membership.status, membership.invitation_expires_at, membership.access_ends_at, now
     ):
+        await advance_agreements(uow, {company.agreement_id})
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now,
                                      ["input", "licenseType"])
     role_before, role_after = ({"role": role_was}, {"role": new_role}) if new_role is not role_was else ({}, {})
@@ -139,6 +141,7 @@ async def reactivate_membership(uow: UnitOfWork, membership: Membership) -> Memb
     rules.check_can_reactivate(was, field)
     status = rules.reactivated_status(membership.activated_at)
     if membership.license_type is LicenseType.NAMED:
+        await advance_agreements(uow, {company.agreement_id})
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
     # An ended access (R52) comes back without its end: whoever reactivates gives access anew.
     values: dict[str, Any] = {"status": status, "deactivated_at": None, "access_ends_at": None}
@@ -164,6 +167,7 @@ async def resend_welcome_email(uow: UnitOfWork, membership: Membership) -> Membe
     if membership.license_type is LicenseType.NAMED and not rules.holds_seat(
         membership.status, membership.invitation_expires_at, membership.access_ends_at, now
     ):
+        await advance_agreements(uow, {company.agreement_id})
         await seats.claim_named_seat(uow.session, company.agreement_id, membership.user_id, now, field)
     lapses = rules.invitation_lapse(invitation_expiry_of(uow, user), membership.access_ends_at)
     before, after = changes(membership, {"invitation_expires_at": lapses})

@@ -101,6 +101,17 @@ async def advance(uow: UnitOfWork, subscription_id: int, until: date) -> Advance
     return done
 
 
+async def advance_agreements(uow: UnitOfWork, agreement_ids: set[int]) -> None:
+    """R38 for whatever counts an agreement's seats (a move, an invitation, a reactivation): its
+    subscription's periods that are over end first, with their scheduled changes (a seat
+    decrease, R8, R9), so the seats counted are those in force today, whether or not the
+    rollover ran. Subscriptions are locked in id order, before the agreements are."""
+    subscription_ids = (await uow.session.scalars(
+        select(Subscription.id).where(Subscription.agreement_id.in_(agreement_ids)).order_by(Subscription.id))).all()
+    for subscription_id in subscription_ids:
+        await advance(uow, subscription_id, uow.runtime.today())
+
+
 async def _apply_changes(uow: UnitOfWork, subscription: Subscription, on: date) -> int:
     due = (await uow.session.scalars(
         select(ScheduledChange).where(

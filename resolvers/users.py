@@ -16,6 +16,7 @@ from models import ids as global_ids
 from models.enums import LicenseType, LinkPurpose, MembershipStatus, PayType, Role, UserErrorCode, UserStatus
 from resolvers import invitations
 from resolvers.base import UnitOfWork
+from resolvers.periods import advance_agreements
 
 EMAIL_CHANGE_LIFETIME = timedelta(hours=24)
 
@@ -119,6 +120,7 @@ async def invite_user(
     approver_pk = await _approver(uow, company, approver_id, [*field, "approverId"])
     now = uow.runtime.now()
     if license_type is LicenseType.NAMED:
+        await advance_agreements(uow, {company.agreement_id})
         await seats.claim_named_seat(uow.session, company.agreement_id, user.id, now, [*field, "licenseType"])
     membership = Membership(
         firm_id=company.firm_id,

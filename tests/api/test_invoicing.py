@@ -156,8 +156,9 @@ async def test_seat_decrease_applies_at_rollover_but_never_below_seats_in_use(ap
                          "order { id }", token=firm.admin)
         await api.mutate("changeEdition", {"subscriptionId": sub_id, "editionCode": "PLUS"}, "subscription { id }",
                          token=firm.admin)
-    for n in range(3):  # three users arrive after the decrease was scheduled (it keeps 5 seats until then)
-        await api.invite(firm.admin, company_id, email=f"late{n}.{sub_id[-6:]}@x.example")
+    with clock(api, at("2026-11-20")):  # before the period ends: seats counted then are November's (R38)
+        for n in range(3):  # three users arrive after the decrease was scheduled (it keeps 5 seats until then)
+            await api.invite(firm.admin, company_id, email=f"late{n}.{sub_id[-6:]}@x.example")
     with clock(api, at("2026-12-01")):
         await rollover(api.runtime, date(2026, 12, 1))
         data = await api.ok("query($id: ID!) { node(id: $id) { ... on LicenseSubscription { edition { code } "

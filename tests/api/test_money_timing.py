@@ -10,7 +10,7 @@ import pytest
 from models import ids
 from resolvers import invoicing
 from resolvers.rollover import rollover
-from tests.api.client import Api, Firm, unique
+from tests.api.client import Api, Firm, new_pin, unique
 from tests.api.test_invoicing import at, invoices, subscribe
 from tests.api.test_subscription_changes import clock
 
@@ -340,3 +340,50 @@ async def test_a_firm_agreements_preview_and_monthly_price_are_on_the_payers_bas
     # From the next period: 4 x 130.38 = 521.52, on the same basis.
     assert dry["preview"]["nextMonthlyPrice"] == {"amount": "521.52", "basis": "RESELLER"}
     assert state["monthlyPrice"] == {"amount": "391.14", "basis": "RESELLER"}  # 3 x 130.38
+
+
+# ------------------------------------------------------------------ seats counted after a period end
+
+
+async def decreased_to_one_then_late(api: Api) -> tuple[Firm, str, str, str]:
+    """Agreement A: 5 seats, 1 holder, a decrease to 1 due on 1 December. Agreement B: 3 seats,
+    3 holders in one company. Returns (firm, A, A's subscription, B's company)."""
+    with clock(api, at("2026-11-05")):
+        firm = await api.firm()
+        a, company_a = await api.agreement(firm)
+        b, company_b = await api.agreement(firm)
+        assert company_a is not None and company_b is not None
+        sub_a = await subscribe(api, firm, a, named=5, starts_on="2026-11-01")
+        await subscribe(api, firm, b, named=3, starts_on="2026-11-01")
+        await api.invite(firm.admin, company_a, personalIdentityNumber=new_pin())
+        for _ in range(3):
+            await api.invite(firm.admin, company_b, personalIdentityNumber=new_pin())
+        await seats(api, firm, sub_a, 1, "scheduledChange { kind }")
+    return firm, a, sub_a, company_b
+
+
+async def test_a_move_after_a_period_end_counts_the_seats_of_the_new_period(api: Api) -> None:
+    """Found while writing the billing reference model: on 3 December, before the day's rollover, A has 1
+    seat (the decrease took effect on 1 December, R8); moving B's 3 holders in does not fit
+    (R5), whether or not the rollover ran. Counted against November's 5 seats, it was accepted
+    and the December invoice charged max(1, 4) = 4 seats."""
+    firm, a, sub_a, company_b = await decreased_to_one_then_late(api)
+    with clock(api, at("2026-12-03")):
+        moved = await api.mutate("moveCompany", {"companyId": company_b, "toAgreementId": a}, "company { id }",
+                                 token=firm.admin, expect_errors=True)
+        assert [e["code"] for e in moved["userErrors"]] == ["SEAT_LIMIT_REACHED"]
+        await rollover(api.runtime, date(2026, 12, 3))  # the refusal stored nothing (R26): the job does it
+        state = await read(api, firm, sub_a)
+    assert state["currentPeriod"]["start"] == "2026-12-01" and state["seats"][0]["purchased"] == 1
+    with clock(api, at("2027-01-01")):
+        await rollover(api.runtime, date(2027, 1, 1))
+    by_month = {i["period"]["start"]: i for i in await invoices(api, a, firm.admin)}
+    assert lines(by_month["2026-12-01"]) == [(1, "149.00", "149.00")]
+
+
+async def test_an_invitation_after_a_period_end_counts_the_seats_of_the_new_period(api: Api) -> None:
+    firm, a, sub_a, _ = await decreased_to_one_then_late(api)
+    company = await api.company(firm, a)
+    with clock(api, at("2026-12-03")):
+        invited = await api.invite(firm.admin, company, personalIdentityNumber=new_pin(), expect_errors=True)
+    assert [e["code"] for e in invited["userErrors"]] == ["SEAT_LIMIT_REACHED"]
