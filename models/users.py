@@ -31,6 +31,7 @@ class Membership(IdMixin, CreatedMixin, Base):
     __table_args__ = (
         UniqueConstraint("user_id", "company_id"),
         Index(None, "company_id", "status"),
+        Index(None, "company_id", "id"),  # a page of a company's members (R86)
         Index(None, "firm_id"),
     )
 
