@@ -72,8 +72,9 @@ async def explain(url: str, manifest: dict[str, Any], keys: list[str]) -> list[d
                 plan = rows.scalar_one()
                 plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]
                 reads = sorted(_largest_reads(plan["Plan"], []), reverse=True)
+                text = await connection.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + statement, parameters)
                 results.append({"workload": key, "ms": plan["Execution Time"], "statement": statement,
-                                "largest_reads": reads[:3]})
+                                "largest_reads": reads[:3], "plan": "\n".join(r[0] for r in text)})
             await connection.rollback()
         return results
     finally:
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--manifest", help="its manifest (default bench/.data/<database>.json)")
     parser.add_argument("--workloads", default=",".join(BY_KEY))
     parser.add_argument("--top", type=int, default=8, help="how many statements to print")
+    parser.add_argument("--plans", action="store_true", help="print their plans too")
     args = parser.parse_args()
     url = make_url(args.server).set(database=args.database).render_as_string(hide_password=False)
     manifest = json.loads(Path(args.manifest or DATA / f"{args.database}.json").read_text())
@@ -101,6 +103,8 @@ def main() -> None:
         reads = ", ".join(f"{node} ({rows} rows)" for rows, node in result["largest_reads"])
         print(f"{result['workload']:6} {result['ms']:8.2f} ms  {reads}")
         print("       " + " ".join(result["statement"].split())[:400])
+        if args.plans:
+            print(result["plan"])
 
 
 if __name__ == "__main__":

@@ -80,9 +80,13 @@ class ByIdLoader(RequestLoader[int, M]):
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[M | None]:
         model: Any = self.model
-        rows = await self.db.scalars(select(model).where(model.id.in_(keys), type(self).visible(self.principal)))
+        rows = await self.db.scalars(select(model).where(model.id.in_(keys), self.visible_among(keys)))
         by_id = {row.id: row for row in rows}
         return [by_id.get(key) for key in keys]
+
+    def visible_among(self, keys: Sequence[int]) -> Filter:
+        """The visibility filter for reading exactly `keys`."""
+        return type(self).visible(self.principal)
 
 
 class ByKeyLoader(RequestLoader[Any, M]):

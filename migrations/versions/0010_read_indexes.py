@@ -2,6 +2,11 @@
 (parent, id) index read `first + 1` rows deep, so a page of a firm's 5,000 companies reads 101
 rows, not 5,000. Three (parent) indexes become (parent, id), which serves what they served.
 
+Seats in use (licensing/usage.py) join an agreement's companies to their memberships: with
+the columns it tests in the index (INCLUDE, PostgreSQL only), PostgreSQL reads the answer's
+memberships through it instead of scanning every firm's memberships (36 ms to 8 ms for 1,000
+companies on the benchmark's dataset).
+
 Revision ID: 0010
 Revises: 0008
 Create Date: 2026-12-02
@@ -34,9 +39,15 @@ def _name(table: str, columns: list[str]) -> str:
     return f"ix_{table}_{'_'.join(columns)}"
 
 
+SEAT_HOLDERS = ["company_id", "license_type"]
+SEAT_HOLDER_COLUMNS = ["user_id", "status", "access_ends_at", "invitation_expires_at"]
+
+
 def upgrade() -> None:
     for table, columns in ADDED:
         op.create_index(_name(table, columns), table, columns)
+    op.create_index(_name("memberships", SEAT_HOLDERS), "memberships", SEAT_HOLDERS,
+                    postgresql_include=SEAT_HOLDER_COLUMNS)
     for table, columns in WIDENED:
         op.create_index(_name(table, [*columns, "id"]), table, [*columns, "id"])
         op.drop_index(_name(table, columns), table_name=table)
@@ -46,5 +57,6 @@ def downgrade() -> None:
     for table, columns in WIDENED:
         op.create_index(_name(table, columns), table, columns)
         op.drop_index(_name(table, [*columns, "id"]), table_name=table)
+    op.drop_index(_name("memberships", SEAT_HOLDERS), table_name="memberships")
     for table, columns in ADDED:
         op.drop_index(_name(table, columns), table_name=table)
