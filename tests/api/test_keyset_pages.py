@@ -7,6 +7,7 @@ from typing import Any
 
 from models import ids
 from tests.api.client import Api
+from tests.api.test_sqlite_smoke import sqlite_api  # noqa: F401 (a fixture)
 from tests.conftest import StatementCounter
 
 PAGES = """query($firm: ID!, $first: Int!, $after: String) { firm(id: $firm) {
@@ -18,6 +19,12 @@ ONE = """query($id: ID!, $first: Int!, $after: String) { agreement(id: $id) {
     totalCount } } }"""
 
 
+def _pk(company_id: str) -> int:
+    pk = ids.decode_as(company_id, "Company")
+    assert pk is not None
+    return pk
+
+
 def _pages(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["node"]["id"]: e["node"]["companies"] for e in data["firm"]["agreements"]["edges"]}
 
@@ -25,6 +32,16 @@ def _pages(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 async def test_many_parents_page_as_one_parent_does_through_every_cursor(
     api: Api, statements: StatementCounter
 ) -> None:
+    statements.reset()
+    await check_pages(api, statements)
+
+
+async def test_sqlite_pages_many_parents_alike(sqlite_api: Api) -> None:  # noqa: F811 (the fixture)
+    """SQLite has no LATERAL: its row_number() path gives the same pages."""
+    await check_pages(sqlite_api, None)
+
+
+async def check_pages(api: Api, statements: StatementCounter | None) -> None:
     firm = await api.firm()
     companies: dict[str, list[str]] = {}
     for count in (0, 1, 3, 5):
@@ -33,11 +50,13 @@ async def test_many_parents_page_as_one_parent_does_through_every_cursor(
         for _ in range(count - 1):
             companies[agreement_id].append(await api.company(firm, agreement_id))
     for agreement_id, made in companies.items():
-        made.sort(key=lambda c: ids.decode_as(c, "Company"))
+        made.sort(key=_pk)
 
-    statements.reset()
+    if statements is not None:
+        statements.reset()
     batched = _pages(await api.ok(PAGES, {"firm": firm.id, "first": 2}, token=firm.admin))
-    assert sum("companies" in s and "LATERAL" in s for s in statements.statements) == 1
+    if statements is not None:  # PostgreSQL: every agreement's page in one LATERAL statement
+        assert sum("companies" in s and "LATERAL" in s for s in statements.statements) == 1
     for agreement_id, made in companies.items():
         page = batched[agreement_id]
         assert [e["node"]["id"] for e in page["edges"]] == made[:2]
@@ -45,7 +64,7 @@ async def test_many_parents_page_as_one_parent_does_through_every_cursor(
         assert page["totalCount"] == len(made)
         # the cursor is the row's id, as clients hold it
         assert [base64.urlsafe_b64decode(e["cursor"]).decode() for e in page["edges"]] == \
-            [f"cursor:{ids.decode_as(c, 'Company')}" for c in made[:2]]
+            [f"cursor:{_pk(c)}" for c in made[:2]]
         # the same page of that agreement alone (one parent: a plain LIMIT), then each next page
         alone = (await api.ok(ONE, {"id": agreement_id, "first": 2}, token=firm.admin))["agreement"]["companies"]
         assert alone == page
@@ -60,10 +79,10 @@ async def test_many_parents_page_as_one_parent_does_through_every_cursor(
 
     # after a cursor, for every parent at once: each agreement's rows past that id
     cursor = batched[next(a for a, m in companies.items() if len(m) == 5)]["edges"][0]["cursor"]
-    past = ids.decode_as(companies[next(a for a, m in companies.items() if len(m) == 5)][0], "Company")
+    past = _pk(companies[next(a for a, m in companies.items() if len(m) == 5)][0])
     after_all = _pages(await api.ok(PAGES, {"firm": firm.id, "first": 2, "after": cursor}, token=firm.admin))
     for agreement_id, made in companies.items():
-        rest = [c for c in made if ids.decode_as(c, "Company") > past]
+        rest = [c for c in made if _pk(c) > past]
         assert [e["node"]["id"] for e in after_all[agreement_id]["edges"]] == rest[:2]
         assert after_all[agreement_id]["pageInfo"]["hasNextPage"] == (len(rest) > 2)
 
