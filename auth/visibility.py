@@ -2,9 +2,16 @@
 
 Written once per type over the principal, so the loaders use them now and a compiled
 selection-to-SQL path can use them later. A `platform:admin` token sees everything.
+
+Each filter costs a constant per row it is applied to (R85): a list of the principal's own
+ids, or an EXISTS correlated on the row being read that an index answers. Never a subquery
+over all of a firm's rows, which would cost as much for one row as for the whole firm.
 """
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, true
 
 from auth.principal import Principal
 from models import (
@@ -86,14 +93,22 @@ def visible_client_users(p: Principal) -> Filter:
     return ClientUser.firm_id.in_(_ids(admin_of))
 
 
-def visible_users(p: Principal) -> Filter:
-    """A user is visible to whoever may read one of its memberships or its staff record."""
+def visible_users(p: Principal, among: Sequence[int] | None = None) -> Filter:
+    """A user is visible to whoever may read one of its memberships or its staff record. Each
+    EXISTS looks up the user's own rows (memberships, firm_members and client_users are indexed
+    by user_id), not every membership of the caller's firm. `among`, the user ids being read,
+    keeps that true when PostgreSQL hashes an EXISTS instead of probing it per row (it may, for
+    a firm of a few thousand memberships): the hash is then built over those users' rows only."""
     if p.is_platform_admin:
         return true()
+
+    def of_user(column: Any) -> list[Filter]:
+        return [column == User.id] if among is None else [column == User.id, column.in_(list(among))]
+
     clauses: list[Filter] = [
-        User.id.in_(select(Membership.user_id).where(visible_memberships(p))),
-        User.id.in_(select(FirmMember.user_id).where(visible_firm_members(p))),
-        User.id.in_(select(ClientUser.user_id).where(visible_client_users(p))),
+        _owned(Membership, *of_user(Membership.user_id), visible_memberships(p)),
+        _owned(FirmMember, *of_user(FirmMember.user_id), visible_firm_members(p)),
+        _owned(ClientUser, *of_user(ClientUser.user_id), visible_client_users(p)),
     ]
     if p.user_id is not None:
         clauses.append(User.id == p.user_id)
@@ -131,8 +146,18 @@ def visible_orders(p: Principal) -> Filter:
     that moved to another firm since (its history stays the firm's)."""
     if p.is_platform_admin:
         return true()
-    return or_(Order.firm_id.in_(_ids(p.staff_firm_ids())),
-               Order.subscription_id.in_(select(Subscription.id).where(visible_subscriptions(p))))
+    return or_(Order.firm_id.in_(_ids(p.staff_firm_ids())), _of_visible_subscription(Order.subscription_id, p))
+
+
+def _of_visible_subscription(subscription_id: Any, p: Principal) -> Filter:
+    """The row's own subscription is visible: one primary-key lookup per row read."""
+    return _owned(Subscription, Subscription.id == subscription_id, visible_subscriptions(p))
+
+
+def _owned(table: Any, *where: Filter) -> Filter:
+    """EXISTS over `table`, correlated on the row being read; `table` itself never correlates,
+    so the filter means the same in a statement that also reads `table`."""
+    return exists().where(*where).correlate_except(table)
 
 
 def visible_invoices(p: Principal) -> Filter:
@@ -151,7 +176,7 @@ def visible_audit_events(p: Principal) -> Filter:
     return or_(
         AuditEvent.firm_id.in_(_ids(p.staff_firm_ids())),
         AuditEvent.company_id.in_(_ids(readers)),
-        AuditEvent.subscription_id.in_(select(Subscription.id).where(visible_subscriptions(p))),
+        _of_visible_subscription(AuditEvent.subscription_id, p),
     )
 
 

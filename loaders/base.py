@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Executable, func, select, true
+from sqlalchemy import BigInteger, ColumnElement, Executable, Select, bindparam, func, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from auth.principal import Principal
 from models import Base
@@ -31,6 +32,8 @@ class RequestDb:
     def __init__(self, session: AsyncSession, now: datetime) -> None:
         self.session = session
         self.now = now
+        # PostgreSQL pages many parents with LATERAL, which SQLite lacks (loaders.base.PageLoader).
+        self.dialect = session.bind.dialect.name if session.bind is not None else ""
         self._lock = asyncio.Lock()
         self._closed = False
 
@@ -77,9 +80,13 @@ class ByIdLoader(RequestLoader[int, M]):
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[M | None]:
         model: Any = self.model
-        rows = await self.db.scalars(select(model).where(model.id.in_(keys), type(self).visible(self.principal)))
+        rows = await self.db.scalars(select(model).where(model.id.in_(keys), self.visible_among(keys)))
         by_id = {row.id: row for row in rows}
         return [by_id.get(key) for key in keys]
+
+    def visible_among(self, keys: Sequence[int]) -> Filter:
+        """The visibility filter for reading exactly `keys`."""
+        return type(self).visible(self.principal)
 
 
 class ByKeyLoader(RequestLoader[Any, M]):
@@ -123,8 +130,11 @@ class Page(Generic[V]):
 class PageLoader(RequestLoader[tuple[Any, PageArgs], Page[M]]):
     """`<Things>By<Parent>Loader`: one page per parent, for many parents in one query.
 
-    Keyset pagination on the primary key keeps cursors stable while rows are added; a
-    window function numbers each parent's rows so that one statement serves every parent.
+    Keyset pagination on the primary key keeps cursors stable while rows are added. Each page
+    reads `first + 1` rows of a (parent, id) index and stops (R86): one parent is a plain
+    `WHERE parent = :p AND id > :after ORDER BY id LIMIT first + 1`; many parents on PostgreSQL
+    the same per parent in a LATERAL join. SQLite has no LATERAL: there a window function
+    numbers each parent's rows, reading all of them (SQLite is for development, not for size).
     """
 
     model: ClassVar[type[Base]]
@@ -155,28 +165,58 @@ class PageLoader(RequestLoader[tuple[Any, PageArgs], Page[M]]):
         return [pages.get(key, Page([], False, key[1].after is not None)) for key in keys]
 
     async def _load(self, parents: list[Any], args: PageArgs) -> dict[Any, list[M]]:
+        grouped: dict[Any, list[M]] = {parent: [] for parent in parents}
+        if len(parents) == 1:
+            grouped[parents[0]] = list(await self.db.scalars(self._one_page(parents[0], args)))
+            return grouped
+        stmt = self._lateral_pages(parents, args) if self.db.dialect == "postgresql" else \
+            self._numbered_pages(parents, args)
+        for row, parent in await self.db.all(stmt):
+            grouped[parent].append(row)
+        return grouped
+
+    def _where(self, args: PageArgs) -> list[Filter]:
         model: Any = self.model
-        parent_col = type(self).parent
-        order = model.id.desc() if self.newest_first else model.id.asc()
-        where = [parent_col.in_(parents), *self.conditions(args)]
+        where = self.conditions(args)
         if args.after is not None:
             where.append(model.id < args.after if self.newest_first else model.id > args.after)
+        return where
+
+    def _order(self, id_column: Any) -> Any:
+        return id_column.desc() if self.newest_first else id_column.asc()
+
+    def _one_page(self, parent: Any, args: PageArgs) -> Select[Any]:
+        model: Any = self.model
+        return (select(model).where(type(self).parent == parent, *self._where(args))
+                .order_by(self._order(model.id)).limit(args.first + 1))
+
+    def _lateral_pages(self, parents: list[Any], args: PageArgs) -> Select[Any]:
+        """(row, parent): each parent's page read through its own index range."""
+        keys = (func.unnest(bindparam("parents", list(parents), type_=ARRAY(BigInteger)))
+                .table_valued("parent").render_derived(name="parents"))
+        model: Any = self.model
+        page = (select(model).where(type(self).parent == keys.c.parent, *self._where(args))
+                .order_by(self._order(model.id)).limit(args.first + 1).lateral("page"))
+        row: Any = aliased(model, page)
+        return (select(row, keys.c.parent).select_from(keys).join(page, true())
+                .order_by(keys.c.parent, self._order(row.id)))
+
+    def _numbered_pages(self, parents: list[Any], args: PageArgs) -> Select[Any]:
+        model: Any = self.model
+        parent_col = type(self).parent
+        order = self._order(model.id)
         numbered = (
             select(model.id.label("id"), parent_col.label("parent"),
                    func.row_number().over(partition_by=parent_col, order_by=order).label("n"))
-            .where(*where)
+            .where(parent_col.in_(parents), *self._where(args))
             .subquery()
         )
-        stmt = (
+        return (
             select(model, numbered.c.parent)
             .join(numbered, model.id == numbered.c.id)
             .where(numbered.c.n <= args.first + 1)
             .order_by(numbered.c.parent, order)
         )
-        grouped: dict[Any, list[M]] = {parent: [] for parent in parents}
-        for row, parent in await self.db.all(stmt):
-            grouped[parent].append(row)
-        return grouped
 
 
 def _any_like(columns: Iterable[InstrumentedAttribute[Any]], pattern: str) -> Filter:

@@ -58,6 +58,9 @@ class CompanyByIdLoader(ByIdLoader[Company]):
 class UserByIdLoader(ByIdLoader[User]):
     model, visible = User, v.visible_users
 
+    def visible_among(self, keys: Sequence[int]) -> v.Filter:
+        return v.visible_users(self.principal, among=keys)
+
 
 class MembershipByIdLoader(ByIdLoader[Membership]):
     model, visible = Membership, v.visible_memberships

@@ -13,7 +13,8 @@ from models.enums import BillingMode, TransferStatus
 class Agreement(IdMixin, CreatedMixin, BillingDetailsColumns, Base):
     __tablename__ = "agreements"
     # NULL customer numbers are distinct in a unique constraint on both databases (R1).
-    __table_args__ = (UniqueConstraint("firm_id", "customer_number"), Index(None, "firm_id", "name"))
+    __table_args__ = (UniqueConstraint("firm_id", "customer_number"), Index(None, "firm_id", "name"),
+                      Index(None, "firm_id", "id"))
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))

@@ -12,7 +12,7 @@ from models.enums import BillingMode, InvoiceKind, LicenseType
 
 class Order(IdMixin, CreatedMixin, Base):
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("firm_id", "number"), Index(None, "subscription_id"),
+    __table_args__ = (UniqueConstraint("firm_id", "number"), Index(None, "subscription_id", "id"),
                       Index(None, "invoice_id", "order_date"))
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
@@ -64,7 +64,8 @@ class Invoice(IdMixin, Base):
         # "firm" for the consolidated invoice, "agreement:<id>" for a direct one: exactly once (R15).
         Index("uq_invoices_one_per_account_and_month", "firm_id", "billing_account", "period_start", unique=True,
               postgresql_where=text("kind = 'INVOICE'"), sqlite_where=text("kind = 'INVOICE'")),
-        Index(None, "agreement_id"),
+        Index(None, "agreement_id", "id"),
+        Index(None, "firm_id", "id"),
         Index(None, "credited_invoice_id"),
     )
 

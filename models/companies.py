@@ -10,7 +10,8 @@ from models.base import Base, BigId, CreatedMixin, IdMixin, UTCDateTime
 
 class Company(IdMixin, CreatedMixin, Base):
     __tablename__ = "companies"
-    __table_args__ = (Index(None, "agreement_id"), Index(None, "firm_id", "name"))
+    # (parent, id): a page of a firm's or an agreement's companies is an index range (R86).
+    __table_args__ = (Index(None, "agreement_id", "id"), Index(None, "firm_id", "name"), Index(None, "firm_id", "id"))
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
     agreement_id: Mapped[int] = mapped_column(BigId, ForeignKey("agreements.id"))

@@ -31,6 +31,10 @@ class Membership(IdMixin, CreatedMixin, Base):
     __table_args__ = (
         UniqueConstraint("user_id", "company_id"),
         Index(None, "company_id", "status"),
+        Index(None, "company_id", "id"),  # a page of a company's members (R86)
+        # Seats in use (licensing/usage.py) read from the index alone, per company (R85).
+        Index(None, "company_id", "license_type",
+              postgresql_include=["user_id", "status", "access_ends_at", "invitation_expires_at"]),
         Index(None, "firm_id"),
     )
 

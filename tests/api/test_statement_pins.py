@@ -1,0 +1,137 @@
+"""Statements per request of each benchmark workload, and per mutation (issue 13 item 6).
+
+The dataset is bench/generate.py's, in a shape of our own small enough to load in seconds but
+with several rows at every level (agreements, their companies, a company's members), so that a
+statement per parent (N+1) shows as a changed count. The counts do not depend on the machine;
+a count that moves, up or down, fails and prints the statements sent, so that the table below
+is updated on purpose, with the reason beside it.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from app import create_app
+from bench.generate import Shape, Size, generate
+from bench.run import _tokens
+from bench.workloads import BY_KEY, CHANGE_SEATS, INVITE
+from models.db import connect
+from resolvers.runtime import Runtime
+from settings import Settings
+from tests.conftest import create_database, drop_database
+
+# Big firm: 12 agreements, 20 companies, 40 users, 60 memberships; mid firm: 6 agreements x 4
+# companies, one company with 30 members; 2 small firms.
+PINNED_SIZE = Size(Shape(12, 20, 40, 60), 6, 4, 2, 30, 2)
+
+# SQL statements per request, as SQLAlchemy sends them (BEGIN, COMMIT and ROLLBACK are not
+# among them; bench/pgproxy.py counts those too). Every request today starts with 4 SELECTs that
+# authenticate (the token's client, the user, its firm roles, its memberships): expected to fall
+# as authentication is cached, and the rest as reads are compiled. Lower a number with the change
+# that lowers it, and say why beside it.
+AUTH = 4
+READS = {
+    # firm, agreements page, subscriptions, companies (one LATERAL for every agreement), seat
+    # pools, scheduled changes, named seats in use, live sessions
+    "a": AUTH + 8,
+    "a-big": AUTH + 8,  # the same statements with more companies in the answer: none per parent
+    "b": AUTH + 3,  # company, members page, their users (one statement for all of them)
+    "c": AUTH + 1,  # node(id): the company
+    "d": AUTH + 3,  # firm, one page of companies (LIMIT first + 1), its totalCount (selected)
+}
+# Statements per mutation (issue 13 goal: at least halved from the baseline's 34 and 25).
+WRITES = {
+    # 12 reads checking and pricing the change (subscription twice, firm, agreement, pools,
+    # changes, features, the catalog's 4 tables, seats in use), 5 writes, pg_notify, 2 reads
+    # of the answer
+    "changeSeats": AUTH + 20,
+    # company, user by email, 3 writes (user, membership, audit) and the duplicate check, the
+    # firms and subscriptions to notify, pg_notify
+    "inviteUser": AUTH + 9,
+}
+
+
+@dataclass
+class Stage:
+    http: httpx.AsyncClient
+    manifest: dict[str, Any]
+    sent: list[str]
+
+    async def count(self, body: dict[str, Any], token: str) -> tuple[list[str], dict[str, Any]]:
+        self.sent.clear()
+        response = await self.http.post("/graphql", json=body, headers={"Authorization": f"Bearer {token}"})
+        answer = response.json()
+        assert response.status_code == 200 and "errors" not in answer, answer
+        return list(self.sent), answer["data"]
+
+
+@pytest.fixture(scope="module")
+async def stage() -> AsyncIterator[Stage]:
+    url = await create_database("bureau_pins")
+    try:
+        manifest = await generate(url, PINNED_SIZE)
+        manifest["tokens"] = await _tokens(url, manifest["admins"])
+        database = connect(url)
+        sent: list[str] = []
+
+        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            sent.append(statement)
+
+        event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+        app = create_app(runtime=Runtime.create(database, Settings()))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bureau.test") as http:
+            stage = Stage(http, manifest, sent)
+            for workload in BY_KEY.values():  # first requests warm the key ring and the catalog
+                await stage.count(workload.body(manifest), manifest["tokens"][workload.firm])
+            yield stage
+        await database.dispose()
+    finally:
+        await drop_database(url)
+
+
+def _pinned(what: str, sent: list[str], expected: int) -> None:
+    listing = "\n".join(f"  {n:2}. {' '.join(s.split())[:160]}" for n, s in enumerate(sent, 1))
+    assert len(sent) == expected, f"{what}: {len(sent)} statements, pinned {expected}:\n{listing}"
+
+
+@pytest.mark.parametrize("key", sorted(READS))
+async def test_statements_per_read_are_pinned(stage: Stage, key: str) -> None:
+    workload = BY_KEY[key]
+    sent, _ = await stage.count(workload.body(stage.manifest), stage.manifest["tokens"][workload.firm])
+    _pinned(f"workload {key}", sent, READS[key])
+
+
+async def test_statements_per_mutation_are_pinned(stage: Stage) -> None:
+    token = stage.manifest["tokens"]["big"]
+    subscription = stage.manifest["objects"]["big_subscription"]
+    _, data = await stage.count({"query": "query($id: ID!) { node(id: $id) { ... on LicenseSubscription "
+                                          "{ seats { licenseType purchased } } } }", "variables": {"id": subscription}},
+                                token)
+    named = next(p["purchased"] for p in data["node"]["seats"] if p["licenseType"] == "NAMED")
+    sent, data = await stage.count({"query": CHANGE_SEATS, "variables": {"input": {
+        "subscriptionId": subscription, "licenseType": "NAMED", "seats": named + 1}}}, token)
+    assert data["changeSeats"]["userErrors"] == []
+    _pinned("changeSeats +1", sent, WRITES["changeSeats"])
+    sent, data = await stage.count({"query": INVITE, "variables": {"input": {
+        "companyId": stage.manifest["objects"]["big_company_for_invites"], "name": "Pinned Invitee",
+        "email": "pinned.invitee@bench.example", "role": "REPORTER", "licenseType": "CONCURRENT",
+        "sendWelcomeEmail": False}}}, token)
+    assert data["inviteUser"]["userErrors"] == []
+    _pinned("inviteUser", sent, WRITES["inviteUser"])
+
+
+async def test_reads_do_not_grow_with_the_answer(stage: Stage) -> None:
+    """(a-big) answers with more companies than (a), in as many statements: no statement per parent."""
+    big, mid = BY_KEY["a"], BY_KEY["a-big"]
+    sent_big, answer_big = await stage.count(big.body(stage.manifest), stage.manifest["tokens"][big.firm])
+    sent_mid, answer_mid = await stage.count(mid.body(stage.manifest), stage.manifest["tokens"][mid.firm])
+
+    def companies(answer: dict[str, Any]) -> int:
+        return sum(len(e["node"]["companies"]["edges"]) for e in answer["firm"]["agreements"]["edges"])
+
+    assert companies(answer_mid) > companies(answer_big) > len(answer_big["firm"]["agreements"]["edges"])
+    assert len(sent_mid) == len(sent_big)
