@@ -69,15 +69,20 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def json_formatter() -> logging.Formatter:
+    """One JSON object a line: time, level, logger, message and the record's extra fields."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    return JsonFormatter(JSON_FIELDS, timestamp="time", rename_fields={"levelname": "level", "name": "logger"})
+
+
 def log_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
     """logging.config.dictConfig for the server and uvicorn (`bureau serve` hands it to uvicorn, which
     applies it in every worker): one JSON object a line (python-json-logger) or plain text, on stderr."""
     if log_format not in LOG_FORMATS:
         raise ValueError(f"the log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
-    formatter: dict[str, Any] = (
-        {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": JSON_FIELDS, "timestamp": "time",
-         "rename_fields": {"levelname": "level", "name": "logger"}}
-        if log_format == "json" else {"format": TEXT_FORMAT})
+    formatter: dict[str, Any] = ({"()": "observability.logs.json_formatter"} if log_format == "json"
+                                 else {"format": TEXT_FORMAT})
     handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "main",
                "filters": ["request_id"]}
     return {
