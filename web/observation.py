@@ -37,11 +37,13 @@ class RequestObservation:
         record, token = begin(request_id_from(sent[0] if len(sent) == 1 else None))
         status = 500  # unless the app answers
         started = time.perf_counter()
+        span = trace.get_current_span()  # the server span of observability.tracing, when tracing is on
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                _describe(span, record)  # now: the instrumentation ends the span with the response
                 headers = [(n, v) for n, v in message.get("headers", []) if n.lower() != _HEADER]
                 message = {**message, "headers": [*headers, (_HEADER, record.request_id.encode())]}
             await send(message)
@@ -52,6 +54,15 @@ class RequestObservation:
             seconds = time.perf_counter() - started
             end(token)
             _report(scope, record, status, seconds)
+
+
+def _describe(span: trace.Span, record: RequestRecord) -> None:
+    if span.is_recording():
+        span.set_attribute("bureau.request_id", record.request_id)
+        if record.operation is not None:
+            span.set_attribute("graphql.operation.name", record.operation)
+        if record.client_id is not None:
+            span.set_attribute("bureau.client_id", record.client_id)
 
 
 def _report(scope: Scope, record: RequestRecord, status: int, seconds: float) -> None:
@@ -66,13 +77,6 @@ def _report(scope: Scope, record: RequestRecord, status: int, seconds: float) ->
             metrics.ERRORS.labels(code).inc()
         for code in record.user_errors:
             metrics.USER_ERRORS.labels(code).inc()
-    span = trace.get_current_span()  # the server span of observability.tracing, when tracing is on
-    if span.is_recording():
-        span.set_attribute("bureau.request_id", record.request_id)
-        if record.operation is not None:
-            span.set_attribute("graphql.operation.name", record.operation)
-        if record.client_id is not None:
-            span.set_attribute("bureau.client_id", record.client_id)
     if status == 500 or UNEXPECTED in record.errors:
         level = logging.ERROR
     elif status == 503 or OUTAGE in record.errors:
