@@ -167,3 +167,22 @@ def test_the_otel_variables_choose_the_exporters(monkeypatch: pytest.MonkeyPatch
     provider = tracing.provider_from(Settings().traces_exporters)
     assert provider is not None and provider.resource.attributes["service.name"] == "bureau-eu"
     provider.shutdown()
+
+
+def test_the_url_attributes_of_either_semantic_conventions_lose_their_secrets(exporter: InMemorySpanExporter) -> None:
+    """OTEL_SEMCONV_STABILITY_OPT_IN=http makes the instrumentation write url.path and url.query instead of
+    http.target and http.url (decided once per process): the hook rewrites both vocabularies."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    secret = "linksecret9876"
+    sent = {"http.target": f"/invitations/{secret}?token={secret}",
+            "http.url": f"http://bureau.test/invitations/{secret}?token={secret}",
+            "url.path": f"/invitations/{secret}", "url.query": f"token={secret}&variables=%7B%7D",
+            "url.full": f"http://bureau.test/graphql?variables={secret}"}
+    with provider.get_tracer("test").start_as_current_span("GET", attributes=sent) as span:
+        tracing._without_secrets(span, {})
+    [finished] = exporter.get_finished_spans()
+    assert dict(finished.attributes or {}) == {
+        "http.target": "/invitations/[redacted]", "http.url": "http://bureau.test/invitations/[redacted]",
+        "url.path": "/invitations/[redacted]", "url.query": "[redacted]", "url.full": "http://bureau.test/graphql"}
+    provider.shutdown()
