@@ -188,3 +188,17 @@ async def test_the_outbox_backlog_and_its_failed_deliveries(own_database: Databa
     assert value(failing, "bureau_outbox_failing", outbox="email") == backlog
     assert value(failing, "bureau_outbox_deliveries_total", outbox="email", outcome="failed") - failed_before \
         == backlog
+
+
+async def test_sign_in_refusals_are_counted(scraped: httpx.AsyncClient, api: Api, runtime: Runtime) -> None:
+    from tests.api.test_oauth import WRONG, new_address, site, user_with_password
+
+    http = scraped
+    bureau = await site(api, runtime)
+    email, address = await user_with_password(api), new_address()
+    before = await scrape(http)
+    statuses = [await bureau.status(address, email, WRONG) for _ in range(12)]
+    assert 429 in statuses
+    after = await scrape(http)
+    assert (value(after, "bureau_rate_limited_total", limit="sign_in")
+            - value(before, "bureau_rate_limited_total", limit="sign_in")) == statuses.count(429)
