@@ -15,20 +15,24 @@ from observability import requests, tracing
 class Observation(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
+        if requests.current() is None:
+            # A subscription's operation on a WebSocket: no HTTP request of its own, and the span would
+            # outlive the task that opened it.
+            yield
+            return
         with tracing.span("graphql.operation") as span:
             yield
             name, kind = self._operation()
             requests.note_operation(name, kind)
             name = requests.operation_name(name)
             record = requests.current()
-            if span.is_recording():
+            if span.is_recording() and record is not None:
                 span.update_name(f"{kind or 'graphql'} {name or '(anonymous)'}")
                 if name is not None:
                     span.set_attribute("graphql.operation.name", name)
                 if kind is not None:
                     span.set_attribute("graphql.operation.type", kind)
-                if record is not None:
-                    span.set_attribute("bureau.request_id", record.request_id)
+                span.set_attribute("bureau.request_id", record.request_id)
             result = context.result
             if result is not None and result.errors:
                 requests.note_errors((error.extensions or {}).get("code") for error in result.errors)
