@@ -186,3 +186,102 @@ def test_the_url_attributes_of_either_semantic_conventions_lose_their_secrets(ex
         "http.target": "/invitations/[redacted]", "http.url": "http://bureau.test/invitations/[redacted]",
         "url.path": "/invitations/[redacted]", "url.query": "[redacted]", "url.full": "http://bureau.test/graphql"}
     provider.shutdown()
+
+
+class OtlpReceiver:
+    """A collector's OTLP/HTTP traces endpoint on loopback: keeps every export request it is sent."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received: list[bytes] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                received.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.received = received
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def spans(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """(name, attributes, resource attributes) of every span received."""
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        def plain(attributes: Any) -> dict[str, Any]:
+            return {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in attributes}
+
+        found: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        for body in self.received:
+            for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans:
+                resource = plain(resource_spans.resource.attributes)
+                for scope_spans in resource_spans.scope_spans:
+                    found.extend((s.name, plain(s.attributes), resource) for s in scope_spans.spans)
+        return found
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_bureau_serve_sends_spans_to_the_otlp_endpoint_of_the_environment(
+        database_url: str, api: Api, tmp_path: Any) -> None:
+    import asyncio
+    import contextlib
+    import os
+    import signal
+    import sys
+
+    from tests.api.test_metrics import ROOT, free_port, output
+
+    receiver = OtlpReceiver()
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("BUREAU_", "OTEL_"))}
+    environment.update({"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT),
+                        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+                        "OTEL_SERVICE_NAME": "bureau-test", "OTEL_BSP_SCHEDULE_DELAY": "100"})
+    log = tmp_path / "serve.log"
+    firm = await api.firm()
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
+                                                       cwd=ROOT, env=environment, stdout=sink, stderr=sink)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            for _ in range(240):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.25)
+            assert process.returncode is None, output(log)
+            response = await http.post("/graphql", json={"query": "query Named { viewer { clientId } }"},
+                                       headers={"Authorization": f"Bearer {firm.admin}", "X-Request-Id": "otlp-1"})
+            assert response.status_code == 200
+            for _ in range(100):
+                if any(attributes.get("bureau.request_id") == "otlp-1" and name == "POST /graphql"
+                       for name, attributes, _ in receiver.spans()):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        receiver.close()
+    spans = receiver.spans()
+    [server] = [(n, a, r) for n, a, r in spans if n == "POST /graphql" and a.get("bureau.request_id") == "otlp-1"]
+    assert server[1]["graphql.operation.name"] == "Named" and server[2]["service.name"] == "bureau-test"
+    assert any(name == "query Named" for name, _, _ in spans)
+    assert any(attributes.get("db.system") == "postgresql" for _, attributes, _ in spans)
+    assert firm.admin not in json.dumps([[n, a] for n, a, _ in spans], default=str)
