@@ -209,3 +209,21 @@ async def test_bureau_serve_writes_text_when_asked(database_url: str, tmp_path: 
     lines = await serve_and_log(database_url, tmp_path / "serve.log", {"BUREAU_LOG_FORMAT": "text"})
     [line] = [line for line in lines if "[served-1]" in line]
     assert "INFO bureau.request: POST /graphql 401" in line and not line.startswith("{")
+
+
+async def test_a_browser_app_may_send_a_request_id_and_read_the_answered_one(api: Api) -> None:
+    from app import create_app
+    from settings import Settings
+
+    origin = "https://app.example.com"
+    app = create_app(runtime=Runtime.create(api.runtime.database, Settings(cors_origins=(origin,))))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bureau.test") as http:
+        preflight = await http.options("/graphql", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, x-request-id"})
+        assert preflight.status_code == 200
+        assert "x-request-id" in preflight.headers["access-control-allow-headers"].lower()
+        response = await http.post("/graphql", json={"query": "{ __typename }"},
+                                   headers={"Origin": origin, "X-Request-Id": "from-the-spa"})
+    assert response.headers["x-request-id"] == "from-the-spa"
+    assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
