@@ -370,8 +370,10 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
 
     # Browser apps on BUREAU_CORS_ORIGINS call the API with bearer tokens, never cookies.
     cors = [Middleware(CORSMiddleware, allow_origins=list(runtime.settings.cors_origins),
-                       allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
-                       allow_credentials=False, max_age=600)]
+                       allow_methods=["GET", "POST"],
+                       # A browser app may send its own request id and read the one answered (R91).
+                       allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+                       expose_headers=["X-Request-Id"], allow_credentials=False, max_age=600)]
 
     graphql = GraphQLEndpoint(runtime)
     app = Starlette(

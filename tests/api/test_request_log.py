@@ -221,7 +221,7 @@ async def test_a_browser_app_may_send_a_request_id_and_read_the_answered_one(api
         preflight = await http.options("/graphql", headers={
             "Origin": origin, "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization, content-type, x-request-id"})
-        assert preflight.status_code == 200
+        assert preflight.status_code == 200, preflight.text
         assert "x-request-id" in preflight.headers["access-control-allow-headers"].lower()
         response = await http.post("/graphql", json={"query": "{ __typename }"},
                                    headers={"Origin": origin, "X-Request-Id": "from-the-spa"})
