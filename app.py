@@ -16,6 +16,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from cross_web import HTTPException
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -52,15 +53,20 @@ from licensing import identity
 from loaders.base import RequestDb
 from models.db import Database, connect
 from models.outage import DatabaseUnavailable
+from observability import metrics as observed_metrics
+from observability import requests as observed_requests
+from observability import tracing
 from resolvers import accounts
 from resolvers.base import run_in_transaction
 from resolvers.events import hub_for
+from resolvers.outbox import record_backlog as outbox_metrics
 from resolvers.runtime import Runtime
 from schema import schema
 from schema.context import Context
 from schema.subscriptions import LiveContext
 from settings import Settings
 from web.guard import RequestGuard
+from web.observation import RequestObservation
 from web.outage import OutageGuard, outage_response
 from web.problems import graphql_error, problem
 from web.routes import web_routes
@@ -186,6 +192,7 @@ class GraphQLEndpoint:
         async with self.runtime.database.sessions() as session:
             try:
                 principal = await self._principal(session, request, now)
+                observed_requests.note_client(principal.client_id)
                 await session.rollback()  # end the auth read; the request's reads start fresh
                 await self._signed_in_with_number(session, principal, now)
             except InvalidToken as exc:
@@ -242,8 +249,10 @@ def metrics_registry(settings: Settings) -> CollectorRegistry:
     return registry
 
 
-def metrics_endpoint(token: str, settings: Settings) -> Callable[[Request], Awaitable[Response]]:
-    """/metrics for the holders of BUREAU_METRICS_TOKEN only: they show traffic and timings of every firm."""
+def metrics_endpoint(token: str, settings: Settings, refresh: Callable[[], Awaitable[None]] | None = None,
+                     ) -> Callable[[Request], Awaitable[Response]]:
+    """/metrics for the holders of BUREAU_METRICS_TOKEN only: they show traffic and timings of every firm.
+    `refresh` reads what the database holds (the outbox backlog) before each scrape."""
     expected = token.encode()
     challenge = {"WWW-Authenticate": 'Bearer realm="metrics"'}
 
@@ -255,6 +264,11 @@ def metrics_endpoint(token: str, settings: Settings) -> Callable[[Request], Awai
         # Constant time, so that response times do not tell how much of a guess was right.
         if not hmac.compare_digest(credentials.strip().encode(), expected):
             return problem(401, "The metrics token is not valid.", code="UNAUTHENTICATED", headers=challenge)
+        if refresh is not None:
+            try:
+                await refresh()
+            except Exception as exc:  # noqa: BLE001 - a scrape answers while the database is down, with what it has
+                log.warning("metrics: the database could not be read (%s)", type(exc).__name__)
         return Response(generate_latest(metrics_registry(settings)), media_type=CONTENT_TYPE_LATEST)
 
     return metrics
@@ -276,11 +290,16 @@ def server_database(settings: Settings, url: str | None = None) -> Database:
 
 
 def create_app(database: Database | None = None, settings: Settings | None = None,
-               runtime: Runtime | None = None) -> Starlette:
+               runtime: Runtime | None = None, tracer_provider: TracerProvider | None = None) -> Starlette:
+    """`tracer_provider`: where spans go; by default per OTEL_* (settings.traces_exporters), else nowhere."""
     observability.logs.install()
     if runtime is None:
         settings = settings or Settings()
         runtime = Runtime.create(database or server_database(settings), settings)
+    tracer_provider = tracer_provider or tracing.provider_from(runtime.settings.traces_exporters)
+    tracing.install(tracer_provider)
+    tracing.trace_sql(runtime.database.engine, tracer_provider)
+    observed_metrics.watch_pool(runtime.database.engine)
 
     async def readyz(request: Request) -> Response:
         try:
@@ -351,8 +370,10 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
 
     # Browser apps on BUREAU_CORS_ORIGINS call the API with bearer tokens, never cookies.
     cors = [Middleware(CORSMiddleware, allow_origins=list(runtime.settings.cors_origins),
-                       allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
-                       allow_credentials=False, max_age=600)]
+                       allow_methods=["GET", "POST"],
+                       # A browser app may send its own request id and read the one answered (R91).
+                       allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+                       expose_headers=["X-Request-Id"], allow_credentials=False, max_age=600)]
 
     graphql = GraphQLEndpoint(runtime)
     app = Starlette(
@@ -362,7 +383,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             # Closed by default (404); with BUREAU_METRICS_PORT only on the separate listener.
-            *([Route("/metrics", metrics_endpoint(runtime.settings.metrics_token, runtime.settings))]
+            *([Route("/metrics", metrics_endpoint(runtime.settings.metrics_token, runtime.settings,
+                                                  lambda: outbox_metrics(runtime.database)))]
               if runtime.settings.metrics_token else []),
             Route("/.well-known/jwks.json", jwks),
             Route("/exports/reinvoicing.csv", reinvoicing_export, methods=["GET", "OPTIONS"], middleware=cors),
@@ -371,7 +393,9 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         lifespan=lifespan,
         # Outermost: a body too large or too slow, or a control character, stops before any endpoint (R58, R59);
         # then a database outage anywhere inside is one 503 in the endpoint family's shape (R54).
-        middleware=[Middleware(RequestGuard, limits=runtime.settings.limits),
+        # Before them, the request's server span and its id, log line and metrics (R91-R93).
+        middleware=[*tracing.middleware(tracer_provider), Middleware(RequestObservation),
+                    Middleware(RequestGuard, limits=runtime.settings.limits),
                     Middleware(OutageGuard, retry_after=runtime.settings.retry_after)],
     )
     app.state.runtime = runtime

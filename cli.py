@@ -85,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from models.db import database_url
+    from observability.logs import log_config
     from web.serving import uvicorn_options
 
     try:
@@ -104,8 +105,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics", flush=True)
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
               flush=True)
+        # The app logs one line per request (web.observation), so uvicorn's access log would repeat it.
         uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                    log_level="info", **uvicorn_options(settings.limits))
+                    log_level="info", log_config=log_config(settings.log_format), access_log=False,
+                    **uvicorn_options(settings.limits))
     finally:
         if listener is not None:
             listener[0].shutdown()

@@ -76,6 +76,40 @@ def _seconds(name: str, default: float) -> float:
     return seconds
 
 
+LOG_FORMATS = ("json", "text")
+TRACES_EXPORTERS = ("otlp", "console")
+
+
+def _log_format() -> str:
+    value = (_text("BUREAU_LOG_FORMAT") or "json").lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(f"BUREAU_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    return value
+
+
+def _traces_exporters() -> tuple[str, ...]:
+    """OpenTelemetry's own variables decide whether spans are sent, and where (R93): OTEL_TRACES_EXPORTER
+    (otlp, console, both comma-separated, or none), else otlp when an OTLP endpoint is named; nothing when
+    neither is set or OTEL_SDK_DISABLED is true. The SDK reads the rest (endpoint, headers, sampler)."""
+    if (_text("OTEL_SDK_DISABLED") or "").lower() == "true":
+        return ()
+    named = _text("OTEL_TRACES_EXPORTER")
+    if named is None:
+        endpoint = _text("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or _text("OTEL_EXPORTER_OTLP_ENDPOINT")
+        return ("otlp",) if endpoint else ()
+    exporters = tuple(dict.fromkeys(part.strip().lower() for part in named.split(",") if part.strip()))
+    if exporters == ("none",):
+        return ()
+    unknown = [name for name in exporters if name not in TRACES_EXPORTERS]
+    if unknown:
+        raise ValueError(f"OTEL_TRACES_EXPORTER may name {', '.join(TRACES_EXPORTERS)} or none, not {unknown[0]!r}")
+    protocol = (_text("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _text("OTEL_EXPORTER_OTLP_PROTOCOL")
+                or "http/protobuf")
+    if "otlp" in exporters and protocol != "http/protobuf":
+        raise ValueError(f"OTLP traces are sent as http/protobuf only, not {protocol!r}")
+    return exporters
+
+
 @dataclass(frozen=True)
 class Settings:
     issuer: str = field(default_factory=lambda: os.environ.get("BUREAU_ISSUER", "http://127.0.0.1:8000"))
@@ -119,6 +153,10 @@ class Settings:
     db_pool_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_POOL_TIMEOUT", 1.0))
     db_command_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_COMMAND_TIMEOUT", 15.0))
     retry_after: int = field(default_factory=lambda: math.ceil(_seconds("BUREAU_RETRY_AFTER", 5)))
+    # `bureau serve`'s log lines: one JSON object each (for a log pipeline), or text for a developer's terminal.
+    log_format: str = field(default_factory=_log_format)
+    # Where OpenTelemetry spans go (observability.tracing); empty: tracing is off.
+    traces_exporters: tuple[str, ...] = field(default_factory=_traces_exporters)
 
     def __post_init__(self) -> None:
         if self.cost_bucket < self.cost_limit:

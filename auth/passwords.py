@@ -48,6 +48,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.oauth_grants import SignInAttempt
+from observability.metrics import RATE_LIMITED
 
 HASHER = PasswordHasher()  # argon2id, t=3, m=64 MiB, p=4 (RFC 9106 low-memory profile)
 MIN_PASSWORD_LENGTH = 12
@@ -260,4 +261,5 @@ class AttemptLimiter:
 
 
 def _limited(free_at: datetime, now: datetime) -> Limited:
+    RATE_LIMITED.labels("sign_in").inc()
     return Limited(max(1, math.ceil((free_at - now).total_seconds())))

@@ -19,6 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from auth.principal import Principal
 from models import Base
+from observability import tracing
 
 M = TypeVar("M", bound=Base)
 V = TypeVar("V")
@@ -70,6 +71,18 @@ class RequestLoader(DataLoader, Generic[K, V]):  # type: ignore[misc]
         super().__init__()
         self.db = db
         self.principal = principal
+        if tracing.enabled():
+            self.batch_load_fn = self._traced(self.batch_load_fn)
+
+    def _traced(self, load: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Each batch is a span (R93): how a resolver reaches the database, and how many keys at once."""
+        name = type(self).__name__
+
+        async def batch(keys: Sequence[Any]) -> Any:
+            with tracing.span(f"load {name}", **{"bureau.loader.keys": len(keys)}):
+                return await load(keys)
+
+        return batch
 
 
 class ByIdLoader(RequestLoader[int, M]):

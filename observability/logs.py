@@ -50,3 +50,49 @@ def new_error_id() -> str:
 
 def log_unexpected(log: logging.Logger, error_id: str, where: Any, exc: BaseException) -> None:
     log.error("unexpected error %s at %s", error_id, where, exc_info=exc)
+
+
+LOG_FORMATS = ("json", "text")
+# In text mode a line ends with the request's id, so that a developer can still follow one request.
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s [%(request_id)s]"
+JSON_FIELDS = "%(levelname)s %(name)s %(message)s"
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives every record the id of the request it was written for ("-" outside one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from observability.requests import current_id
+
+        if not hasattr(record, "request_id"):
+            record.request_id = current_id() or "-"
+        return True
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object a line: time, level, logger, message and the record's extra fields."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    return JsonFormatter(JSON_FIELDS, timestamp="time", rename_fields={"levelname": "level", "name": "logger"})
+
+
+def log_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
+    """logging.config.dictConfig for the server and uvicorn (`bureau serve` hands it to uvicorn, which
+    applies it in every worker): one JSON object a line (python-json-logger) or plain text, on stderr."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"the log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    formatter: dict[str, Any] = ({"()": "observability.logs.json_formatter"} if log_format == "json"
+                                 else {"format": TEXT_FORMAT})
+    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "main",
+               "filters": ["request_id"]}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "observability.logs.RequestIdFilter"}},
+        "formatters": {"main": formatter},
+        "handlers": {"main": handler},
+        "root": {"handlers": ["main"], "level": level},
+        # uvicorn's own loggers carry no handlers of their own here: everything goes through the root's.
+        "loggers": {name: {"handlers": [], "level": level, "propagate": True}
+                    for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+    }

@@ -24,6 +24,7 @@ from licensing.errors import RuleViolation
 from models import AuditEvent, Base
 from models import ids as global_ids
 from models.enums import UserErrorCode
+from observability import tracing
 from resolvers import events  # noqa: F401 - announces committed audit rows to live subscriptions
 from resolvers.runtime import Runtime
 
@@ -171,19 +172,20 @@ async def run_in_transaction(
     A dry run does all the same work and checks, then rolls back (R26): its answer must be
     plain values, not rows."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        async with runtime.database.sessions() as session:
-            try:
-                async with session.begin():
-                    value = await work(UnitOfWork(session, principal, runtime))
-                    if dry_run:
-                        raise _DryRun(value)
-                return Outcome(value=value)
-            except _DryRun as done:
-                return Outcome(value=done.value)
-            except RuleViolation as violation:
-                return Outcome(errors=violation.all)
-            except DBAPIError as exc:
-                if not _retryable(exc):
-                    raise
-                log.info("retrying after contention (attempt %d): %s", attempt, type(exc.orig).__name__)
+        with tracing.span("unit of work", **{"bureau.attempt": attempt}):
+            async with runtime.database.sessions() as session:
+                try:
+                    async with session.begin():
+                        value = await work(UnitOfWork(session, principal, runtime))
+                        if dry_run:
+                            raise _DryRun(value)
+                    return Outcome(value=value)
+                except _DryRun as done:
+                    return Outcome(value=done.value)
+                except RuleViolation as violation:
+                    return Outcome(errors=violation.all)
+                except DBAPIError as exc:
+                    if not _retryable(exc):
+                        raise
+                    log.info("retrying after contention (attempt %d): %s", attempt, type(exc.orig).__name__)
     return Outcome(errors=[RuleViolation(UserErrorCode.CONFLICT, "The change met concurrent changes; try again.")])

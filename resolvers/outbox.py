@@ -32,12 +32,13 @@ from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from models import OutboxEmail
 from models.db import Database
 from models.oauth_grants import InvitationToken
 from models.outbox import LINK_PLACEHOLDER
+from observability import metrics
 from settings import Settings
 
 log = logging.getLogger("bureau.outbox")
@@ -253,11 +254,13 @@ async def _deliver_one(database: Database, mailer: _Mailer, row_id: int, now: da
             row.attempts = (row.attempts or 0) + 1
             row.last_error = describe_error(exc, mailer.target)
             row.next_attempt_at = now + backoff(row.attempts)
+            metrics.OUTBOX_DELIVERIES.labels("email", "failed").inc()
             if not isinstance(exc, _Unreachable):
                 log.warning("outbox: email %s failed (attempt %s): %s", row.id, row.attempts, row.last_error)
             return False
         row.sent_at = now
         row.last_error = None
+        metrics.OUTBOX_DELIVERIES.labels("email", "sent").inc()
         # The server has accepted the message; committing sent_at is what makes it "sent".
         # Should the process die or the database fail between here and the commit, the row stays
         # unsent and a later pass sends it again: the only window for a duplicate (at-least-once),
@@ -311,7 +314,18 @@ async def deliver_due(
         await mailer.quit()
     if report.sent or report.failed:
         log.info("outbox: %s sent, %s failed", report.sent, report.failed)
+    await record_backlog(database)
     return report
+
+
+async def record_backlog(database: Database) -> None:
+    """Sets the outbox gauges (R92): mail waiting to be sent, and how much of it has failed before."""
+    waiting = and_(OutboxEmail.sent_at.is_(None), OutboxEmail.discarded_at.is_(None))
+    async with database.sessions() as session:
+        backlog, failing = (await session.execute(
+            select(func.count(), func.count().filter(OutboxEmail.attempts > 0)).where(waiting))).one()
+    metrics.OUTBOX_BACKLOG.labels("email").set(backlog)
+    metrics.OUTBOX_FAILING.labels("email").set(failing)
 
 
 async def run_worker(

@@ -19,6 +19,7 @@ from schema.mutations.sessions import SessionMutations
 from schema.mutations.subscriptions import SubscriptionChangeMutations, SubscriptionMutations
 from schema.mutations.transfers import TransferMutations
 from schema.mutations.users import UserMutations
+from schema.observation import Observation
 from schema.query import Query
 from schema.scopes import ScopeCheck
 from schema.subscriptions import LiveOperations, Subscription
@@ -52,6 +53,7 @@ schema = Schema(
            LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer],
     # RequestLimits and InputChecks add validation rules in on_operation, before ScopeCheck validates;
     # QueryCost costs the document ScopeCheck has validated.
-    extensions=[ErrorCodes, RequestLimits, InputChecks, ScopeCheck, QueryCost, LiveOperations],
+    # Observation is first so that it finishes last, when ErrorCodes has coded every error.
+    extensions=[Observation, ErrorCodes, RequestLimits, InputChecks, ScopeCheck, QueryCost, LiveOperations],
 )
 guard_field_reads(schema._schema.type_map)

@@ -39,6 +39,7 @@ from strawberry.types import ExecutionContext
 
 from auth.budget import Budget
 from auth.principal import Principal
+from observability.metrics import RATE_LIMITED
 from schema.types.common import DEFAULT_PAGE, MAX_PAGE
 
 MUTATION_COST = 10
@@ -219,6 +220,7 @@ class QueryCost(SchemaExtension):
         if throttle.allowed:
             self.taken = cost
             return []
+        RATE_LIMITED.labels("query_budget").inc()
         response = context.context.response
         if response is not None:
             response.status_code = 429

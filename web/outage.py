@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.outage import MESSAGE, is_outage
+from observability import requests
 
 log = logging.getLogger("bureau.http")
 
@@ -22,9 +23,12 @@ log = logging.getLogger("bureau.http")
 def outage_response(path: str, retry_after: int) -> Response:
     """The 503 for `path`'s endpoint family."""
     headers = {"Retry-After": str(retry_after), "Cache-Control": "no-store"}
+    requests.note_errors(["SERVICE_UNAVAILABLE"])
     if path == "/graphql" or path.startswith("/graphql/"):
         body: dict[str, object] = {"data": None, "errors": [
             {"message": MESSAGE, "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
+        if requests.current_id() is not None:
+            body["extensions"] = {"requestId": requests.current_id()}
         media_type = "application/json"
     elif path.startswith("/oauth/"):
         body = {"error": "temporarily_unavailable", "error_description": MESSAGE}

@@ -11,6 +11,8 @@ from http import HTTPStatus
 
 from starlette.responses import JSONResponse, Response
 
+from observability import requests
+
 PROBLEM_JSON = "application/problem+json"
 
 # What a family-independent code is called in OAuth's vocabulary (RFC 6749 section 5.2).
@@ -26,13 +28,20 @@ def problem(status: int, detail: str, *, code: str | None = None, title: str | N
                                "status": status, "detail": detail}
     if code is not None:
         body["code"] = code
+        requests.note_errors([code])
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def graphql_error(status: int, message: str, code: str, *, headers: dict[str, str] | None = None,
                   **extensions: object) -> Response:
-    """A request error on /graphql: a GraphQL response with no data and one coded error."""
-    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    """A request error on /graphql: a GraphQL response with no data and one coded error, and the
+    request's id in `extensions.requestId` as an executed operation has it (R91)."""
+    body: dict[str, object] = {"data": None, "errors": [
+        {"message": message, "extensions": {"code": code, **extensions}}]}
+    requests.note_errors([code])
+    request_id = requests.current_id()
+    if request_id is not None:
+        body["extensions"] = {"requestId": request_id}
     return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 

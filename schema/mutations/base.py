@@ -14,6 +14,7 @@ from auth.policy import Action, Forbidden, Tenancy, authorize, authorize_grant, 
 from licensing.errors import RuleViolation
 from models import Base
 from models.enums import FirmRole, Role, UserErrorCode
+from observability import requests
 from resolvers.base import Outcome, UnitOfWork, run_in_transaction
 from resolvers.idempotency import IdempotencyKey, remember, replay
 from schema.context import Info
@@ -137,4 +138,5 @@ def owner_target(owner_id: str) -> Target:
 
 
 def user_errors(outcome: Outcome[Any]) -> list[UserError]:
+    requests.note_user_errors(violation.code.value for violation in outcome.errors)  # the request's log line
     return [UserError.of(violation) for violation in outcome.errors]

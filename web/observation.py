@@ -1,0 +1,90 @@
+"""Every HTTP request gets an id and, when it ends, one log line and its metrics (R91, R92).
+
+The id is the caller's X-Request-Id when that is sane (observability.requests), else a new one;
+it is sent back in X-Request-Id and, on /graphql, in `extensions.requestId`. The line says what
+was asked (method, path with its secrets blanked, GraphQL operation), by whom (OAuth client id),
+how long it took and how it ended (status, error codes). Query strings are never logged: a GET
+/graphql carries its variables there. A client's mistake is INFO, an outage WARNING, and only an
+unexpected error (500, INTERNAL_SERVER_ERROR) ERROR; its traceback is logged where it happened.
+"""
+
+import logging
+import time
+
+from opentelemetry import trace
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from observability import metrics
+from observability.logs import redact
+from observability.requests import HEADER, RequestRecord, begin, end, request_id_from
+
+log = logging.getLogger("bureau.request")
+
+_HEADER = HEADER.lower().encode()
+UNEXPECTED = "INTERNAL_SERVER_ERROR"
+OUTAGE = "SERVICE_UNAVAILABLE"
+
+
+class RequestObservation:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = [value.decode("latin-1") for name, value in scope["headers"] if name == _HEADER]
+        record, token = begin(request_id_from(sent[0] if len(sent) == 1 else None))
+        status = 500  # unless the app answers
+        started = time.perf_counter()
+        span = trace.get_current_span()  # the server span of observability.tracing, when tracing is on
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                _describe(span, record)  # now: the instrumentation ends the span with the response
+                headers = [(n, v) for n, v in message.get("headers", []) if n.lower() != _HEADER]
+                message = {**message, "headers": [*headers, (_HEADER, record.request_id.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            end(token)
+            _report(scope, record, status, seconds)
+
+
+def _describe(span: trace.Span, record: RequestRecord) -> None:
+    if span.is_recording():
+        span.set_attribute("bureau.request_id", record.request_id)
+        if record.operation is not None:
+            span.set_attribute("graphql.operation.name", record.operation)
+        if record.client_id is not None:
+            span.set_attribute("bureau.client_id", record.client_id)
+
+
+def _report(scope: Scope, record: RequestRecord, status: int, seconds: float) -> None:
+    path = redact(scope["path"])
+    graphql = scope["path"] == "/graphql"
+    if graphql:
+        operation = metrics.operation_label(record.operation)
+        failed = status >= 400 or bool(record.errors)
+        metrics.OPERATIONS.labels(operation, "error" if failed else "ok").inc()
+        metrics.OPERATION_SECONDS.labels(operation).observe(seconds)
+        for code in record.errors:
+            metrics.ERRORS.labels(code).inc()
+        for code in record.user_errors:
+            metrics.USER_ERRORS.labels(code).inc()
+    if status == 500 or UNEXPECTED in record.errors:
+        level = logging.ERROR
+    elif status == 503 or OUTAGE in record.errors:
+        level = logging.WARNING
+    else:
+        level = logging.INFO
+    log.log(level, "%s %s %s %.1f ms", scope["method"], path, status, seconds * 1000, extra={
+        "request_id": record.request_id, "method": scope["method"], "path": path, "status": status,
+        "duration_ms": round(seconds * 1000, 3), "operation": record.operation,
+        "operation_type": record.operation_type, "client_id": record.client_id,
+        "error_codes": record.errors, "user_error_codes": record.user_errors})
