@@ -19,6 +19,10 @@ class Context:
     loaders: Loaders = field(init=False)
     request: Any = None
     response: Any = None
+    # The response cache (web.response_cache): the key this request's answer is kept under, if it may be
+    # kept, and whether the operation was a query (MarkQueries says, once the document is parsed).
+    cache_key: str | None = None
+    is_query: bool = False
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db, self.principal)
