@@ -448,6 +448,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                     Middleware(OutageGuard, retry_after=runtime.settings.retry_after)],
     )
     app.state.runtime = runtime
+    app.state.response_cache = graphql.graphql.cache
     app.state.trusted_issuers = TrustedIssuers.from_env(
         own_issuer=runtime.settings.issuer, clock=runtime.now,
         numbers=NumberRules(identity.canonical_personnummer, identity.personnummer_digest))

@@ -110,17 +110,22 @@ class Entry:
     data: bytes
     requested: int
     actual: int
-    expires: float  # the runtime clock's POSIX time
+    stored: float  # the runtime clock's POSIX times: an entry is good from stored until expires
+    expires: float
+
+    def fresh(self, now: float) -> bool:
+        # A clock set back (tests move it) is not taken for the entry being young.
+        return self.stored <= now < self.expires
 
     def dump(self) -> bytes:
-        return json.dumps([self.requested, self.actual, self.expires]).encode() + b"\n" + self.data
+        return json.dumps([self.requested, self.actual, self.stored, self.expires]).encode() + b"\n" + self.data
 
     @classmethod
     def load(cls, raw: bytes) -> "Entry | None":
         head, _, data = raw.partition(b"\n")
         try:
-            requested, actual, expires = json.loads(head)
-            return cls(data, int(requested), int(actual), float(expires))
+            requested, actual, stored, expires = json.loads(head)
+            return cls(data, int(requested), int(actual), float(stored), float(expires))
         except (ValueError, TypeError):
             return None
 
@@ -137,7 +142,7 @@ class LocalStore:
         entry = self.entries.get(key)
         if entry is None:
             return None
-        if entry.expires <= now:
+        if not entry.fresh(now):
             self._drop(key)
             return None
         self.entries.move_to_end(key)
@@ -175,7 +180,8 @@ class ResponseCache:
         return self.clock().timestamp()
 
     def entry(self, data: bytes, requested: int, actual: int) -> Entry:
-        return Entry(data, requested, actual, self._now() + self.ttl)
+        now = self._now()
+        return Entry(data, requested, actual, now, now + self.ttl)
 
     async def get(self, key: str) -> Entry | None:
         now = self._now()
@@ -189,7 +195,7 @@ class ResponseCache:
             return None
         self._reachable()
         entry = Entry.load(raw) if isinstance(raw, bytes) else None
-        if entry is None or entry.expires <= now:
+        if entry is None or not entry.fresh(now):
             return None
         self.local.put(key, entry)
         return entry
