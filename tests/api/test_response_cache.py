@@ -258,6 +258,13 @@ async def test_the_vendor_mutations_and_errors_are_never_cached(cached: Cached, 
                      token=firm.admin)
     errors = await api.post("query($id: ID!) { company(id: $id) { id nope } }", {"id": company_id}, firm.admin)
     assert errors.json()["errors"]
+    # An error while executing (a field rule refuses a non-null field): partial data, never kept.
+    _, member_email = await invite(api, firm, company_id, role="ADMINISTRATOR")
+    member = await api.token(member_email)
+    refused = "query($id: ID!) { company(id: $id) { id firm { name resellerDiscountPercent } } }"
+    for _ in range(2):
+        body = (await api.post(refused, {"id": company_id}, member)).json()
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
     narrow = await api.token(firm.admin_email, scopes=["firms:read"])
     assert (await api.post(COMPANY, {"id": company_id}, narrow)).json()["errors"]
     assert len(cached.cache.local.entries) == before
