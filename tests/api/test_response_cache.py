@@ -19,6 +19,7 @@ from models.db import Database
 from resolvers.runtime import Runtime
 from settings import Settings
 from tests.api.client import USER_SCOPES, Api, Firm, unique
+from tests.api.test_accountant_until import ENDS, LAST_MOMENT, NOV_11, grant
 from tests.api.test_memberships import invite, setup
 from tests.conftest import StatementCounter
 from web.response_cache import ResponseCache
@@ -292,3 +293,24 @@ async def test_writes_outside_graphql_bump_the_versions(cached: Cached, statemen
         versions = dict((await session.execute(select(DataVersion.scope, DataVersion.version))).all())
     firm_pk = ids.decode_as(firm.id, "Firm")
     assert versions[f"firm:{firm_pk}"] >= 2 and versions["global"] >= 1
+
+
+async def test_an_accountant_access_that_ends_ends_its_cached_answers(cached: Cached,
+                                                                      statements: StatementCounter) -> None:
+    """R52: access ends at a set time with no write; the grants read at each request then change, and
+    with them the key: the answer cached a moment before the end is not served after it."""
+    api = cached.api
+    with frozen(cached.runtime, NOV_11):
+        firm, agreement_id, company_id = await setup(api, named=2)
+        _, email = await grant(api, firm, company_id)
+        # Access to another company of the firm, without an end: the firms the accountant sees stay the same.
+        await invite(api, firm, await api.company(firm, agreement_id), email=email, role="REPORTER")
+        accountant = await api.token(email)
+    with frozen(cached.runtime, LAST_MOMENT):
+        bare = await bare_statements(api, statements, accountant)
+        for _ in range(2):
+            seen, sent = await read(api, statements, COMPANY, {"id": company_id}, accountant)
+            assert seen["data"]["company"]["id"] == company_id
+        assert data_statements(sent, bare) == []
+    with frozen(cached.runtime, ENDS):
+        assert (await api.post(COMPANY, {"id": company_id}, accountant)).json()["data"] == {"company": None}
