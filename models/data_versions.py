@@ -110,8 +110,9 @@ def _bulk(state: ORMExecuteState) -> None:
         return
     scopes = _scopes(state.session)
     columns = [table.c.id] if table.name == "firms" else _firm_columns(table)
-    values = getattr(statement, "_values", None)  # the SET clause; if this private attribute goes, global
-    moves = values is None or any(getattr(key, "key", key) in {c.key for c in columns} for key in values)
+    values = getattr(statement, "_values", None)  # an UPDATE's SET clause; if this private attribute goes, global
+    moves = state.is_update and (values is None or any(getattr(key, "key", key) in {c.key for c in columns}
+                                                       for key in values))
     if state.is_insert or not columns or (moves and table.name != "firms"):
         scopes.add(GLOBAL)
         return

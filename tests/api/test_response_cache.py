@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 
 from app import create_app
-from models import Company, ids
+from models import Company, LicenseSession, ids
 from models.data_versions import DataVersion
 from models.db import Database
 from resolvers.runtime import Runtime
@@ -314,3 +314,26 @@ async def test_an_accountant_access_that_ends_ends_its_cached_answers(cached: Ca
         assert data_statements(sent, bare) == []
     with frozen(cached.runtime, ENDS):
         assert (await api.post(COMPANY, {"id": company_id}, accountant)).json()["data"] == {"company": None}
+
+
+async def test_bulk_statements_bump_the_firms_of_their_rows(cached: Cached) -> None:
+    """A bulk UPDATE or DELETE bumps the firms of the rows it touches, not everyone's; one that moves
+    rows to another firm cannot tell the new firm from its rows and bumps the global version."""
+    api = cached.api
+    firm, _, company_id = await setup(api)
+    pk, firm_pk = ids.decode_as(company_id, "Company"), ids.decode_as(firm.id, "Firm")
+
+    async def versions() -> dict[str, int]:
+        async with cached.runtime.database.sessions() as session:
+            return dict((await session.execute(select(DataVersion.scope, DataVersion.version))).all())
+
+    before = await versions()
+    async with cached.runtime.database.sessions.begin() as session:
+        await session.execute(update(Company).where(Company.id == pk).values(name=unique("Bulk ")))
+        await session.execute(delete(LicenseSession).where(LicenseSession.company_id == pk))
+    after = await versions()
+    assert after[f"firm:{firm_pk}"] == before[f"firm:{firm_pk}"] + 1
+    assert after.get("global") == before.get("global")
+    async with cached.runtime.database.sessions.begin() as session:
+        await session.execute(update(Company).where(Company.id == pk).values(firm_id=firm_pk))
+    assert (await versions())["global"] == (after.get("global") or 0) + 1
