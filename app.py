@@ -66,7 +66,16 @@ from settings import Settings
 from web.guard import RequestGuard, replay_body
 from web.outage import OutageGuard, outage_response
 from web.problems import graphql_error, problem
-from web.response_cache import SECRET_NAME, Entry, Read, ResponseCache, cache_key, cacheable, version_scopes
+from web.response_cache import (
+    SECRET_NAME,
+    Entry,
+    Read,
+    ResponseCache,
+    cache_key,
+    cacheable,
+    only_queries,
+    version_scopes,
+)
 from web.routes import web_routes
 
 log = logging.getLogger("bureau.http")
@@ -215,7 +224,7 @@ class GraphQLEndpoint:
             scope.setdefault("state", {})["context"] = context
             if self.graphql.cache is not None and cacheable(principal):
                 read, receive = await self._read(request, receive)
-                if read is not None:
+                if read is not None and only_queries(read.query):
                     context.cache_key = await self._cache_key(session, principal, read, now)
                     entry = await self.graphql.cache.get(context.cache_key)
                     cached = None if entry is None else await self._cached(principal, request, entry)

@@ -10,11 +10,14 @@ unit of work, the rollover, the CLI and the invitation pages all bump alike.
 """
 
 from collections.abc import Iterable, Sequence
+from typing import TypeGuard
 
 from sqlalchemy import BigInteger, Column, String, Table, TextClause, event, inspect, select, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
 from models.base import Base
 from models.firms import ClientUser, FirmMember
@@ -58,7 +61,7 @@ def _scopes(session: Session) -> set[str]:
     return scopes
 
 
-def _note_object(session: Session, obj: object) -> None:
+def _note_object(session: Session, obj: object, *, new: bool = False) -> None:
     state = inspect(obj)
     table = state.mapper.local_table
     if not isinstance(table, Table) or table.name in UNREAD:
@@ -70,7 +73,8 @@ def _note_object(session: Session, obj: object) -> None:
             scopes.add(GLOBAL)
             return
         scopes.add(user_scope(user_id))
-        session.info.setdefault(_USERS, set()).add(user_id)  # and the firms that show the user, at commit
+        if not new:  # a new user's rows are new too, and bump their firms themselves
+            session.info.setdefault(_USERS, set()).add(user_id)  # the firms that show the user, at commit
         return
     columns = _firm_columns(table) if table.name != "firms" else []
     firms: set[int] = set()
@@ -90,7 +94,9 @@ def _note_object(session: Session, obj: object) -> None:
 @event.listens_for(Session, "after_flush")
 def _collect(session: Session, flush_context: object) -> None:
     # After the flush new rows have their ids and foreign keys; the history of changed ones is still there.
-    for obj in (*session.new, *session.dirty, *session.deleted):
+    for obj in session.new:
+        _note_object(session, obj, new=True)
+    for obj in (*session.dirty, *session.deleted):
         _note_object(session, obj)
 
 
@@ -117,10 +123,18 @@ def _bulk(state: ORMExecuteState) -> None:
         scopes.add(GLOBAL)
         return
     where = statement.whereclause  # type: ignore[attr-defined]
+    if table.name == "firms" and _is_id_equals(where, table.c.id):  # a firm's counters: no need to ask
+        scopes.add(firm_scope(where.right.value))
+        return
     query = union(*(select(column.label("firm_id")).where(where) if where is not None else
                     select(column.label("firm_id")) for column in columns))
     firm_ids = state.session.execute(query).scalars().all()
     scopes.update(firm_scope(firm_id) for firm_id in firm_ids if firm_id is not None)
+
+
+def _is_id_equals(where: object, column: Column[int]) -> TypeGuard[BinaryExpression[bool]]:
+    return isinstance(where, BinaryExpression) and where.left.compare(column) and where.operator is operators.eq \
+        and isinstance(where.right, BindParameter) and isinstance(where.right.value, int)
 
 
 def _user_firms(session: Session, user_ids: Iterable[int]) -> set[int]:

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -67,6 +68,27 @@ class Read:
         except ValueError:
             return None
         return cls.of_json({"query": params.get("query"), "operationName": params.get("operationName"), **decoded})
+
+
+# Strings and comments, which may hold anything; then braces and the keywords that start an operation.
+_QUOTED = re.compile(r'"""(?:\\"""|(?!""").)*"""|"(?:\\.|[^"\\\n])*"|#[^\n\r]*', re.DOTALL)
+_OPERATION_WORDS = re.compile(r"[{}]|(?<![$\w])(?:mutation|subscription)(?!\w)")
+
+
+def only_queries(document: str) -> bool:
+    """Whether the document can hold no mutation and no subscription: neither keyword at the top level,
+    where operations are defined. Before any parsing, so that a mutation costs no version read; a
+    word in the wrong place only means its answer is not kept."""
+    depth = 0
+    for match in _OPERATION_WORDS.finditer(_QUOTED.sub(" ", document)):
+        word = match.group()
+        if word == "{":
+            depth += 1
+        elif word == "}":
+            depth -= 1
+        elif depth <= 0:
+            return False
+    return True
 
 
 def cacheable(principal: Principal) -> bool:
