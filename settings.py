@@ -119,12 +119,13 @@ class Settings:
     # ("Did you mean ...") are given only where introspection is open.
     introspection: str = field(default_factory=_introspection)
     limits: Limits = field(default_factory=Limits)
-    # The response cache of repeated reads (R82-R84, web.response_cache): on by default, since a cached
-    # answer is keyed by the caller's grants and the data versions of its firms and so is never served
-    # after a write it depends on; the TTL bounds what only time changes (sessions, invitations lapsing).
+    # The response cache of repeated reads (R82-R84, web.response_cache). A cached answer is keyed by the
+    # caller's grants and the data versions of its firms, so it is never served after a write it depends
+    # on; but what changes with time alone (a session expiring, an invitation lapsing) shows up to the
+    # TTL late. That is a change of what a read means, so it is off until a deployment asks for it.
     # In this process (a least-recently-used store of at most response_cache_bytes), and shared in Redis
     # under response_cache_key_prefix when REDIS_URL is set.
-    response_cache: bool = field(default_factory=lambda: _switch("BUREAU_RESPONSE_CACHE", True))
+    response_cache: bool = field(default_factory=lambda: _switch("BUREAU_RESPONSE_CACHE", False))
     response_cache_ttl: float = field(default_factory=lambda: _seconds("BUREAU_RESPONSE_CACHE_TTL", 10.0))
     response_cache_bytes: int = field(default_factory=lambda: _positive("BUREAU_RESPONSE_CACHE_BYTES",
                                                                         64 * 1024 * 1024))

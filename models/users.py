@@ -32,6 +32,9 @@ class Membership(IdMixin, CreatedMixin, Base):
         UniqueConstraint("user_id", "company_id"),
         Index(None, "company_id", "status"),
         Index(None, "firm_id"),
+        # When a firm's answers next change with time alone (models.data_versions.next_change, R84).
+        Index(None, "firm_id", "invitation_expires_at"),
+        Index(None, "firm_id", "access_ends_at"),
     )
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))

@@ -97,11 +97,15 @@ def cacheable(principal: Principal) -> bool:
         (principal.pin_sign_in is None or not principal.pin_sign_in.needs_work)
 
 
+def visible_firms(principal: Principal) -> list[int]:
+    """Every firm whose rows the caller may read: its staff firms and the firms of its granted companies."""
+    return sorted(principal.staff_firm_ids() | principal.grants.member_firm_ids())
+
+
 def version_scopes(principal: Principal) -> list[str]:
-    """The data versions an answer to this caller may depend on: every firm whose rows it may read
-    (staff firms and the firms of its granted companies), its own user row and what no firm owns."""
-    firms = principal.staff_firm_ids() | principal.grants.member_firm_ids()
-    scopes = [GLOBAL, *(firm_scope(firm_id) for firm_id in sorted(firms))]
+    """The data versions an answer to this caller may depend on: every firm whose rows it may read,
+    its own user row and what no firm owns."""
+    scopes = [GLOBAL, *(firm_scope(firm_id) for firm_id in visible_firms(principal))]
     if principal.user_id is not None:
         scopes.append(user_scope(principal.user_id))
     return scopes
@@ -201,9 +205,11 @@ class ResponseCache:
     def _now(self) -> float:
         return self.clock().timestamp()
 
-    def entry(self, data: bytes, requested: int, actual: int) -> Entry:
+    def entry(self, data: bytes, requested: int, actual: int, until: datetime | None = None) -> Entry:
+        """An answer read now, good for the TTL, and never past `until` (when it next changes with time)."""
         now = self._now()
-        return Entry(data, requested, actual, now, now + self.ttl)
+        expires = now + self.ttl if until is None else min(now + self.ttl, until.timestamp())
+        return Entry(data, requested, actual, now, expires)
 
     async def get(self, key: str) -> Entry | None:
         now = self._now()

@@ -1,5 +1,6 @@
 """Data versions (R82): a counter per firm (and per user, and one global) that every committed write
-bumps, so that cached responses read at older versions are never served again.
+bumps, so that cached responses read at older versions are never served again; and the indexes that
+tell when a firm's answers next change with time alone (R84).
 
 Revision ID: 0009
 Revises: 0008
@@ -24,7 +25,14 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("scope", name=op.f("pk_data_versions")),
     )
+    op.create_index(op.f("ix_memberships_firm_id_invitation_expires_at"), "memberships",
+                    ["firm_id", "invitation_expires_at"])
+    op.create_index(op.f("ix_memberships_firm_id_access_ends_at"), "memberships", ["firm_id", "access_ends_at"])
+    op.create_index(op.f("ix_license_sessions_firm_id_expires_at"), "license_sessions", ["firm_id", "expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_license_sessions_firm_id_expires_at"), table_name="license_sessions")
+    op.drop_index(op.f("ix_memberships_firm_id_access_ends_at"), table_name="memberships")
+    op.drop_index(op.f("ix_memberships_firm_id_invitation_expires_at"), table_name="memberships")
     op.drop_table("data_versions")

@@ -21,6 +21,8 @@ from settings import Settings
 from tests.api.client import USER_SCOPES, Api, Firm, unique
 from tests.api.test_accountant_until import ENDS, LAST_MOMENT, NOV_11, grant
 from tests.api.test_memberships import invite, setup
+from tests.api.test_sessions import clock as session_clock
+from tests.api.test_sessions import concurrent_company, concurrent_in_use, start
 from tests.conftest import StatementCounter
 from web.response_cache import ResponseCache
 
@@ -127,7 +129,8 @@ async def test_a_repeated_read_is_answered_from_the_cache(cached: Cached, statem
 
 
 async def test_a_hit_is_charged_as_the_miss_was(database: Database, api: Api) -> None:
-    settings = dataclasses.replace(Settings(), cost_limit=5000, cost_bucket=5000, cost_restore_rate=1)
+    settings = dataclasses.replace(Settings(), response_cache=True, cost_limit=5000, cost_bucket=5000,
+                                   cost_restore_rate=1)
     runtime = Runtime.create(database, settings)
     app = create_app(runtime=runtime)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bureau.test") as http:
@@ -337,3 +340,22 @@ async def test_bulk_statements_bump_the_firms_of_their_rows(cached: Cached) -> N
     async with cached.runtime.database.sessions.begin() as session:
         await session.execute(update(Company).where(Company.id == pk).values(firm_id=firm_pk))
     assert (await versions())["global"] == (after.get("global") or 0) + 1
+
+
+async def test_an_answer_is_kept_no_longer_than_until_it_changes_with_time(cached: Cached,
+                                                                           statements: StatementCounter) -> None:
+    """R84: a session expiring frees its seat with no write; the answer read a second before is kept
+    only until that moment, not for the whole TTL."""
+    api = cached.api
+    firm, company_id, subscription_id, (ann, _) = await concurrent_company(api, seats=1, users=2)
+    bare = await bare_statements(api, statements, firm.admin)
+    with session_clock(api) as now:
+        await start(api, ann, company_id)
+        now.advance(minutes=14, seconds=58)
+        assert await concurrent_in_use(api, firm, subscription_id) == 1
+        now.advance(seconds=1)
+        statements.reset()
+        assert await concurrent_in_use(api, firm, subscription_id) == 1
+        assert data_statements(statements.statements, bare) == [], "still cached a second before the end"
+        now.advance(seconds=1)  # expires_at <= now: the seat is free, nobody called endSession
+        assert await concurrent_in_use(api, firm, subscription_id) == 0

@@ -18,7 +18,8 @@ from tests.api.test_query_budget_redis import REDIS, output, own_redis, prefix, 
 __all__ = ["own_redis"]  # the fixture, imported for pytest
 
 NAME = "query($id: ID!) { company(id: $id) { id name } }"
-BUDGET = {"BUREAU_COST_LIMIT": "50000", "BUREAU_COST_BUCKET": "100000", "BUREAU_COST_RESTORE_RATE": "5000"}
+BUDGET = {"BUREAU_COST_LIMIT": "50000", "BUREAU_COST_BUCKET": "100000", "BUREAU_COST_RESTORE_RATE": "5000",
+          "BUREAU_RESPONSE_CACHE": "on"}
 
 
 async def name_on(base: str, token: str, company_id: str) -> str:
