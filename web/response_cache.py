@@ -11,11 +11,12 @@ of the database, so that two deployments sharing one Redis never share answers) 
 The vendor (`platform:admin`) sees every firm and is never cached; nor are mutations, subscriptions
 (websocket) or answers with errors.
 
-Entries live response_cache_ttl seconds: what changes with time alone (a seat session expiring, an
-invitation lapsing) shows at most that late. Access is never extended by it: authentication and the
-grants are read fresh on every request, and an access that ended (R52) changes the grants and so the
-key. The store is this process's (least recently used first out, by bytes), and Redis's when
-REDIS_URL is set; while Redis cannot be reached the process keeps to its own (fail open).
+Entries live response_cache_ttl seconds at most, and never past the moment their firms' answers next
+change with time alone (a session expiring, an invitation lapsing, an access ending: R84). Access is
+never extended by it: authentication and the grants are read fresh on every request, and an access
+that ended (R52) changes the grants and so the key. The store is this process's (least recently used
+first out, by bytes), and Redis's when REDIS_URL is set; while Redis cannot be reached the process
+keeps to its own (fail open).
 """
 
 import hashlib
