@@ -51,7 +51,7 @@ from auth.secrets import server_secret
 from auth.tokens import InvalidToken
 from licensing import identity
 from loaders.base import RequestDb
-from models.data_versions import current_versions
+from models.data_versions import current_versions, next_change
 from models.db import Database, connect
 from models.outage import DatabaseUnavailable
 from resolvers import accounts
@@ -75,6 +75,7 @@ from web.response_cache import (
     cacheable,
     only_queries,
     version_scopes,
+    visible_firms,
 )
 from web.routes import web_routes
 
@@ -156,7 +157,7 @@ class GraphQLApp(GraphQL[Context, None]):
             data = self.encode_json(result.data)
             await self.cache.put(context.cache_key, self.cache.entry(
                 data.encode() if isinstance(data, str) else data,
-                int(cost.get("requestedQueryCost", 0)), int(cost.get("actualQueryCost", 0))))
+                int(cost.get("requestedQueryCost", 0)), int(cost.get("actualQueryCost", 0)), context.cache_until))
         return response
 
 
@@ -228,7 +229,9 @@ class GraphQLEndpoint:
                     context.cache_key = await self._cache_key(session, principal, read, now)
                     entry = await self.graphql.cache.get(context.cache_key)
                     cached = None if entry is None else await self._cached(principal, request, entry)
-                    if cached is not None:
+                    if cached is None:  # R84: a miss is kept until its answer would change with time
+                        context.cache_until = await next_change(session, visible_firms(principal), now)
+                    else:
                         await cached(scope, receive, send)
                         REQUESTS.labels("ok").inc()
                         LATENCY.observe(time.perf_counter() - started)

@@ -10,9 +10,23 @@ unit of work, the rollover, the CLI and the invitation pages all bump alike.
 """
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TypeGuard
 
-from sqlalchemy import BigInteger, Column, String, Table, TextClause, event, inspect, select, union
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    String,
+    Table,
+    TextClause,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
@@ -179,3 +193,27 @@ async def current_versions(session: AsyncSession, scopes: Sequence[str]) -> dict
     rows = await session.execute(select(DataVersion.scope, DataVersion.version).where(DataVersion.scope.in_(scopes)))
     found: dict[str, int] = {scope: version for scope, version in rows.all()}
     return {scope: found.get(scope, 0) for scope in scopes}
+
+
+async def next_change(session: AsyncSession, firm_ids: Sequence[int], now: datetime) -> datetime | None:
+    """The first moment after `now` at which the answers of these firms change with time alone, no write
+    needed (R84): a live session expires, an invitation lapses, an access ends (R52), a transfer offer
+    expires. A cached answer lives no longer; None when none is ahead."""
+    from models.agreements import AgreementTransfer
+    from models.subscriptions import LicenseSession
+
+    ids = sorted(firm_ids)
+    if not ids:
+        return None
+    moments = union_all(
+        select(func.min(LicenseSession.expires_at).label("at")).where(
+            LicenseSession.firm_id.in_(ids), LicenseSession.ended_at.is_(None), LicenseSession.expires_at > now),
+        select(func.min(Membership.invitation_expires_at)).where(
+            Membership.firm_id.in_(ids), Membership.invitation_expires_at > now),
+        select(func.min(Membership.access_ends_at)).where(Membership.firm_id.in_(ids), Membership.access_ends_at > now),
+        select(func.min(AgreementTransfer.expires_at)).where(
+            or_(AgreementTransfer.from_firm_id.in_(ids), AgreementTransfer.to_firm_id.in_(ids)),
+            AgreementTransfer.expires_at > now),
+    ).subquery()
+    at = await session.scalar(select(func.min(moments.c.at)))
+    return at if isinstance(at, datetime) else None
