@@ -232,6 +232,7 @@ class GraphQLEndpoint:
                     if cached is None:  # R84: a miss is kept until its answer would change with time
                         context.cache_until = await next_change(session, visible_firms(principal), now)
                     else:
+                        await db.close()
                         await cached(scope, receive, send)
                         REQUESTS.labels("ok").inc()
                         LATENCY.observe(time.perf_counter() - started)
