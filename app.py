@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -48,9 +48,11 @@ import observability.logs
 from auth.authenticate import MissingCredentials, authenticate, load_grants
 from auth.external import NumberRules, TrustedIssuers
 from auth.principal import Principal
+from auth.secrets import server_secret
 from auth.tokens import InvalidToken
 from licensing import identity
 from loaders.base import RequestDb
+from models.data_versions import current_versions, next_change
 from models.db import Database, connect
 from models.outage import DatabaseUnavailable
 from observability import metrics as observed_metrics
@@ -63,12 +65,24 @@ from resolvers.outbox import record_backlog as outbox_metrics
 from resolvers.runtime import Runtime
 from schema import schema
 from schema.context import Context
+from schema.cost import budget_key
 from schema.subscriptions import LiveContext
 from settings import Settings
-from web.guard import RequestGuard
+from web.guard import RequestGuard, replay_body
 from web.observation import RequestObservation
 from web.outage import OutageGuard, outage_response
 from web.problems import graphql_error, problem
+from web.response_cache import (
+    SECRET_NAME,
+    Entry,
+    Read,
+    ResponseCache,
+    cache_key,
+    cacheable,
+    only_queries,
+    version_scopes,
+    visible_firms,
+)
 from web.routes import web_routes
 
 log = logging.getLogger("bureau.http")
@@ -87,6 +101,7 @@ def _not_json(constant: str) -> object:
 
 class GraphQLApp(GraphQL[Context, None]):
     runtime: Runtime
+    cache: ResponseCache | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -139,7 +154,17 @@ class GraphQLApp(GraphQL[Context, None]):
         # R54: a database outage during execution answers the whole request as one (OutageGuard).
         if any((error.extensions or {}).get("code") == "SERVICE_UNAVAILABLE" for error in result.errors or ()):
             raise DatabaseUnavailable()
-        return await super().process_result(request, result)
+        response = await super().process_result(request, result)
+        context = getattr(request.state, "context", None)
+        if self.cache is not None and isinstance(context, Context) and context.cache_key and context.is_query \
+                and not result.errors and result.data is not None:
+            # R83: a query's answer without errors, with the costs it was charged, so that a hit costs the same.
+            cost = (result.extensions or {}).get("cost", {})
+            data = self.encode_json(result.data)
+            await self.cache.put(context.cache_key, self.cache.entry(
+                data.encode() if isinstance(data, str) else data,
+                int(cost.get("requestedQueryCost", 0)), int(cost.get("actualQueryCost", 0)), context.cache_until))
+        return response
 
 
 def rejected(exc: InvalidToken, *, graphql: bool = True) -> Response:
@@ -178,6 +203,9 @@ class GraphQLEndpoint:
                                   subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
                                   allowed_origins=runtime.settings.cors_origins)
         self.graphql.runtime = runtime
+        if runtime.settings.response_cache:
+            self.graphql.cache = ResponseCache(runtime.settings, runtime.now)
+        self._cache_secret: bytes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -200,13 +228,69 @@ class GraphQLEndpoint:
                 await rejected(exc)(scope, receive, send)
                 return
             db = RequestDb(session, now)
-            scope.setdefault("state", {})["context"] = Context(principal=principal, db=db, runtime=self.runtime)
+            context = Context(principal=principal, db=db, runtime=self.runtime)
+            scope.setdefault("state", {})["context"] = context
+            if self.graphql.cache is not None and cacheable(principal):
+                read, receive = await self._read(request, receive)
+                if read is not None and only_queries(read.query):
+                    context.cache_key = await self._cache_key(session, principal, read, now)
+                    entry = await self.graphql.cache.get(context.cache_key)
+                    cached = None if entry is None else await self._cached(principal, request, entry)
+                    if cached is None:  # R84: a miss is kept until its answer would change with time
+                        context.cache_until = await next_change(session, visible_firms(principal), now)
+                    else:
+                        await db.close()
+                        await cached(scope, receive, send)
+                        REQUESTS.labels("ok").inc()
+                        LATENCY.observe(time.perf_counter() - started)
+                        return
             try:
                 await self.graphql(scope, receive, send)
             finally:
                 await db.close()
         REQUESTS.labels("ok").inc()
         LATENCY.observe(time.perf_counter() - started)
+
+    @staticmethod
+    async def _read(request: Request, receive: Receive) -> tuple[Read | None, Receive]:
+        """The GraphQL request as the cache keys it, and the body for strawberry to read again. None for
+        what strawberry would refuse or does not take as JSON; it answers those itself."""
+        if request.method == "GET":
+            return (Read.of_params(request.query_params) if "query" in request.query_params else None), receive
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if request.method != "POST" or content_type != "application/json":
+            return None, receive
+        body = await request.body()
+        try:
+            value = json.loads(body, parse_constant=_not_json)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            value = None
+        return Read.of_json(value), replay_body(body, receive)
+
+    async def _cache_key(self, session: AsyncSession, principal: Principal, read: Read, now: datetime) -> str:
+        """R82: the caller's grants, the data versions of every firm it may see, the date and the request."""
+        if self._cache_secret is None:
+            async with self.runtime.database.sessions.begin() as secrets:
+                self._cache_secret = await server_secret(secrets, SECRET_NAME)
+        versions = await current_versions(session, version_scopes(principal))
+        return cache_key(self._cache_secret, principal, versions, now.astimezone(UTC).date(), read)
+
+    async def _cached(self, principal: Principal, request: Request, entry: Entry) -> Response | None:
+        """R84: a hit is charged as the miss was (the requested cost taken, the unused part given back);
+        None when the budget cannot pay it, so that the request runs and is refused as any other."""
+        budget, key = self.runtime.budget, budget_key(principal, request)
+        throttle = await budget.take(key, entry.requested)
+        if not throttle.allowed:
+            return None
+        available = throttle.available
+        if entry.requested > entry.actual:
+            available = await budget.give_back(key, entry.requested - entry.actual)
+        extensions = self.graphql.encode_json({"cost": {
+            "requestedQueryCost": entry.requested, "actualQueryCost": entry.actual,
+            "throttleStatus": {"maximumAvailable": budget.capacity, "currentlyAvailable": int(available),
+                               "restoreRate": budget.rate}}})
+        encoded = extensions.encode() if isinstance(extensions, str) else extensions
+        return Response(b'{"data":' + entry.data + b',"extensions":' + encoded + b"}", media_type="application/json")
 
     async def _principal(self, session: AsyncSession, request: Request, now: datetime) -> Principal:
         """The caller; with BUREAU_INTROSPECTION=on one without any token is let through as nobody,
@@ -366,6 +450,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         if worker is not None:
             await worker
         await runtime.budget.close()
+        if graphql.graphql.cache is not None:
+            await graphql.graphql.cache.close()
         await runtime.database.dispose()
 
     # Browser apps on BUREAU_CORS_ORIGINS call the API with bearer tokens, never cookies.
@@ -399,6 +485,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                     Middleware(OutageGuard, retry_after=runtime.settings.retry_after)],
     )
     app.state.runtime = runtime
+    app.state.response_cache = graphql.graphql.cache
     app.state.trusted_issuers = TrustedIssuers.from_env(
         own_issuer=runtime.settings.issuer, clock=runtime.now,
         numbers=NumberRules(identity.canonical_personnummer, identity.personnummer_digest))

@@ -110,6 +110,13 @@ def _traces_exporters() -> tuple[str, ...]:
     return exporters
 
 
+def _switch(name: str, default: bool) -> bool:
+    value = (_text(name) or ("on" if default else "off")).lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{name} must be on or off, not {value!r}")
+    return value == "on"
+
+
 @dataclass(frozen=True)
 class Settings:
     issuer: str = field(default_factory=lambda: os.environ.get("BUREAU_ISSUER", "http://127.0.0.1:8000"))
@@ -146,6 +153,18 @@ class Settings:
     # ("Did you mean ...") are given only where introspection is open.
     introspection: str = field(default_factory=_introspection)
     limits: Limits = field(default_factory=Limits)
+    # The response cache of repeated reads (R82-R84, web.response_cache). A cached answer is keyed by the
+    # caller's grants and the data versions of its firms, so it is never served after a write it depends
+    # on; but what changes with time alone (a session expiring, an invitation lapsing) shows up to the
+    # TTL late. That is a change of what a read means, so it is off until a deployment asks for it.
+    # In this process (a least-recently-used store of at most response_cache_bytes), and shared in Redis
+    # under response_cache_key_prefix when REDIS_URL is set.
+    response_cache: bool = field(default_factory=lambda: _switch("BUREAU_RESPONSE_CACHE", False))
+    response_cache_ttl: float = field(default_factory=lambda: _seconds("BUREAU_RESPONSE_CACHE_TTL", 10.0))
+    response_cache_bytes: int = field(default_factory=lambda: _positive("BUREAU_RESPONSE_CACHE_BYTES",
+                                                                        64 * 1024 * 1024))
+    response_cache_key_prefix: str = field(default_factory=lambda: _text("BUREAU_RESPONSE_CACHE_KEY_PREFIX")
+                                           or "bureau:response:")
     # Database outage (R54): fail fast with 503 rather than queue behind a dead server. Connecting and
     # waiting for a pooled connection give up after a second each; one statement after 15 s (the
     # server's, not the CLI's: a rollover may run long); Retry-After tells clients when to try again.

@@ -7,6 +7,7 @@ from models.base import Base
 from models.billing import Invoice, InvoiceLine, Order, OrderLine
 from models.catalog import Edition, EditionPrice, Feature, FeaturePrice
 from models.companies import Company
+from models.data_versions import DataVersion
 from models.firms import ClientUser, ClientUserCompany, Firm, FirmMember
 from models.idempotency import IdempotencyRecord
 from models.oauth import OAuthClient, ServerSecret, SigningKey
@@ -22,7 +23,7 @@ from models.subscriptions import (
 from models.users import Membership, User
 
 __all__ = [
-    "Agreement", "AgreementTransfer", "AuditEvent", "Base", "ClientUser", "ClientUserCompany", "Company",
+    "Agreement", "AgreementTransfer", "AuditEvent", "Base", "ClientUser", "ClientUserCompany", "Company", "DataVersion",
     "Edition", "EditionPrice", "Feature", "FeaturePrice", "Firm", "FirmMember",
     "IdempotencyRecord", "Invoice", "InvoiceLine", "LicenseSession", "Membership",
     "OAuthClient", "Order", "OrderLine", "OutboxEmail", "ScheduledChange", "SeatPool",

@@ -106,7 +106,9 @@ class LicenseSession(IdMixin, Base):
     """A live seat of a CONCURRENT pool (R14); expires unless renewed."""
 
     __tablename__ = "license_sessions"
-    __table_args__ = (Index(None, "subscription_id", "expires_at"), Index(None, "user_id"))
+    # (firm_id, expires_at): when a firm's answers next change with time alone (models.data_versions, R84).
+    __table_args__ = (Index(None, "subscription_id", "expires_at"), Index(None, "user_id"),
+                      Index(None, "firm_id", "expires_at"))
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))
     subscription_id: Mapped[int] = mapped_column(BigId, ForeignKey("subscriptions.id", ondelete="CASCADE"))

@@ -36,6 +36,9 @@ class Membership(IdMixin, CreatedMixin, Base):
         Index(None, "company_id", "license_type",
               postgresql_include=["user_id", "status", "access_ends_at", "invitation_expires_at"]),
         Index(None, "firm_id"),
+        # When a firm's answers next change with time alone (models.data_versions.next_change, R84).
+        Index(None, "firm_id", "invitation_expires_at"),
+        Index(None, "firm_id", "access_ends_at"),
     )
 
     firm_id: Mapped[int] = mapped_column(BigId, ForeignKey("firms.id", ondelete="CASCADE"))

@@ -4,6 +4,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
+from schema.cached_reads import MarkQueries
 from schema.cost import QueryCost
 from schema.errors import ErrorCodes
 from schema.field_reads import guard_field_reads
@@ -54,6 +55,7 @@ schema = Schema(
     # RequestLimits and InputChecks add validation rules in on_operation, before ScopeCheck validates;
     # QueryCost costs the document ScopeCheck has validated.
     # Observation is first so that it finishes last, when ErrorCodes has coded every error.
-    extensions=[Observation, ErrorCodes, RequestLimits, InputChecks, ScopeCheck, QueryCost, LiveOperations],
+    extensions=[Observation, ErrorCodes, RequestLimits, InputChecks, ScopeCheck, QueryCost, LiveOperations,
+                MarkQueries],
 )
 guard_field_reads(schema._schema.type_map)

@@ -1,6 +1,7 @@
 """The per-request context every resolver receives."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
@@ -19,6 +20,11 @@ class Context:
     loaders: Loaders = field(init=False)
     request: Any = None
     response: Any = None
+    # The response cache (web.response_cache): the key this request's answer is kept under, if it may be
+    # kept, and whether the operation was a query (MarkQueries says, once the document is parsed).
+    cache_key: str | None = None
+    cache_until: datetime | None = None  # when the answer next changes with time alone (R84)
+    is_query: bool = False
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db, self.principal)

@@ -44,7 +44,7 @@ class RequestGuard:
                                headers={"Connection": "close"} if refused.status in (408, 413) else None)
             await response(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     def _check_url(self, scope: Scope) -> None:
         query = scope.get("query_string", b"").decode("latin-1")
@@ -93,7 +93,7 @@ class RequestGuard:
             raise Refused(400, "INVALID_INPUT", "A form field holds a control character.")
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """The body read already, handed to the endpoint as one message; then the client's own."""
     sent = False
 

@@ -70,3 +70,26 @@ def test_an_outage_setting_that_is_no_duration_is_refused(monkeypatch: pytest.Mo
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):
         Settings()
+
+
+def test_the_response_cache_is_off_with_a_short_ttl_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BUREAU_RESPONSE_CACHE", "BUREAU_RESPONSE_CACHE_TTL", "BUREAU_RESPONSE_CACHE_BYTES",
+                 "BUREAU_RESPONSE_CACHE_KEY_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert (settings.response_cache, settings.response_cache_ttl) == (False, 10.0)
+    assert settings.response_cache_bytes == 64 * 1024 * 1024
+    assert settings.response_cache_key_prefix == "bureau:response:"
+    monkeypatch.setenv("BUREAU_RESPONSE_CACHE", "ON")
+    monkeypatch.setenv("BUREAU_RESPONSE_CACHE_TTL", "2.5")
+    assert (Settings().response_cache, Settings().response_cache_ttl) == (True, 2.5)
+
+
+@pytest.mark.parametrize(("name", "value"), [("BUREAU_RESPONSE_CACHE", "yes"), ("BUREAU_RESPONSE_CACHE_TTL", "0"),
+                                             ("BUREAU_RESPONSE_CACHE_TTL", "nan"),
+                                             ("BUREAU_RESPONSE_CACHE_BYTES", "-1")])
+def test_a_response_cache_setting_out_of_range_is_refused(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                           value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        Settings()
