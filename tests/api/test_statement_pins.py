@@ -47,11 +47,11 @@ READS = {
 WRITES = {
     # 12 reads checking and pricing the change (subscription twice, firm, agreement, pools,
     # changes, features, the catalog's 4 tables, seats in use), 5 writes, pg_notify, 2 reads
-    # of the answer
-    "changeSeats": AUTH + 20,
+    # of the answer, and the data-version bump the response cache reads (R82)
+    "changeSeats": AUTH + 21,
     # company, user by email, 3 writes (user, membership, audit) and the duplicate check, the
-    # firms and subscriptions to notify, pg_notify
-    "inviteUser": AUTH + 9,
+    # firms and subscriptions to notify, pg_notify, the data-version bump (R82)
+    "inviteUser": AUTH + 10,
 }
 
 
