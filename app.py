@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
+import orjson
 from cross_web import HTTPException
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -64,6 +65,7 @@ from web.guard import RequestGuard
 from web.outage import OutageGuard, outage_response
 from web.problems import graphql_error, problem
 from web.routes import web_routes
+from web.serving import tune_garbage_collector
 
 log = logging.getLogger("bureau.http")
 
@@ -92,6 +94,10 @@ class GraphQLApp(GraphQL[Context, None]):
         except HTTPException as exc:
             response = graphql_error(exc.status_code, exc.reason, HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST"))
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> bytes:
+        """orjson: the same JSON as strawberry's json.dumps, in a tenth of the time (R78)."""
+        return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         """UTF-8 JSON only, an object (batching is off) or, for `variables` and `extensions`, a
@@ -331,6 +337,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tune_garbage_collector(runtime.settings)  # after the imports and the schema: R78
         stop = asyncio.Event()
         worker = None
         if runtime.settings.smtp_url:
