@@ -157,10 +157,12 @@ class Settings:
     db_command_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_COMMAND_TIMEOUT", 15.0))
     retry_after: int = field(default_factory=lambda: math.ceil(_seconds("BUREAU_RETRY_AFTER", 5)))
     # Per-request overheads (R76-R78). A token's principal (its grants) is kept this many seconds in the
-    # process (0: never); parsed and validated documents are kept, the most recently used this many.
+    # process (0: never); parsed and validated documents are kept, the most recently used this many and
+    # this many characters of query text in all (schema.documents).
     principal_cache_seconds: float = field(
         default_factory=lambda: _seconds_or_zero("BUREAU_PRINCIPAL_CACHE_SECONDS", 5.0))
     document_cache_size: int = field(default_factory=lambda: _count("BUREAU_DOCUMENT_CACHE_SIZE", 500))
+    document_cache_text: int = field(default_factory=lambda: _count("BUREAU_DOCUMENT_CACHE_TEXT", 256 * 1024))
     # The server's garbage collector: start-up objects frozen out of every collection, and thresholds
     # raised so that a request's short-lived cycles are collected less often (web.serving).
     gc_freeze: bool = field(default_factory=lambda: _switch("BUREAU_GC_FREEZE", True))

@@ -52,7 +52,7 @@ def test_python_s_own_collector_when_asked(restore_gc: None) -> None:
 
 def test_overhead_settings_are_read_with_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BUREAU_GC_THRESHOLDS", "BUREAU_GC_FREEZE", "BUREAU_PRINCIPAL_CACHE_SECONDS",
-                 "BUREAU_DOCUMENT_CACHE_SIZE"):
+                 "BUREAU_DOCUMENT_CACHE_SIZE", "BUREAU_DOCUMENT_CACHE_TEXT"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.gc_thresholds == (50_000, 50, 100) and settings.gc_freeze
