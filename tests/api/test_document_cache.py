@@ -41,7 +41,8 @@ def parsing(monkeypatch: pytest.MonkeyPatch) -> tuple[Calls, Calls]:
 async def test_a_document_sent_again_is_neither_parsed_nor_validated(api: Api, parsing: tuple[Calls, Calls]) -> None:
     parse, validate = parsing
     firm = await api.firm()
-    parse.reset(), validate.reset()
+    parse.reset()
+    validate.reset()
     query = f"query {unique('Again')}($id: ID!) {{ firm(id: $id) {{ id name }} }}"  # new to the cache
     first = await api.ok(query, {"id": firm.id}, token=firm.admin)
     assert (parse.count, validate.count) == (1, 1)
@@ -66,7 +67,8 @@ async def test_a_hostile_document_is_refused_every_time_it_is_sent(api: Api, par
 async def test_variables_are_checked_on_every_request(api: Api, parsing: tuple[Calls, Calls]) -> None:
     parse, validate = parsing
     firm = await api.firm()
-    parse.reset(), validate.reset()
+    parse.reset()
+    validate.reset()
     query = f"mutation {unique('Vars')}($input: UpdateFirmInput!) {{ updateFirm(input: $input) {{ firm {{ name }} }} }}"
     good = {"input": {"firmId": firm.id, "name": "Fine"}}
     assert (await api.ok(query, good, token=firm.admin))["updateFirm"]["firm"]["name"] == "Fine"
