@@ -192,7 +192,8 @@ class GraphQLEndpoint:
         async with self.runtime.database.sessions() as session:
             try:
                 principal = await self._principal(session, request, now)
-                await session.rollback()  # end the auth read; the request's reads start fresh
+                # End the auth read (none when the principal was kept): SQLite's writers wait for readers.
+                await session.rollback()
                 await self._signed_in_with_number(session, principal, now)
             except InvalidToken as exc:
                 REQUESTS.labels("unauthenticated").inc()
@@ -212,7 +213,8 @@ class GraphQLEndpoint:
         whom ScopeCheck allows introspection alone."""
         try:
             return await authenticate(self.runtime.tokens, session, request.headers.get("authorization"),
-                                      external=getattr(request.app.state, "trusted_issuers", None), now=now)
+                                      external=getattr(request.app.state, "trusted_issuers", None), now=now,
+                                      cache=self.runtime.principals)
         except MissingCredentials:
             if self.runtime.settings.introspection != "on" or "authorization" in request.headers:
                 raise
@@ -310,7 +312,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             try:
                 principal = await authenticate(runtime.tokens, session, request.headers.get("authorization"),
                                                external=getattr(request.app.state, "trusted_issuers", None),
-                                               now=runtime.now())
+                                               now=runtime.now(), cache=runtime.principals)
             except InvalidToken as exc:
                 return rejected(exc, graphql=False)
         if principal.email_required:  # R51, as schema.email_gate decides for GraphQL
