@@ -40,6 +40,12 @@ def _no(kind: type[Integer] | type[String]) -> Any:
     return cast(null(), kind)
 
 
+# The one statement is a UNION ALL of rows of three kinds, in these columns:
+#   kind 0, the token's client: a = its firm, b = 1 when the token was revoked, c = the user (NULL when
+#           unknown), d = 1 when the user has no email, s1 = the user's status;
+#   kind 1, a firm role: a = the firm, s1 = the role;
+#   kind 2, a membership that grants: a = company, b = agreement, c = firm, s1..s3 = role, licence type
+#           and status, until = its end.
 COLUMNS = ("kind", "a", "b", "c", "d", "s1", "s2", "s3", "until")
 
 
@@ -48,22 +54,20 @@ def _labelled(*columns: Any) -> Any:
     return select(*(column.label(name) for column, name in zip(columns, COLUMNS, strict=True)))
 
 
-def _granting(user_id: int, now: datetime) -> Any:  # a Select of the columns below
+def _granting(user_id: int, now: datetime) -> Any:
     """The user's memberships that grant their role at `now` (the request's clock): a DEACTIVATED
     one never, one with an end only until it (R52); none once the licence its seat came from is
-    cancelled (R46). Enums as their stored names, for one statement with the firm roles."""
+    cancelled (R46). First in the union, whose column types come from its first part."""
     licence = aliased(Subscription)  # the agreement's licence, for NAMED and CONCURRENT memberships
     master = aliased(Subscription)  # the firm's master licence, for CLIENT_USER ones
     client_user = Membership.license_type == LicenseType.CLIENT_USER
     licensed = or_(and_(client_user, or_(master.id.is_(None), master.status != SubscriptionStatus.CANCELLED)),
                    and_(~client_user, or_(licence.id.is_(None), licence.status != SubscriptionStatus.CANCELLED)))
     return (
-        select(
-            literal_column("2").label("kind"), Membership.company_id.label("a"), Company.agreement_id.label("b"),
-            Company.firm_id.label("c"), _no(Integer).label("d"), cast(Membership.role, String).label("s1"),
-            cast(Membership.license_type, String).label("s2"), cast(Membership.status, String).label("s3"),
-            Membership.access_ends_at.label("until"),
-        )
+        _labelled(literal_column("2"), Membership.company_id, Company.agreement_id, Company.firm_id, _no(Integer),
+                  cast(Membership.role, String), cast(Membership.license_type, String),
+                  cast(Membership.status, String), Membership.access_ends_at)
+        .select_from(Membership)
         .join(Company, Company.id == Membership.company_id)
         .outerjoin(licence, licence.agreement_id == Company.agreement_id)
         .outerjoin(master, master.master_firm_id == Company.firm_id)
@@ -112,19 +116,19 @@ async def _read(session: AsyncSession, claims: AccessClaims, user_id: int | None
         client = client.outerjoin(User, User.id == user_id)
         statement = union_all(_granting(user_id, now), _staff_roles(user_id), client)
     rows = (await session.execute(statement)).all()
-    found = next((row for row in rows if row[0] == 0), None)
+    found = next((row for row in rows if row.kind == 0), None)
     if found is None:
         raise InvalidToken("unknown client")
-    if found[2]:
+    if found.b:
         raise InvalidToken("revoked token")
     principal = Principal(client_id=claims.client_id, scopes=claims.scopes, token_id=claims.token_id)
     if user_id is None:
-        principal.client_firm_id = found[1]
+        principal.client_firm_id = found.a
         return principal, None
-    if found[3] is None or found[5] == UserStatus.DEACTIVATED.name:
+    if found.c is None or found.s1 == UserStatus.DEACTIVATED.name:
         raise InvalidToken("unknown or deactivated user")
     principal.user_id = user_id
-    principal.email_required = bool(found[4])
+    principal.email_required = bool(found.d)
     principal.grants, until = _grants_of(rows)
     return principal, until
 
