@@ -1,12 +1,12 @@
 """R76: each distinct document is parsed and validated once per process, not once per request.
 
 A checked document (its AST, the errors of its validation, the scopes it needs, the fields the
-email gate closes) depends only on the query text and the validation rules, which are fixed
-per process by the settings (schema.limits, schema.input_checks, BUREAU_INTROSPECTION). So the
-entry is keyed by both and kept in an LRU bounded twice: BUREAU_DOCUMENT_CACHE_SIZE documents (0
-keeps none) and BUREAU_DOCUMENT_CACHE_TEXT characters of query text in all, since a document's
-tree takes 70 to 100 times the memory of its text (a hostile caller sending large distinct
-documents fills only that much).
+email gate closes) depends only on the query text, the validation rules and the parse options
+(the token limit), which the settings fix per process (schema.limits, schema.input_checks,
+BUREAU_INTROSPECTION). So the entry is keyed by all three and kept in an LRU bounded twice:
+BUREAU_DOCUMENT_CACHE_SIZE documents (0 keeps none) and BUREAU_DOCUMENT_CACHE_TEXT characters of
+query text in all, since a document's tree takes 70 to 100 times the memory of its text (a
+hostile caller sending large distinct documents fills only that much).
 What depends on the request is still decided per request: the variables (schema.input_checks,
 schema.cost), the caller's scopes and email (schema.scopes), the budget (schema.cost).
 Documents that do not parse are not kept: strawberry parses them again and says why.
@@ -15,6 +15,7 @@ Documents that do not parse are not kept: strawberry parses them again and says 
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
 from strawberry.schema.schema import validate_document
@@ -22,6 +23,7 @@ from strawberry.schema.schema import validate_document
 from schema.email_gate import closed_fields
 
 Rules = tuple[type[ASTValidationRule], ...]
+Options = tuple[tuple[str, Any], ...]  # graphql-core's parse options (max_tokens), sorted
 
 
 @dataclass(frozen=True)
@@ -53,36 +55,36 @@ class Checked:
 
 
 class DocumentCache:
-    """A least-recently-used map from (query text, rules) to the checked document."""
+    """A least-recently-used map from (query text, rules, parse options) to the checked document."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[tuple[str, Rules], Checked] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, Rules, Options], Checked] = OrderedDict()
         self._text = 0  # characters of query text kept
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def find(self, query: str, rules: Rules) -> Checked | None:
-        entry = self._entries.get((query, rules))
+    def find(self, query: str, rules: Rules, options: Options = ()) -> Checked | None:
+        entry = self._entries.get((query, rules, options))
         if entry is not None:
-            self._entries.move_to_end((query, rules))
+            self._entries.move_to_end((query, rules, options))
             self.hits += 1
         return entry
 
-    def check(self, schema: GraphQLSchema, query: str, document: DocumentNode, rules: Rules, *, size: int,
-              text_size: int, needs: Callable[[DocumentNode], Needs]) -> Checked:
+    def check(self, schema: GraphQLSchema, query: str, document: DocumentNode, rules: Rules, options: Options = (),
+              *, size: int, text_size: int, needs: Callable[[DocumentNode], Needs]) -> Checked:
         """Validates a document just parsed and keeps the outcome, the least recently used making way
         so that at most `size` documents of `text_size` characters in all stay."""
         self.misses += 1
         errors = tuple(validate_document(schema, document, rules))
         entry = Checked(document, errors, None if errors else needs(document))
-        key = (query, rules)
+        key = (query, rules, options)
         if 0 < size and len(query) <= text_size and key not in self._entries:
             self._entries[key] = entry
             self._text += len(query)
             while len(self._entries) > size or self._text > text_size:
-                (evicted, _), _ = self._entries.popitem(last=False)
+                (evicted, _, _), _ = self._entries.popitem(last=False)
                 self._text -= len(evicted)
         return entry
 

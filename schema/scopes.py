@@ -23,7 +23,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from schema.documents import DOCUMENTS, Checked, Needs, Rules
+from schema.documents import DOCUMENTS, Checked, Needs, Options, Rules
 from schema.email_gate import email_gate_errors
 
 PUBLIC = "public"
@@ -152,6 +152,9 @@ class ScopeCheck(SchemaExtension):
         super().__init__(execution_context=execution_context)  # type: ignore[arg-type]
         self.checked: Checked | None = None
 
+    def _options(self) -> Options:
+        return tuple(sorted(self.execution_context.parse_options.items()))
+
     def _rules(self) -> Rules:
         context = self.execution_context
         rules = tuple(context.validation_rules)
@@ -163,7 +166,7 @@ class ScopeCheck(SchemaExtension):
         # A document checked before needs no parsing: strawberry parses only when none is set.
         context = self.execution_context
         if context.query is not None and context.graphql_document is None:
-            self.checked = DOCUMENTS.find(context.query, self._rules())
+            self.checked = DOCUMENTS.find(context.query, self._rules(), self._options())
             if self.checked is not None:
                 context.graphql_document = self.checked.document
         yield
@@ -177,7 +180,7 @@ class ScopeCheck(SchemaExtension):
             if checked is None or checked.document is not context.graphql_document:
                 settings = context.context.runtime.settings
                 checked = DOCUMENTS.check(context.schema._schema, context.query or "", context.graphql_document,
-                                          self._rules(), size=settings.document_cache_size,
+                                          self._rules(), self._options(), size=settings.document_cache_size,
                                           text_size=settings.document_cache_text,
                                           needs=lambda document: required_scopes(context.schema._schema, document))
             context.pre_execution_errors = checked.refusals() or self._scope_errors(checked)

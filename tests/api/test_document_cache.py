@@ -1,17 +1,23 @@
 """R76: a document is parsed and validated once per process; what depends on the request (its
 variables, the caller's scopes and email, the budget) is still decided on every request."""
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import graphql
+import httpx
 import pytest
 import strawberry.schema.schema
 
 import schema.documents
+from app import create_app
+from models.db import Database
+from resolvers.runtime import Runtime
 from schema import schema as bureau_schema
 from schema.documents import DOCUMENTS, DocumentCache
 from schema.scopes import required_scopes
+from settings import Limits, Settings
 from tests.api.client import Api, unique
 
 
@@ -114,3 +120,17 @@ def test_the_cache_keeps_the_most_recently_used_within_both_bounds() -> None:
     cache.clear()
     check(one, size=0)
     assert len(cache) == 0
+
+
+async def test_a_document_kept_under_other_limits_is_checked_under_these(api: Api, database: Database) -> None:
+    """The cache is the process's: an app with a lower token limit does not take another's tree."""
+    firm = await api.firm()
+    query = "query " + unique("Tokens") + " { viewer { clientId scopes emailRequired } }"
+    assert (await api.post(query, token=firm.admin)).status_code == 200
+    limits = dataclasses.replace(Limits(), max_tokens=8)
+    runtime = Runtime.create(database, dataclasses.replace(Settings(), limits=limits))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime=runtime)),
+                                 base_url="http://bureau.test") as http:
+        strict = Api(http, runtime, vendor_client_id=api.vendor_client_id, app_client_id=api.app_client_id)
+        body = (await strict.post(query, token=firm.admin)).json()
+    assert body["errors"][0]["extensions"]["code"] == "TOO_MANY_TOKENS", body
