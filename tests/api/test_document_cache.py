@@ -113,6 +113,7 @@ def test_the_cache_keeps_the_most_recently_used_within_both_bounds() -> None:
     check(three)
     assert len(cache) == 2 and cache.find(two, rules) is None and cache.find(one, rules) is not None
     assert cache.find(one, (*rules, graphql.NoSchemaIntrospectionCustomRule)) is None  # other rules, other entry
+    assert cache.find(one, rules, (("max_tokens", 8),)) is None  # other parse options too
     check("{ " + "x: __typename " * 10 + "}", size=10, text_size=60)  # 154 characters: never kept
     assert len(cache) == 2
     check("{ d: __typename }", size=10, text_size=40)  # the text bound makes way: two of 17 characters fit
