@@ -96,7 +96,7 @@ class GraphQLApp(GraphQL[Context, None]):
         await response(scope, receive, send)
 
     def encode_json(self, data: object) -> bytes:
-        """orjson: the same JSON as strawberry's json.dumps, in a tenth of the time (R78)."""
+        """orjson: the same JSON as strawberry's json.dumps (UTF-8 left unescaped), several times faster (R78)."""
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:

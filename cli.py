@@ -107,7 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics", flush=True)
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
               flush=True)
-        # R78: no line per request unless asked (--access-log); it cost more than some requests did.
+        # R78: no line per request unless asked (--access-log): formatting and writing it is work on every one.
         uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=workers,
                     log_level=args.log_level, access_log=args.access_log, **uvicorn_options(settings.limits))
     finally:

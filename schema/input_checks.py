@@ -4,8 +4,9 @@ surrogate (which no database can encode), or more than BUREAU_MAX_STRING_LENGTH 
 and a variable's list of more than BUREAU_MAX_LIST_ITEMS items.
 PostgreSQL cannot store a NUL at all, and SQLite would store it silently.
 
-One validation rule reads both the document's string literals and the variables' values, so
-that every operation, mutation or not, is covered; the refusal is a top-level error with
+The variables' values are read on every request, before validation; the document's string
+literals by a validation rule, once per distinct document (schema.documents, R76). So every
+operation, mutation or not, is covered; the refusal is a top-level error with
 `extensions.code` INVALID_INPUT and, for a variable, the path of the value at fault.
 """
 
