@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
+import orjson
 from cross_web import HTTPException
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import (
@@ -84,6 +85,7 @@ from web.response_cache import (
     visible_firms,
 )
 from web.routes import web_routes
+from web.serving import tune_garbage_collector
 
 log = logging.getLogger("bureau.http")
 
@@ -113,6 +115,10 @@ class GraphQLApp(GraphQL[Context, None]):
         except HTTPException as exc:
             response = graphql_error(exc.status_code, exc.reason, HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST"))
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> bytes:
+        """orjson: the same JSON as strawberry's json.dumps (UTF-8 left unescaped), several times faster (R78)."""
+        return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         """UTF-8 JSON only, an object (batching is off) or, for `variables` and `extensions`, a
@@ -221,7 +227,8 @@ class GraphQLEndpoint:
             try:
                 principal = await self._principal(session, request, now)
                 observed_requests.note_client(principal.client_id)
-                await session.rollback()  # end the auth read; the request's reads start fresh
+                # End the auth read (none when the principal was kept): SQLite's writers wait for readers.
+                await session.rollback()
                 await self._signed_in_with_number(session, principal, now)
             except InvalidToken as exc:
                 REQUESTS.labels("unauthenticated").inc()
@@ -297,7 +304,8 @@ class GraphQLEndpoint:
         whom ScopeCheck allows introspection alone."""
         try:
             return await authenticate(self.runtime.tokens, session, request.headers.get("authorization"),
-                                      external=getattr(request.app.state, "trusted_issuers", None), now=now)
+                                      external=getattr(request.app.state, "trusted_issuers", None), now=now,
+                                      cache=self.runtime.principals)
         except MissingCredentials:
             if self.runtime.settings.introspection != "on" or "authorization" in request.headers:
                 raise
@@ -407,7 +415,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             try:
                 principal = await authenticate(runtime.tokens, session, request.headers.get("authorization"),
                                                external=getattr(request.app.state, "trusted_issuers", None),
-                                               now=runtime.now())
+                                               now=runtime.now(), cache=runtime.principals)
             except InvalidToken as exc:
                 return rejected(exc, graphql=False)
         if principal.email_required:  # R51, as schema.email_gate decides for GraphQL
@@ -434,6 +442,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tune_garbage_collector(runtime.settings)  # after the imports and the schema: R78
         stop = asyncio.Event()
         worker = None
         if runtime.settings.smtp_url:

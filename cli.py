@@ -16,6 +16,8 @@ from sqlalchemy import select
 from models import ids
 from settings import Settings
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
+
 
 def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     """An argparse type: a whole number in range, else a one-line error and exit code 2 (R58)."""
@@ -86,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from models.db import database_url
     from observability.logs import log_config
-    from web.serving import uvicorn_options
+    from web.serving import default_workers, uvicorn_options
 
     try:
         settings = Settings()
@@ -94,7 +96,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit(str(exc)) from exc
     if database_url().startswith("sqlite"):
         asyncio.run(_migrate())  # the embedded default migrates itself on first start
-    settings, made = _multiprocess_metrics(settings, args.workers)
+    workers = args.workers if args.workers is not None else default_workers(database_url())
+    settings, made = _multiprocess_metrics(settings, workers)
     listener = None
     try:
         if settings.metrics_port is not None:
@@ -105,10 +108,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics", flush=True)
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
               flush=True)
-        # The app logs one line per request (web.observation), so uvicorn's access log would repeat it.
-        uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                    log_level="info", log_config=log_config(settings.log_format), access_log=False,
-                    **uvicorn_options(settings.limits))
+        # The app logs one line per request (web.observation); uvicorn's access log would repeat it, so it
+        # is off unless asked for (--access-log, R78).
+        uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=workers,
+                    log_level=args.log_level, log_config=log_config(settings.log_format),
+                    access_log=args.access_log, **uvicorn_options(settings.limits))
     finally:
         if listener is not None:
             listener[0].shutdown()
@@ -305,7 +309,11 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_whole(1, 65535), default=int(os.environ.get("PORT", "8000")))
-    serve.add_argument("--workers", type=_whole(1), default=1)
+    serve.add_argument("--workers", type=_whole(1), default=None,
+                       help="server processes (default: one per core; one on SQLite)")
+    serve.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="uvicorn's log level (default info)")
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False,
+                       help="log a line per request (default off)")
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="bring the database to the newest schema").set_defaults(run=cmd_migrate)

@@ -29,6 +29,35 @@ def _positive(name: str, default: int) -> int:
     return int(value)
 
 
+def _count(name: str, default: int) -> int:
+    """A whole number of zero or more (a size where 0 switches the thing off); unset means the default."""
+    value = _text(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"{name} must be a whole number of zero or more, not {value!r}")
+    return int(value)
+
+
+def _switch(name: str, default: bool) -> bool:
+    value = (_text(name) or ("on" if default else "off")).lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{name} must be on or off, not {value!r}")
+    return value == "on"
+
+
+def _gc_thresholds() -> tuple[int, int, int] | None:
+    """BUREAU_GC_THRESHOLDS: three whole numbers for gc.set_threshold, or `python` for Python's own."""
+    value = _text("BUREAU_GC_THRESHOLDS") or "50000,50,100"
+    if value.lower() == "python":
+        return None
+    parts = [part.strip() for part in value.split(",")]
+    if len(parts) != 3 or not all(part.isascii() and part.isdigit() for part in parts) or int(parts[0]) < 1:
+        raise ValueError(f"BUREAU_GC_THRESHOLDS must be three whole numbers (the first above zero), e.g. "
+                         f"50000,50,100, or python; not {value!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
 INTROSPECTION_MODES = ("authenticated", "on", "off")
 
 
@@ -110,11 +139,12 @@ def _traces_exporters() -> tuple[str, ...]:
     return exporters
 
 
-def _switch(name: str, default: bool) -> bool:
-    value = (_text(name) or ("on" if default else "off")).lower()
-    if value not in ("on", "off"):
-        raise ValueError(f"{name} must be on or off, not {value!r}")
-    return value == "on"
+def _seconds_or_zero(name: str, default: float) -> float:
+    """As _seconds, but 0 is allowed (it switches the thing off)."""
+    value = _text(name)
+    if value is not None and value.strip() in ("0", "0.0"):
+        return 0.0
+    return _seconds(name, default)
 
 
 @dataclass(frozen=True)
@@ -176,6 +206,17 @@ class Settings:
     log_format: str = field(default_factory=_log_format)
     # Where OpenTelemetry spans go (observability.tracing); empty: tracing is off.
     traces_exporters: tuple[str, ...] = field(default_factory=_traces_exporters)
+    # Per-request overheads (R76-R78). A token's principal (its grants) is kept this many seconds in the
+    # process (0: never); parsed and validated documents are kept, the most recently used this many and
+    # this many characters of query text in all (schema.documents).
+    principal_cache_seconds: float = field(
+        default_factory=lambda: _seconds_or_zero("BUREAU_PRINCIPAL_CACHE_SECONDS", 5.0))
+    document_cache_size: int = field(default_factory=lambda: _count("BUREAU_DOCUMENT_CACHE_SIZE", 500))
+    document_cache_text: int = field(default_factory=lambda: _count("BUREAU_DOCUMENT_CACHE_TEXT", 256 * 1024))
+    # The server's garbage collector: start-up objects frozen out of every collection, and thresholds
+    # raised so that a request's short-lived cycles are collected less often (web.serving).
+    gc_freeze: bool = field(default_factory=lambda: _switch("BUREAU_GC_FREEZE", True))
+    gc_thresholds: tuple[int, int, int] | None = field(default_factory=_gc_thresholds)
 
     def __post_init__(self) -> None:
         if self.cost_bucket < self.cost_limit:

@@ -1,16 +1,20 @@
-"""Turns a bearer token into a Principal with its grants (one small query each)."""
+"""Turns a bearer token into a Principal with its grants: one statement, or none when the
+principal was read moments ago (auth.principals)."""
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import Integer, Row, String, and_, case, cast, exists, literal_column, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from auth import principals
 from auth.principal import CompanyGrant, Grants, Principal
-from auth.tokens import InvalidToken, TokenService
+from auth.principals import PrincipalCache
+from auth.tokens import AccessClaims, InvalidToken, TokenService
 from models import Company, FirmMember, Membership, OAuthClient, Subscription, User
-from models.enums import LicenseType, SubscriptionStatus, UserStatus
+from models.enums import FirmRole, LicenseType, MembershipStatus, Role, SubscriptionStatus, UserStatus
 from models.ids import decode_as
 from models.oauth_grants import RevokedAccessToken
 
@@ -31,67 +35,131 @@ class ExternalIssuers(Protocol):
         ...
 
 
-async def load_grants(session: AsyncSession, user_id: int, now: datetime) -> Grants:
-    """The user's firm roles and the memberships that grant their role at `now` (the request's
-    clock): a DEACTIVATED one never, one with an end only until it (R52)."""
-    staff = await session.execute(select(FirmMember.firm_id, FirmMember.role).where(FirmMember.user_id == user_id))
+def _no(kind: type[Integer] | type[String]) -> Any:
+    """A NULL of a type: PostgreSQL would take two untyped ones in a UNION for text."""
+    return cast(null(), kind)
+
+
+# The one statement is a UNION ALL of rows of three kinds, in these columns:
+#   kind 0, the token's client: a = its firm, b = 1 when the token was revoked, c = the user (NULL when
+#           unknown), d = 1 when the user has no email, s1 = the user's status;
+#   kind 1, a firm role: a = the firm, s1 = the role;
+#   kind 2, a membership that grants: a = company, b = agreement, c = firm, s1..s3 = role, licence type
+#           and status, until = its end.
+COLUMNS = ("kind", "a", "b", "c", "d", "s1", "s2", "s3", "until")
+
+
+def _labelled(*columns: Any) -> Any:
+    """A select of the union's columns, each named alike in every part."""
+    return select(*(column.label(name) for column, name in zip(columns, COLUMNS, strict=True)))
+
+
+def _granting(user_id: int, now: datetime) -> Any:
+    """The user's memberships that grant their role at `now` (the request's clock): a DEACTIVATED
+    one never, one with an end only until it (R52); none once the licence its seat came from is
+    cancelled (R46). First in the union, whose column types come from its first part."""
     licence = aliased(Subscription)  # the agreement's licence, for NAMED and CONCURRENT memberships
     master = aliased(Subscription)  # the firm's master licence, for CLIENT_USER ones
     client_user = Membership.license_type == LicenseType.CLIENT_USER
-    # A membership grants nothing once the licence its seat came from is cancelled (R46).
     licensed = or_(and_(client_user, or_(master.id.is_(None), master.status != SubscriptionStatus.CANCELLED)),
                    and_(~client_user, or_(licence.id.is_(None), licence.status != SubscriptionStatus.CANCELLED)))
-    rows = await session.execute(
-        select(
-            Membership.company_id, Company.agreement_id, Company.firm_id,
-            Membership.role, Membership.license_type, Membership.status,
-        )
+    return (
+        _labelled(literal_column("2"), Membership.company_id, Company.agreement_id, Company.firm_id, _no(Integer),
+                  cast(Membership.role, String), cast(Membership.license_type, String),
+                  cast(Membership.status, String), Membership.access_ends_at)
+        .select_from(Membership)
         .join(Company, Company.id == Membership.company_id)
         .outerjoin(licence, licence.agreement_id == Company.agreement_id)
         .outerjoin(master, master.master_firm_id == Company.firm_id)
         .where(Membership.user_id == user_id, Membership.grants_access(now), licensed)
     )
-    return Grants(
-        firm_roles={firm_id: role for firm_id, role in staff.all()},
-        companies={row[0]: CompanyGrant(*row) for row in rows.all()},
+
+
+def _staff_roles(user_id: int) -> Any:
+    roles = _labelled(literal_column("1"), FirmMember.firm_id, _no(Integer), _no(Integer), _no(Integer),
+                      cast(FirmMember.role, String), _no(String), _no(String), null())
+    return roles.where(FirmMember.user_id == user_id)
+
+
+def _grants_of(rows: Sequence[Row[Any]]) -> tuple[Grants, datetime | None]:
+    """The grants in rows of _granting and _staff_roles, and when the first of them ends."""
+    grants = Grants(
+        firm_roles={row.a: FirmRole[row.s1] for row in rows if row.kind == 1},
+        companies={row.a: CompanyGrant(row.a, row.b, row.c, Role[row.s1], LicenseType[row.s2],
+                                       MembershipStatus[row.s3]) for row in rows if row.kind == 2},
     )
+    return grants, min((row.until for row in rows if row.kind == 2 and row.until is not None), default=None)
+
+
+async def load_grants(session: AsyncSession, user_id: int, now: datetime) -> Grants:
+    """The user's firm roles and the memberships that grant their role at `now`, in one statement."""
+    rows = (await session.execute(union_all(_granting(user_id, now), _staff_roles(user_id)))).all()
+    return _grants_of(rows)[0]
+
+
+async def _read(session: AsyncSession, claims: AccessClaims, user_id: int | None,
+                now: datetime) -> tuple[Principal, datetime | None]:
+    """One statement for everything a token of ours stands for: the client, whether the token was
+    revoked (RFC 7009), the user's status and email, and their grants. Raises InvalidToken."""
+    revoked = exists().where(RevokedAccessToken.jti == claims.token_id)
+    one: Any = literal_column("1")
+    zero: Any = literal_column("0")
+    client = _labelled(
+        literal_column("0"), OAuthClient.firm_id, case((revoked, one), else_=zero),
+        User.id if user_id is not None else _no(Integer),
+        case((User.email.is_(None), one), else_=zero) if user_id is not None else _no(Integer),
+        cast(User.status, String) if user_id is not None else _no(String), _no(String), _no(String), null(),
+    ).select_from(OAuthClient).where(OAuthClient.client_id == claims.client_id)
+    if user_id is None:
+        statement: Any = client
+    else:
+        client = client.outerjoin(User, User.id == user_id)
+        statement = union_all(_granting(user_id, now), _staff_roles(user_id), client)
+    rows = (await session.execute(statement)).all()
+    found = next((row for row in rows if row.kind == 0), None)
+    if found is None:
+        raise InvalidToken("unknown client")
+    if found.b:
+        raise InvalidToken("revoked token")
+    principal = Principal(client_id=claims.client_id, scopes=claims.scopes, token_id=claims.token_id)
+    if user_id is None:
+        principal.client_firm_id = found.a
+        return principal, None
+    if found.c is None or found.s1 == UserStatus.DEACTIVATED.name:
+        raise InvalidToken("unknown or deactivated user")
+    principal.user_id = user_id
+    principal.email_required = bool(found.d)
+    principal.grants, until = _grants_of(rows)
+    return principal, until
 
 
 async def authenticate(tokens: TokenService, session: AsyncSession, authorization: str | None,
-                       external: ExternalIssuers | None = None, *, now: datetime) -> Principal:
+                       external: ExternalIssuers | None = None, *, now: datetime,
+                       cache: PrincipalCache | None = None) -> Principal:
     """Validates the `Authorization: Bearer` header; raises InvalidToken for anything else.
-    Tokens of a trusted external issuer go to `external`; all others must be ours. `now` is
-    the request's clock, at which the grants are read."""
+    Tokens of a trusted external issuer go to `external`; all others must be ours, and their
+    principal may come from `cache` (R77): the token's signature and expiry are checked every
+    time. `now` is the request's clock, at which the grants are read."""
     if not authorization:
         raise MissingCredentials("missing bearer token")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise MissingCredentials("expected a bearer token")
-    if external is not None and external.claims(token.strip()):
-        return await external.authenticate(session, token.strip(), now=now)
-    claims = await tokens.validate(token.strip())
-    # One statement: the client, and whether the token was revoked (RFC 7009).
-    revoked = exists().where(RevokedAccessToken.jti == claims.token_id)
-    client = (
-        await session.execute(
-            select(OAuthClient.firm_id, revoked.label("revoked")).where(OAuthClient.client_id == claims.client_id)
-        )
-    ).first()
-    if client is None:
-        raise InvalidToken("unknown client")
-    if client.revoked:
-        raise InvalidToken("revoked token")
-    principal = Principal(client_id=claims.client_id, scopes=claims.scopes, token_id=claims.token_id)
-    if claims.subject == claims.client_id:
-        principal.client_firm_id = client.firm_id
-        return principal
-    user_id = decode_as(claims.subject, "User")
-    if user_id is None:
-        raise InvalidToken("unknown subject")
-    user = (await session.execute(select(User.status, User.email).where(User.id == user_id))).first()
-    if user is None or user.status is UserStatus.DEACTIVATED:
-        raise InvalidToken("unknown or deactivated user")
-    principal.user_id = user_id
-    principal.email_required = user.email is None
-    principal.grants = await load_grants(session, user_id, now)
+    token = token.strip()
+    if external is not None and external.claims(token):
+        return await external.authenticate(session, token, now=now)
+    claims = await tokens.validate(token)
+    user_id = None
+    if claims.subject != claims.client_id:
+        user_id = decode_as(claims.subject, "User")
+        if user_id is None:
+            raise InvalidToken("unknown subject")
+    if cache is not None:
+        kept = cache.get(token, now)
+        if kept is not None:
+            return kept
+    read_version = principals.version()  # before the read: a commit during it makes what it read stale
+    principal, until = await _read(session, claims, user_id, now)
+    if cache is not None:
+        cache.put(token, principal, read_version=read_version, now=now, until=until)
     return principal

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from auth.budget import Budget, budget_for
 from auth.keys import KeyRing
+from auth.principals import PrincipalCache
 from auth.tokens import TokenService
 from models.db import Database
 from settings import Settings
@@ -25,8 +26,11 @@ class Runtime:
     clock: Callable[[], datetime] = field(default=_now)
     # Each client's query budget (schema.cost), in Redis when REDIS_URL is set.
     budget: Budget = field(init=False)
+    # Principals read moments ago, by token (R77).
+    principals: PrincipalCache = field(init=False)
 
     def __post_init__(self) -> None:
+        self.principals = PrincipalCache(self.settings.principal_cache_seconds)
         self.budget = budget_for(self.settings.redis_url, self.settings.cost_bucket, self.settings.cost_restore_rate,
                                  self.settings.cost_key_prefix)
 

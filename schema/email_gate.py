@@ -9,6 +9,8 @@ Anything else refuses the whole document with a top-level error `extensions.code
 EMAIL_REQUIRED. Deny by default: a field added to the schema is closed here until listed.
 """
 
+from collections.abc import Sequence
+
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -56,9 +58,9 @@ def closed_fields(schema: GraphQLSchema, document: DocumentNode) -> list[str]:
     return closed
 
 
-def email_gate_errors(schema: GraphQLSchema, document: DocumentNode) -> list[GraphQLError]:
-    """For a caller without an email: EMAIL_REQUIRED unless the document selects only open fields."""
-    closed = closed_fields(schema, document)
+def email_gate_errors(closed: Sequence[str]) -> list[GraphQLError]:
+    """For a caller without an email: EMAIL_REQUIRED unless the document selects only open fields
+    (`closed`: closed_fields of the document, which schema.documents keeps with it)."""
     if not closed:
         return []
     return [GraphQLError("Give your email first: ask for it with requestEmailChange and open the link mailed to it. "

@@ -4,16 +4,18 @@ surrogate (which no database can encode), or more than BUREAU_MAX_STRING_LENGTH 
 and a variable's list of more than BUREAU_MAX_LIST_ITEMS items.
 PostgreSQL cannot store a NUL at all, and SQLite would store it silently.
 
-One validation rule reads both the document's string literals and the variables' values, so
-that every operation, mutation or not, is covered; the refusal is a top-level error with
+The variables' values are read on every request, before validation; the document's string
+literals by a validation rule, once per distinct document (schema.documents, R76). So every
+operation, mutation or not, is covered; the refusal is a top-level error with
 `extensions.code` INVALID_INPUT and, for a variable, the path of the value at fault.
 """
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import ASTValidationRule, GraphQLError, StringValueNode, ValidationContext
+from graphql import ASTValidationRule, GraphQLError, StringValueNode
 from strawberry.extensions import SchemaExtension
 
 from schema.limits import limits_of
@@ -65,14 +67,12 @@ def _error(what: str, fault: str, path: list[str | int] | None = None) -> GraphQ
     return GraphQLError(f"{what} {fault}.", extensions=extensions)
 
 
-def input_rule(variables: dict[str, Any] | None, max_length: int, max_items: int) -> type[ASTValidationRule]:
-    class InputStrings(ASTValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            for fault, path in _faults(variables or {}, max_length, max_items):
-                self.report_error(_error("A variable", fault, ["variables", *path]))
-                break
+@functools.cache
+def document_strings_rule(max_length: int) -> type[ASTValidationRule]:
+    """The document's string literals; one class per length, so that schema.documents finds the
+    document it checked before again."""
 
+    class InputStrings(ASTValidationRule):
         def enter_string_value(self, node: StringValueNode, *_: object) -> None:
             fault = _fault(node.value, max_length)
             if fault is not None:
@@ -82,13 +82,18 @@ def input_rule(variables: dict[str, Any] | None, max_length: int, max_items: int
     return InputStrings
 
 
+def variable_errors(variables: dict[str, Any] | None, max_length: int, max_items: int) -> list[GraphQLError]:
+    """The first fault of the variables' values, which change with every request: never cached."""
+    for fault, path in _faults(variables or {}, max_length, max_items):
+        return [_error("A variable", fault, ["variables", *path])]
+    return []
+
+
 class InputChecks(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         limits = limits_of(context.context)
-        context.validation_rules = (*context.validation_rules,
-                                    input_rule(context.variables, limits.max_string_length,
-                                               limits.max_list_items))
+        context.validation_rules = (*context.validation_rules, document_strings_rule(limits.max_string_length))
         yield
 
     def on_parse(self) -> Iterator[None]:
@@ -96,4 +101,14 @@ class InputChecks(SchemaExtension):
         query = self.execution_context.query
         if query is not None and has_control_character(query):
             raise _error("The document", "holds a control character")
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        # Before schema.scopes validates the document: bad variables refuse the operation, whatever
+        # the document, on every request.
+        context = self.execution_context
+        if context.pre_execution_errors is None and context.graphql_document is not None:
+            limits = limits_of(context.context)
+            context.pre_execution_errors = variable_errors(context.variables, limits.max_string_length,
+                                                           limits.max_list_items) or None
         yield

@@ -11,6 +11,7 @@ UniqueDirectivesPerLocationRule: every directive here is non-repeatable). Batchi
 of operations) is off: one operation per request.
 """
 
+import functools
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -111,17 +112,23 @@ class OperationCount(_CountingRule):
         self.found += 1
 
 
+@functools.cache
+def document_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
+    """The rules of these limits, made once: the same classes every request, so that a checked
+    document is found again under them (schema.documents)."""
+    return (*coded(QueryDepthLimiter(max_depth=limits.max_depth), "QUERY_TOO_DEEP"),
+            *coded(MaxAliasesLimiter(max_alias_count=limits.max_aliases), "TOO_MANY_ALIASES"),
+            _rule(DirectiveCount, limits.max_directives),
+            _rule(DuplicateFieldCount, limits.max_duplicate_fields),
+            _rule(OperationCount, limits.max_operations))
+
+
 class RequestLimits(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         limits = limits_of(context.context)
         context.parse_options["max_tokens"] = limits.max_tokens  # as strawberry's MaxTokensLimiter does
-        context.validation_rules = (*context.validation_rules,
-                                    *coded(QueryDepthLimiter(max_depth=limits.max_depth), "QUERY_TOO_DEEP"),
-                                    *coded(MaxAliasesLimiter(max_alias_count=limits.max_aliases), "TOO_MANY_ALIASES"),
-                                    _rule(DirectiveCount, limits.max_directives),
-                                    _rule(DuplicateFieldCount, limits.max_duplicate_fields),
-                                    _rule(OperationCount, limits.max_operations))
+        context.validation_rules = (*context.validation_rules, *document_rules(limits))
         yield
 
     def on_parse(self) -> Iterator[None]:

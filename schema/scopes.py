@@ -21,8 +21,9 @@ from graphql import (
     visit,
 )
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
 
+from schema.documents import DOCUMENTS, Checked, Needs, Options, Rules
 from schema.email_gate import email_gate_errors
 
 PUBLIC = "public"
@@ -114,7 +115,7 @@ def scope_of(type_name: str, field_name: str) -> str | None:
     return fields.get(field_name, fields.get("*"))
 
 
-def required_scopes(schema: GraphQLSchema, document: DocumentNode) -> tuple[set[str], list[str], bool]:
+def required_scopes(schema: GraphQLSchema, document: DocumentNode) -> Needs:
     """Every scope the document's fields need, the fields no one classified, and whether it asks
     for anything but introspection."""
     type_info = TypeInfo(schema)
@@ -137,43 +138,69 @@ def required_scopes(schema: GraphQLSchema, document: DocumentNode) -> tuple[set[
                 needed.add(scope)
 
     visit(document, TypeInfoVisitor(type_info, Collect()))
-    return needed, unknown, beyond_introspection
+    return Needs(frozenset(needed), tuple(unknown), beyond_introspection)
 
 
 class ScopeCheck(SchemaExtension):
     """Refuses the whole operation with FORBIDDEN when the token lacks a needed scope, and
     with EMAIL_REQUIRED when a user without an email asks for more than schema.email_gate opens.
     Introspection follows BUREAU_INTROSPECTION: `off` refuses it to all (graphql-core's
-    NoSchemaIntrospectionCustomRule); under `on` a caller without a token may introspect only."""
+    NoSchemaIntrospectionCustomRule); under `on` a caller without a token may introspect only.
+    The document is validated here, once per process for each distinct one (schema.documents)."""
+
+    def __init__(self, *, execution_context: ExecutionContext | None = None) -> None:
+        super().__init__(execution_context=execution_context)  # type: ignore[arg-type]
+        self.checked: Checked | None = None
+
+    def _options(self) -> Options:
+        return tuple(sorted(self.execution_context.parse_options.items()))
+
+    def _rules(self) -> Rules:
+        context = self.execution_context
+        rules = tuple(context.validation_rules)
+        if context.context.runtime.settings.introspection == "off":
+            rules = (*rules, NoSchemaIntrospectionCustomRule)
+        return rules
+
+    def on_parse(self) -> Iterator[None]:
+        # A document checked before needs no parsing: strawberry parses only when none is set.
+        context = self.execution_context
+        if context.query is not None and context.graphql_document is None:
+            self.checked = DOCUMENTS.find(context.query, self._rules(), self._options())
+            if self.checked is not None:
+                context.graphql_document = self.checked.document
+        yield
 
     def on_validate(self) -> Iterator[None]:
         # Strawberry returns validation errors before an extension's post-yield code runs,
         # so validate here first and decide scopes before yielding.
         context = self.execution_context
         if context.pre_execution_errors is None and context.graphql_document is not None:
-            rules = context.validation_rules
-            if context.context.runtime.settings.introspection == "off":
-                rules = (*rules, NoSchemaIntrospectionCustomRule)
-            errors = validate_document(context.schema._schema, context.graphql_document, rules)
-            context.pre_execution_errors = errors or self._scope_errors()
+            checked = self.checked
+            if checked is None or checked.document is not context.graphql_document:
+                settings = context.context.runtime.settings
+                checked = DOCUMENTS.check(context.schema._schema, context.query or "", context.graphql_document,
+                                          self._rules(), self._options(), size=settings.document_cache_size,
+                                          text_size=settings.document_cache_text,
+                                          needs=lambda document: required_scopes(context.schema._schema, document))
+            context.pre_execution_errors = checked.refusals() or self._scope_errors(checked)
         yield
 
-    def _scope_errors(self) -> list[GraphQLError]:
-        context = self.execution_context
-        assert context.graphql_document is not None
-        needed, unknown, beyond_introspection = required_scopes(context.schema._schema, context.graphql_document)
-        principal = context.context.principal
-        if not principal.authenticated and beyond_introspection:
+    def _scope_errors(self, checked: Checked) -> list[GraphQLError]:
+        assert checked.needs is not None
+        needs = checked.needs
+        principal = self.execution_context.context.principal
+        if not principal.authenticated and needs.beyond_introspection:
             return [self._unauthenticated()]
-        if unknown:
-            return [GraphQLError(f"Fields not open to any caller: {', '.join(unknown)}",
+        if needs.unclassified:
+            return [GraphQLError(f"Fields not open to any caller: {', '.join(needs.unclassified)}",
                                  extensions={"code": "FORBIDDEN"})]
-        missing = sorted(scope for scope in needed if not principal.has_scope(scope))
+        missing = sorted(scope for scope in needs.scopes if not principal.has_scope(scope))
         if missing:
             return [GraphQLError(f"The access token lacks the scopes this operation needs: {' '.join(missing)}",
                                  extensions={"code": "FORBIDDEN", "missingScopes": missing})]
         if principal.email_required:  # R51, also decided from the document alone
-            return email_gate_errors(context.schema._schema, context.graphql_document)
+            return email_gate_errors(checked.closed_fields(self.execution_context.schema._schema))
         return []
 
     def _unauthenticated(self) -> GraphQLError:

@@ -111,7 +111,7 @@ class LiveContext(Context):
         async with self.runtime.database.sessions() as session:
             try:
                 principal = await authenticate(self.runtime.tokens, session, self.authorization,
-                                               external=self.external, now=now)
+                                               external=self.external, now=now, cache=self.runtime.principals)
             except InvalidToken as exc:
                 raise GraphQLError("Authentication required: " + str(exc),
                                    extensions={"code": "UNAUTHENTICATED"}) from exc

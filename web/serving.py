@@ -10,11 +10,13 @@ the connection opening or of its last answer (slowloris). Slow bodies are web.gu
 
 import asyncio
 import functools
+import gc
+import os
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from settings import Limits
+from settings import Limits, Settings
 
 
 @functools.cache
@@ -48,3 +50,28 @@ def uvicorn_options(limits: Limits) -> dict[str, Any]:
         "limit_concurrency": limits.max_connections,
         "ws_max_size": limits.max_body_bytes,
     }
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(database_url: str) -> int:
+    """One worker per core; one on SQLite, whose single file takes one writer at a time and whose
+    live events reach only the process that wrote them (resolvers.events)."""
+    return 1 if database_url.startswith("sqlite") else cores()
+
+
+def tune_garbage_collector(settings: Settings) -> None:
+    """R78: the cyclic collector was half of a request's CPU (issue 13). Raised thresholds collect a
+    request's short-lived cycles (ORM rows, the executor's) less often; gc.freeze() moves what start-up
+    made (modules, the schema) out of every later collection, so a full one no longer walks it."""
+    if settings.gc_thresholds is not None:
+        gc.set_threshold(*settings.gc_thresholds)
+    if settings.gc_freeze:
+        gc.collect()  # what start-up left as garbage is freed, not frozen
+        gc.freeze()

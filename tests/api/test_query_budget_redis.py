@@ -49,8 +49,10 @@ async def serve(database_url: str, log: Path, **env: str) -> AsyncIterator[str]:
     environment.update({"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "BUREAU_COST_LIMIT": "100",
                         "BUREAU_COST_BUCKET": "100", "BUREAU_COST_RESTORE_RATE": "1", **env})
     with log.open("wb") as sink:
+        # One worker: a process's own bucket is what the outage test counts on (the default is one per core).
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
-                                                       cwd=ROOT, env=environment, stdout=sink, stderr=sink)
+                                                       "--workers", "1", cwd=ROOT, env=environment, stdout=sink,
+                                                       stderr=sink)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(timeout=5) as http:

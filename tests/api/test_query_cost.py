@@ -57,6 +57,7 @@ async def test_the_cyclic_query_is_refused_before_any_sql(
     api: Api, statements: StatementCounter, thirty: tuple[Firm, str]
 ) -> None:
     firm, agreement_id = thirty
+    await api.post("{ __typename }", token=firm.admin)  # the principal read and kept (R77)
     baseline, _, _ = await statements_of(api, statements, "{ __typename }", {}, firm.admin)  # authentication only
     count, body, seconds = await statements_of(api, statements, CYCLIC, {"id": agreement_id}, firm.admin)
     assert body["data"] is None

@@ -1,0 +1,77 @@
+"""R77 and R78: `bureau serve`'s production defaults and the server's garbage-collector settings."""
+
+import dataclasses
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from cli import parser
+from settings import Settings
+from web.serving import cores, default_workers, tune_garbage_collector
+
+
+@pytest.fixture
+def restore_gc() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def test_serve_defaults_to_no_access_log_info_and_the_cores() -> None:
+    args = parser().parse_args(["serve"])
+    assert (args.access_log, args.log_level, args.workers) == (False, "info", None)
+    assert default_workers("postgresql+asyncpg://db/bureau") == cores() >= 1
+    # SQLite: one writer at a time, and live events that stay in their process.
+    assert default_workers("sqlite+aiosqlite:///bureau.db") == 1
+
+
+def test_serve_flags_still_work() -> None:
+    args = parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "9000", "--workers", "3", "--access-log",
+                                "--log-level", "warning"])
+    assert (args.host, args.port, args.workers, args.access_log, args.log_level) == ("0.0.0.0", 9000, 3, True,
+                                                                                     "warning")
+    with pytest.raises(SystemExit):
+        parser().parse_args(["serve", "--log-level", "loud"])
+
+
+def test_the_collector_is_tuned_and_start_up_frozen(restore_gc: None) -> None:
+    gc.unfreeze()
+    tune_garbage_collector(dataclasses.replace(Settings(), gc_thresholds=(12_345, 6, 7), gc_freeze=True))
+    assert gc.get_threshold() == (12_345, 6, 7)
+    assert gc.get_freeze_count() > 1000  # every module and the schema
+
+
+def test_python_s_own_collector_when_asked(restore_gc: None) -> None:
+    gc.unfreeze()
+    before = gc.get_threshold()
+    tune_garbage_collector(dataclasses.replace(Settings(), gc_thresholds=None, gc_freeze=False))
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_overhead_settings_are_read_with_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BUREAU_GC_THRESHOLDS", "BUREAU_GC_FREEZE", "BUREAU_PRINCIPAL_CACHE_SECONDS",
+                 "BUREAU_DOCUMENT_CACHE_SIZE", "BUREAU_DOCUMENT_CACHE_TEXT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.gc_thresholds == (50_000, 50, 100) and settings.gc_freeze
+    assert settings.principal_cache_seconds == 5 and settings.document_cache_size == 500
+    monkeypatch.setenv("BUREAU_GC_THRESHOLDS", "python")
+    monkeypatch.setenv("BUREAU_GC_FREEZE", "off")
+    monkeypatch.setenv("BUREAU_PRINCIPAL_CACHE_SECONDS", "0")
+    monkeypatch.setenv("BUREAU_DOCUMENT_CACHE_SIZE", "0")
+    settings = Settings()
+    assert (settings.gc_thresholds, settings.gc_freeze, settings.principal_cache_seconds,
+            settings.document_cache_size) == (None, False, 0, 0)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("BUREAU_GC_THRESHOLDS", "1,2"), ("BUREAU_GC_THRESHOLDS", "0,10,10"), ("BUREAU_GC_THRESHOLDS", "a,b,c"),
+    ("BUREAU_GC_FREEZE", "yes"), ("BUREAU_PRINCIPAL_CACHE_SECONDS", "-1"), ("BUREAU_PRINCIPAL_CACHE_SECONDS", "nan"),
+    ("BUREAU_DOCUMENT_CACHE_SIZE", "-5"), ("BUREAU_DOCUMENT_CACHE_SIZE", "many"),
+])
+def test_bad_overhead_settings_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        Settings()
