@@ -82,5 +82,5 @@ async def _serve(tmp_path: Path, *flags: str) -> str:
 async def test_serve_logs_a_line_per_request_only_when_asked(tmp_path: Path, flags: tuple[str, ...], access: bool,
                                                              started: bool) -> None:
     log = await _serve(tmp_path, *flags)
-    assert ('"GET /healthz HTTP/1.1" 200' in log) is access, log
+    assert ("GET /healthz HTTP/1.1" in log) is access, log  # uvicorn's line, in either log format
     assert ("Uvicorn running on" in log) is started, log
