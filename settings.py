@@ -29,6 +29,13 @@ def _positive(name: str, default: int) -> int:
     return int(value)
 
 
+def _switch(name: str, default: bool) -> bool:
+    value = (_text(name) or ("on" if default else "off")).lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{name} must be on or off, not {value!r}")
+    return value == "on"
+
+
 INTROSPECTION_MODES = ("authenticated", "on", "off")
 
 
@@ -112,6 +119,9 @@ class Settings:
     # ("Did you mean ...") are given only where introspection is open.
     introspection: str = field(default_factory=_introspection)
     limits: Limits = field(default_factory=Limits)
+    # The compiled read path (schema.compiled_reads, R79): a query over the plain types answered by
+    # one SQL statement; off: every operation runs through the resolvers. PostgreSQL only.
+    compiled_reads: bool = field(default_factory=lambda: _switch("BUREAU_COMPILED_READS", True))
     # Database outage (R54): fail fast with 503 rather than queue behind a dead server. Connecting and
     # waiting for a pooled connection give up after a second each; one statement after 15 s (the
     # server's, not the CLI's: a rollover may run long); Retry-After tells clients when to try again.

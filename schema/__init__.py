@@ -4,6 +4,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
+from schema.compiled_reads import CompiledReads
 from schema.cost import QueryCost
 from schema.errors import ErrorCodes
 from schema.field_reads import guard_field_reads
@@ -51,7 +52,8 @@ schema = Schema(
     types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
            LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer],
     # RequestLimits and InputChecks add validation rules in on_operation, before ScopeCheck validates;
-    # QueryCost costs the document ScopeCheck has validated.
-    extensions=[ErrorCodes, RequestLimits, InputChecks, ScopeCheck, QueryCost, LiveOperations],
+    # QueryCost costs the document ScopeCheck has validated; CompiledReads answers in place of execution
+    # what compiles (schema.compiled_reads).
+    extensions=[ErrorCodes, RequestLimits, InputChecks, ScopeCheck, QueryCost, LiveOperations, CompiledReads],
 )
 guard_field_reads(schema._schema.type_map)
