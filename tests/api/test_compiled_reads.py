@@ -7,13 +7,14 @@ bodies must be equal (the budget's currentlyAvailable aside, which the first run
 
 import dataclasses
 import json
+from datetime import timedelta
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bench import workloads
-from tests.api.client import Api
+from tests.api.client import Api, unique
 from tests.api.test_permission_matrix import CALLERS, World, world  # noqa: F401 - the shared world fixture
 from tests.conftest import StatementCounter
 
@@ -126,3 +127,112 @@ async def test_the_compiled_answer_is_the_resolvers_answer(world: World, stateme
     compiled, _ = await both(world.api, statements, query, variables, world.tokens[caller])
     sent = await data_statements(world.api, statements, world.tokens[caller], compiled)
     assert len(sent) == 1 and sent[0].startswith("SELECT CAST(json_build_object("), sent
+
+
+# ------------------------------------------------------------------ pages, filters, refusals
+
+
+@dataclasses.dataclass
+class Extras:
+    agreement_id: str
+    company_id: str
+    archived_id: str
+    ended_membership_id: str
+
+
+@pytest.fixture(scope="session")
+async def extras(world: World) -> Extras:  # noqa: F811
+    """An agreement of the world's firm with an archived company, a membership whose access has
+    ended (R52: it reads DEACTIVATED) and a pending seat decrease."""
+    from sqlalchemy import update
+
+    from models import Membership, ids
+
+    api, firm = world.api, world.firm
+    agreement_id, company_id = await api.agreement(firm)
+    assert company_id is not None
+    archived_id = await api.company(firm, agreement_id)
+    await api.company(firm, agreement_id)
+    await api.mutate("archiveCompany", {"companyId": archived_id}, "company { id }", token=firm.admin)
+    subscription_id = await api.subscription(firm, agreement_id, named=5)
+    await api.mutate("changeSeats", {"subscriptionId": subscription_id, "licenseType": "NAMED", "seats": 3},
+                     "subscription { id }", token=firm.admin)
+    for role in ("REPORTER", "ACCOUNTANT", "REPORTER", "ADMINISTRATOR"):
+        await api.invite(firm.admin, company_id, email=unique("extra") + "@extra.example", role=role)
+    ended = await api.invite(firm.admin, company_id, email=unique("ended") + "@extra.example", role="REPORTER")
+    ended_id = ended["membership"]["id"]
+    async with api.runtime.database.sessions.begin() as session:
+        await session.execute(update(Membership).where(Membership.id == ids.decode(ended_id)[1])
+                              .values(access_ends_at=api.runtime.now() - timedelta(days=1)))
+    return Extras(agreement_id, company_id, archived_id, ended_id)
+
+
+PAGES = """query($agreement: ID!, $company: ID!, $first: Int, $after: String, $archived: Boolean!, $search: String) {
+  agreement(id: $agreement) { companies(first: $first, after: $after, includeArchived: $archived) {
+    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id name archivedAt } } }
+    firm { agreements(first: $first, after: $after, search: $search, includeArchived: $archived) {
+      totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { name } } }
+      companies(first: $first, search: $search) { totalCount edges { node { name } } } } }
+  company(id: $company) { members(first: $first, after: $after) { totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { role status licenseType user { name } } } }
+    agreement { subscription { seats { licenseType purchased inUse available nextPeriodPurchased } } } } }"""
+
+
+def _cursor(pk: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f"cursor:{pk}".encode()).decode()
+
+
+PAGE_VARIABLES: list[dict[str, Any]] = [
+    {"first": 0}, {"first": 1}, {"first": 2}, {"first": None}, {"first": 500}, {"archived": True},
+    {"first": 1, "after": _cursor(1)}, {"first": 2, "after": _cursor(3)}, {"after": _cursor(10**6)},
+    {"search": "  customer  "}, {"search": "company"}, {"search": "%"}, {"search": "   "}, {"after": ""},
+]
+# Refused or odd arguments: the compiled path leaves them to the resolvers and their errors.
+REFUSED_VARIABLES: list[dict[str, Any]] = [
+    {"first": -1}, {"first": 501}, {"after": "bm90IGEgY3Vyc29y"}, {"after": "!!!"}, {"after": _cursor(2**63)},
+    {"first": "many"},
+]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("variables", PAGE_VARIABLES + REFUSED_VARIABLES,
+                         ids=[json.dumps(v) for v in PAGE_VARIABLES + REFUSED_VARIABLES])
+async def test_pages_filters_and_refusals_agree(world: World, extras: Extras, statements: StatementCounter,  # noqa: F811
+                                                variables: dict[str, Any], caller: str) -> None:
+    token = world.tokens[caller]
+    compiled, _ = await both(world.api, statements, PAGES, {"agreement": extras.agreement_id,
+                                                            "company": extras.company_id, "archived": False,
+                                                            **variables}, token)
+    sent = await data_statements(world.api, statements, token, compiled)
+    if variables in PAGE_VARIABLES:
+        assert len(sent) == 1 and sent[0].startswith("SELECT CAST(json_build_object("), sent
+    else:
+        if caller == "FIRM_ADMIN":  # others may not see the connection, whose arguments then go unread
+            assert json.loads(compiled.body)["errors"]
+        assert not any(s.startswith("SELECT CAST(json_build_object(") for s in sent), sent
+
+
+async def test_an_ended_membership_reads_deactivated_on_both_paths(world: World, extras: Extras,  # noqa: F811
+                                                                   statements: StatementCounter) -> None:
+    query = "query($id: ID!) { node(id: $id) { ... on Membership { status } } }"
+    compiled, _ = await both(world.api, statements, query, {"id": extras.ended_membership_id}, world.firm.admin)
+    assert json.loads(compiled.body)["data"]["node"] == {"status": "DEACTIVATED"}
+
+
+@pytest.mark.parametrize("query", [
+    # a field with a read rule of its own (auth.policy.FIELD_READS), one that is not compiled, a mutation,
+    # introspection: the resolvers answer the whole operation
+    "query($id: ID!) { firm(id: $id) { name hasResellerAgreement } }",
+    "query($id: ID!) { firm(id: $id) { name agreements { edges { node { companyCount } } } } }",
+    "query($id: ID!) { firm(id: $id) { name } viewer { clientId } }",
+    "query($id: ID!) { node(id: $id) { id } __typename __schema { queryType { name } } }",
+])
+async def test_what_does_not_compile_is_answered_by_the_resolvers(world: World, statements: StatementCounter,  # noqa: F811
+                                                                  query: str) -> None:
+    compiled, _ = await both(world.api, statements, query, {"id": world.firm.id}, world.firm.admin)
+    sent = await data_statements(world.api, statements, world.firm.admin, compiled)
+    assert not any(s.startswith("SELECT CAST(json_build_object(") for s in sent), sent
