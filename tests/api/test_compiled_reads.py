@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench import workloads
 from tests.api.client import Api, unique
@@ -236,3 +238,99 @@ async def test_what_does_not_compile_is_answered_by_the_resolvers(world: World, 
     compiled, _ = await both(world.api, statements, query, {"id": world.firm.id}, world.firm.admin)
     sent = await data_statements(world.api, statements, world.firm.admin, compiled)
     assert not any(s.startswith("SELECT CAST(json_build_object(") for s in sent), sent
+
+
+# ------------------------------------------------------------------ generated queries
+
+SCALARS = {
+    "Firm": ["id", "name", "organizationNumber", "country", "currency", "isCertified", "__typename"],
+    "Agreement": ["id", "name", "customerNumber", "billingMode", "createdAt", "archivedAt", "__typename"],
+    "Company": ["id", "name", "organizationNumber", "vatNumber", "country", "createdAt", "archivedAt", "__typename"],
+    "Membership": ["id", "role", "licenseType", "status", "employeeNumber", "payType", "invitedAt", "activatedAt",
+                   "invitationExpiresAt", "__typename"],
+    "User": ["id", "name", "email", "status", "__typename"],
+    "LicenseSubscription": ["id", "status", "channel", "billingInterval", "__typename"],
+}
+OBJECTS = {
+    "Agreement": {"firm": "Firm", "subscription": "LicenseSubscription"},
+    "Company": {"firm": "Firm", "agreement": "Agreement"},
+    "Membership": {"user": "User", "company": "Company"},
+}
+CONNECTIONS = {
+    "Firm": {"agreements": ("Agreement", ["first", "includeArchived", "search"]),
+             "companies": ("Company", ["first", "includeArchived", "search"])},
+    "Agreement": {"companies": ("Company", ["first", "includeArchived"])},
+    "Company": {"members": ("Membership", ["first", "role"])},
+}
+ARGUMENTS = {"first": st.integers(0, 3).map(str), "includeArchived": st.sampled_from(["true", "false"]),
+             "search": st.sampled_from(['"company"', '"1"', '" "']),
+             "role": st.sampled_from(["REPORTER", "ADMINISTRATOR", "ACCOUNTANT"])}
+SEATS = ["licenseType", "purchased", "inUse", "available", "nextPeriodPurchased"]
+
+
+def _aliased(draw: Any, name: str) -> str:
+    return f"{draw(st.sampled_from(['a', 'b']))}_{name}: {name}" if draw(st.booleans()) and name != "__typename" \
+        else name
+
+
+@st.composite
+def selection(draw: Any, type_name: str, depth: int) -> str:
+    fields = [_aliased(draw, f) for f in draw(st.lists(st.sampled_from(SCALARS[type_name]), min_size=1, max_size=4,
+                                                       unique=True))]
+    if depth > 0:
+        for name, target in OBJECTS.get(type_name, {}).items():
+            if draw(st.booleans()):
+                fields.append(f"{name} {{ {draw(selection(target, depth - 1))} }}")
+        for name, (target, allowed) in CONNECTIONS.get(type_name, {}).items():
+            if draw(st.booleans()):
+                args = [f"{a}: {draw(ARGUMENTS[a])}" for a in allowed if draw(st.booleans())]
+                fields.append(f"{name}{'(' + ', '.join(args) + ')' if args else ''} {{ {draw(connection(target, depth))} }}")
+    if type_name == "LicenseSubscription" and draw(st.booleans()):
+        fields.append("seats { " + " ".join(draw(st.lists(st.sampled_from(SEATS), min_size=1, unique=True))) + " }")
+    if draw(st.booleans()):  # the same fields again through an inline fragment: merged as graphql-core merges
+        fields.append(f"... on {type_name} {{ {fields[0]} }}")
+    return " ".join(fields)
+
+
+@st.composite
+def connection(draw: Any, target: str, depth: int) -> str:
+    parts = []
+    if draw(st.booleans()):
+        parts.append("totalCount")
+    if draw(st.booleans()):
+        info = draw(st.lists(st.sampled_from(["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"]),
+                             min_size=1, unique=True))
+        parts.append("pageInfo { " + " ".join(info) + " }")
+    parts.append(f"edges {{ {'cursor ' if draw(st.booleans()) else ''}node {{ {draw(selection(target, depth - 1))} }} }}")
+    return " ".join(parts)
+
+
+ROOTS = {"firm": "Firm", "agreement": "Agreement", "company": "Company"}
+
+
+@st.composite
+def operation(draw: Any) -> tuple[str, str]:
+    root = draw(st.sampled_from([*ROOTS, "node"]))
+    if root == "node":
+        kind = draw(st.sampled_from(list(SCALARS)))
+        return f"query($id: ID!) {{ node(id: $id) {{ id ... on {kind} {{ {draw(selection(kind, 2))} }} }} }}", kind
+    return f"query($id: ID!) {{ {root}(id: $id) {{ {draw(selection(ROOTS[root], 2))} }} }}", ROOTS[root]
+
+
+def _target_of(w: World, extras: Extras, kind: str, pick: int) -> str:
+    choices = {"Firm": [w.firm.id, w.other_firm.id], "Agreement": [w.agreement_id, extras.agreement_id],
+               "Company": [w.company_id, extras.company_id, extras.archived_id],
+               "Membership": [w.target_membership_id, extras.ended_membership_id], "User": [w.target_user_id],
+               "LicenseSubscription": [w.subscription_id]}[kind]
+    return choices[pick % len(choices)]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(query=operation(), caller=st.sampled_from(CALLERS), pick=st.integers(0, 5))
+async def test_generated_queries_agree(world: World, extras: Extras, statements: StatementCounter,  # noqa: F811
+                                       query: tuple[str, str], caller: str, pick: int) -> None:
+    document, kind = query
+    token = world.tokens[caller]
+    compiled, _ = await both(world.api, statements, document, {"id": _target_of(world, extras, kind, pick)}, token)
+    sent = await data_statements(world.api, statements, token, compiled)
+    assert len(sent) == 1 and sent[0].startswith("SELECT CAST(json_build_object("), (document, sent)
