@@ -334,3 +334,27 @@ async def test_generated_queries_agree(world: World, extras: Extras, statements:
     compiled, _ = await both(world.api, statements, document, {"id": _target_of(world, extras, kind, pick)}, token)
     sent = await data_statements(world.api, statements, token, compiled)
     assert len(sent) == 1 and sent[0].startswith("SELECT CAST(json_build_object("), (document, sent)
+
+
+async def test_an_object_the_caller_cannot_see_is_never_compiled_into_the_answer(
+        api: Api, statements: StatementCounter) -> None:
+    """A broken invariant (a company in an agreement of another firm, which no mutation makes):
+    the compiled path neither shows the other firm's agreement nor invents a null where the
+    schema promises an object; it leaves the answer to the resolvers, whose error it is."""
+    from sqlalchemy import update
+
+    from models import Company, ids
+
+    firm, other = await api.firm(), await api.firm()
+    _, company_id = await api.agreement(firm)
+    foreign_agreement, _ = await api.agreement(other)
+    assert company_id is not None
+    async with api.runtime.database.sessions.begin() as session:
+        await session.execute(update(Company).where(Company.id == ids.decode(company_id)[1])
+                              .values(agreement_id=ids.decode(foreign_agreement)[1]))
+    query = "query($id: ID!) { company(id: $id) { id agreement { id name } } }"
+    compiled = await run(api, statements, query, {"id": company_id}, firm.admin, compiled=True)
+    body = json.loads(compiled.body)
+    assert body["data"] == {"company": None}
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "json_build_object" in " ".join(compiled.statements)  # the compiled statement ran, and was not used
