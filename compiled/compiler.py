@@ -246,8 +246,9 @@ class Compiler:
             return self.membership_status(row)
         if type_name == "Agreement" and name == "subscription":
             table = Subscription.__table__.alias()
-            return select(self.object("LicenseSubscription", table, details)).where(
-                table.c.agreement_id == row.c.id, self._visible("LicenseSubscription", table)).correlate(row).scalar_subquery()
+            return (select(self.object("LicenseSubscription", table, details))
+                    .where(table.c.agreement_id == row.c.id, self._visible("LicenseSubscription", table))
+                    .correlate(row).scalar_subquery())
         if type_name == "LicenseSubscription" and name == "seats":
             return self.seats(row, details)
         raise Unsupported(f"{type_name}.{name}")

@@ -7,8 +7,8 @@ bodies must be equal (the budget's currentlyAvailable aside, which the first run
 
 import dataclasses
 import json
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -148,7 +148,7 @@ async def extras(world: World) -> Extras:  # noqa: F811
     ended (R52: it reads DEACTIVATED) and a pending seat decrease."""
     from sqlalchemy import update
 
-    from models import Membership, ids
+    from models import Company, Membership, ids
 
     api, firm = world.api, world.firm
     agreement_id, company_id = await api.agreement(firm)
@@ -166,13 +166,18 @@ async def extras(world: World) -> Extras:  # noqa: F811
     async with api.runtime.database.sessions.begin() as session:
         await session.execute(update(Membership).where(Membership.id == ids.decode(ended_id)[1])
                               .values(access_ends_at=api.runtime.now() - timedelta(days=1)))
+        # Timestamps on a whole second and with trailing zeros: isoformat() writes them its own way.
+        await session.execute(update(Company).where(Company.id == ids.decode(archived_id)[1])
+                              .values(archived_at=datetime(2026, 1, 1, tzinfo=UTC)))
+        await session.execute(update(Company).where(Company.id == ids.decode(company_id)[1])
+                              .values(created_at=datetime(2025, 6, 1, 12, 0, 0, 10, tzinfo=UTC)))
     return Extras(agreement_id, company_id, archived_id, ended_id)
 
 
 PAGES = """query($agreement: ID!, $company: ID!, $first: Int, $after: String, $archived: Boolean!, $search: String) {
   agreement(id: $agreement) { companies(first: $first, after: $after, includeArchived: $archived) {
     totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-    edges { cursor node { id name archivedAt } } }
+    edges { cursor node { id name archivedAt createdAt } } }
     firm { agreements(first: $first, after: $after, search: $search, includeArchived: $archived) {
       totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { name } } }
       companies(first: $first, search: $search) { totalCount edges { node { name } } } } }
@@ -284,7 +289,8 @@ def selection(draw: Any, type_name: str, depth: int) -> str:
         for name, (target, allowed) in CONNECTIONS.get(type_name, {}).items():
             if draw(st.booleans()):
                 args = [f"{a}: {draw(ARGUMENTS[a])}" for a in allowed if draw(st.booleans())]
-                fields.append(f"{name}{'(' + ', '.join(args) + ')' if args else ''} {{ {draw(connection(target, depth))} }}")
+                arguments = f"({', '.join(args)})" if args else ""
+                fields.append(f"{name}{arguments} {{ {draw(connection(target, depth))} }}")
     if type_name == "LicenseSubscription" and draw(st.booleans()):
         fields.append("seats { " + " ".join(draw(st.lists(st.sampled_from(SEATS), min_size=1, unique=True))) + " }")
     if draw(st.booleans()):  # the same fields again through an inline fragment: merged as graphql-core merges
@@ -301,7 +307,8 @@ def connection(draw: Any, target: str, depth: int) -> str:
         info = draw(st.lists(st.sampled_from(["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"]),
                              min_size=1, unique=True))
         parts.append("pageInfo { " + " ".join(info) + " }")
-    parts.append(f"edges {{ {'cursor ' if draw(st.booleans()) else ''}node {{ {draw(selection(target, depth - 1))} }} }}")
+    cursor = "cursor " if draw(st.booleans()) else ""
+    parts.append(f"edges {{ {cursor}node {{ {draw(selection(target, depth - 1))} }} }}")
     return " ".join(parts)
 
 
@@ -358,3 +365,24 @@ async def test_an_object_the_caller_cannot_see_is_never_compiled_into_the_answer
     assert body["data"] == {"company": None}
     assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "json_build_object" in " ".join(compiled.statements)  # the compiled statement ran, and was not used
+
+
+def test_compiled_reads_are_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from settings import Settings
+
+    monkeypatch.delenv("BUREAU_COMPILED_READS", raising=False)
+    assert Settings().compiled_reads is True
+    monkeypatch.setenv("BUREAU_COMPILED_READS", " OFF ")
+    assert Settings().compiled_reads is False
+    monkeypatch.setenv("BUREAU_COMPILED_READS", "no")
+    with pytest.raises(ValueError, match="BUREAU_COMPILED_READS"):
+        Settings()
+
+
+async def test_turned_off_every_read_runs_through_the_resolvers(world: World,  # noqa: F811
+                                                                statements: StatementCounter) -> None:
+    dashboard = workloads.BY_KEY["a"]
+    resolved = await run(world.api, statements, dashboard.query, {"firm": world.firm.id}, world.firm.admin,
+                         compiled=False)
+    sent = await data_statements(world.api, statements, world.firm.admin, resolved)
+    assert len(sent) > 1 and not any("json_build_object" in s for s in sent), sent
