@@ -11,7 +11,6 @@ table, so that no subquery of a visibility filter correlates with an enclosing l
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from graphql import (
@@ -168,16 +167,21 @@ MISSING: ColumnElement[Any] = literal_column("'\"\\u0000\"'::json")
 MISSING_TEXT = "\\u0000"
 
 
+# The request's one "now" (loaders.base.RequestDb.now) is given when the statement runs, so that
+# a compiled statement serves again later: see schema.compiled_reads.
+NOW = "now"
+
+
 class Compiler:
     def __init__(self, schema: GraphQLSchema, operation: OperationDefinitionNode,
                  fragments: dict[str, FragmentDetails], variables: VariableValues, principal: Principal,
-                 now: datetime, node_scopes: Mapping[str, str]) -> None:
+                 node_scopes: Mapping[str, str]) -> None:
         self.schema = schema
         self.operation = operation
         self.fragments = fragments
         self.variables = variables
         self.principal = principal
-        self.now = now
+        self.now: Any = bindparam(NOW, type_=Membership.__table__.c.access_ends_at.type, required=True)
         self.node_scopes = node_scopes
 
     # ------------------------------------------------------------------ the root

@@ -8,21 +8,48 @@ turns it off.
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any
 
 from graphql import ExecutionResult, FragmentDefinitionNode, OperationType, get_operation_ast
 from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.values import get_variable_values
+from sqlalchemy import Select
 from strawberry.extensions import SchemaExtension
 
-from compiled.compiler import MISSING_TEXT, Compiler, Unsupported
+from auth.principal import Principal
+from compiled.compiler import MISSING_TEXT, NOW, Compiler, Unsupported
 from models.outage import is_outage
 from schema.query import NODE_TYPES
 
 log = logging.getLogger("bureau.compiled")
 
 NODE_SCOPES = {type_name: scope for type_name, (_, _, scope) in NODE_TYPES.items()}
+
+# Building a statement costs more than running it: a dashboard refreshed many times a minute by
+# the same caller reuses its statement (and so SQLAlchemy's compiled form of it). The key holds
+# everything a statement is made of, so a hit is the statement a miss would build: the document,
+# the operation, the variables, and all of the principal that auth.visibility and the node scopes
+# read. Only the request's "now" is a parameter. A failed compilation is remembered as None.
+CACHE_SIZE = 128
+_statements: OrderedDict[Hashable, Select[Any] | None] = OrderedDict()
+
+
+def principal_key(principal: Principal) -> Hashable:
+    grants = principal.grants
+    return (principal.scopes, principal.user_id, principal.client_firm_id,
+            frozenset(grants.firm_roles.items()), frozenset(grants.companies.items()))
+
+
+def _cached(key: Hashable, build: Callable[[], Select[Any] | None]) -> Select[Any] | None:
+    if key in _statements:
+        _statements.move_to_end(key)
+        return _statements[key]
+    statement = _statements[key] = build()
+    if len(_statements) > CACHE_SIZE:
+        _statements.popitem(last=False)
+    return statement
 
 
 class CompiledReads(SchemaExtension):
@@ -52,13 +79,20 @@ class CompiledReads(SchemaExtension):
         fragments = {d.name.value: FragmentDetails(d) for d in document.definitions
                      if isinstance(d, FragmentDefinitionNode)}
         request = context.context
-        try:
-            statement = Compiler(schema, operation, fragments, variables, request.principal, request.db.now,
-                                 NODE_SCOPES).statement()
-        except Unsupported:
+
+        def build() -> Select[Any] | None:
+            try:
+                return Compiler(schema, operation, fragments, variables, request.principal, NODE_SCOPES).statement()
+            except Unsupported:
+                return None
+
+        key = (context.query, context.operation_name, json.dumps(context.variables, sort_keys=True),
+               principal_key(request.principal))
+        statement = _cached(key, build)
+        if statement is None:
             return None
         try:
-            answer = await request.db.scalar(statement)
+            answer = await request.db.scalar(statement, {NOW: request.db.now})
         except Exception as exc:
             if is_outage(exc):
                 raise
