@@ -183,6 +183,7 @@ class Compiler:
         self.principal = principal
         self.now: Any = bindparam(NOW, type_=Membership.__table__.c.access_ends_at.type, required=True)
         self.node_scopes = node_scopes
+        self.reads = False  # whether any root field reads a row
 
     # ------------------------------------------------------------------ the root
 
@@ -193,6 +194,8 @@ class Compiler:
         if grouped.new_defer_usages or grouped.forbidden_directive_instances:
             raise Unsupported("@defer")
         pairs = [(key, self.root_field(query, details)) for key, details in grouped.grouped_field_set.items()]
+        if not self.reads:
+            raise Unsupported("nothing to read: the resolvers answer without SQL")
         return select(cast(_object(pairs), Text))
 
     def root_field(self, query: GraphQLObjectType, details: FieldDetailsList) -> Json:
@@ -216,6 +219,7 @@ class Compiler:
             raise Unsupported(f"node of {type_name}")
         if not self.principal.has_scope(scope):
             return literal_column("NULL")  # as schema.query._lookup: a type whose read scope the token lacks
+        self.reads = True
         table = TABLES[type_name].__table__.alias()
         where = [table.c.id == bindparam(None, pk, type_=table.c.id.type), self._visible(type_name, table)]
         return select(self.object(type_name, table, details)).where(*where).scalar_subquery()

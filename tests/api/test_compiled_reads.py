@@ -386,3 +386,11 @@ async def test_turned_off_every_read_runs_through_the_resolvers(world: World,  #
                          compiled=False)
     sent = await data_statements(world.api, statements, world.firm.admin, resolved)
     assert len(sent) > 1 and not any("json_build_object" in s for s in sent), sent
+
+
+@pytest.mark.parametrize("query", ["{ __typename }", 'query { node(id: "bm90IGFuIGlk") { id } __typename }',
+                                   'query { firm(id: "Q29tcGFueTox") { id } }'])
+async def test_a_read_of_no_row_sends_no_statement(world: World, statements: StatementCounter,  # noqa: F811
+                                                   query: str) -> None:
+    compiled, _ = await both(world.api, statements, query, {}, world.firm.admin)
+    assert await data_statements(world.api, statements, world.firm.admin, compiled) == []
