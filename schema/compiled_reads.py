@@ -88,7 +88,7 @@ class CompiledReads(SchemaExtension):
 
         key = (context.query, context.operation_name, json.dumps(context.variables, sort_keys=True),
                principal_key(request.principal))
-        statement = _cached(key, build)
+        statement = _cached(key, build) if context.query is not None else build()
         if statement is None:
             return None
         try:
