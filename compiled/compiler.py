@@ -175,7 +175,7 @@ NOW = "now"
 class Compiler:
     def __init__(self, schema: GraphQLSchema, operation: OperationDefinitionNode,
                  fragments: dict[str, FragmentDetails], variables: VariableValues, principal: Principal,
-                 node_scopes: Mapping[str, str]) -> None:
+                 node_scopes: Mapping[str, str], max_node_ids: int) -> None:
         self.schema = schema
         self.operation = operation
         self.fragments = fragments
@@ -184,6 +184,7 @@ class Compiler:
         self.now: Any = bindparam(NOW, type_=Membership.__table__.c.access_ends_at.type, required=True)
         self.node_scopes = node_scopes
         self.reads = False  # whether any root field reads a row
+        self.max_node_ids = max_node_ids
 
     # ------------------------------------------------------------------ the root
 
@@ -202,14 +203,23 @@ class Compiler:
         name = self._field_name(details)
         if name == "__typename":
             return text_literal("Query")
+        if name == "nodes":
+            global_ids = self._args(query.fields[name], details)["ids"]
+            if len(global_ids) > min(self.max_node_ids, MAX_KEYS * 2):
+                raise Unsupported("too many ids: the resolver refuses them (R59)")
+            if not global_ids:
+                return literal_column("'[]'::json")
+            return func.json_build_array(*(self.node(global_id, None, details) for global_id in global_ids))
         if name not in ROOT_FIELDS and name != "node":
             raise Unsupported(f"Query.{name}")
-        args = self._args(query.fields[name], details)
+        return self.node(self._args(query.fields[name], details)["id"], ROOT_FIELDS.get(name), details)
+
+    def node(self, global_id: str, expected: str | None, details: FieldDetailsList) -> Json:
+        """schema.query.load_node: null for an ID that names nothing the caller may read."""
         try:
-            type_name, pk = ids.decode(args["id"])
+            type_name, pk = ids.decode(global_id)
         except ids.InvalidId:
             return literal_column("NULL")
-        expected = ROOT_FIELDS.get(name)
         if expected is not None and type_name != expected:
             return literal_column("NULL")
         scope = self.node_scopes.get(type_name)
@@ -323,7 +333,10 @@ class Compiler:
                 pairs.append((key, self.page_info(connection_type.fields["pageInfo"], rows, first, page, sub)))
             else:
                 raise Unsupported(f"{connection_type.name}.{name}")
-        return select(_object(pairs)).select_from(rows).correlate(parent_row).scalar_subquery()
+        # GROUP BY (): one row however many the page holds, also when no aggregate is selected
+        # (only totalCount, say) and when the page is empty.
+        return (select(_object(pairs)).select_from(rows).group_by(literal_column("()"))
+                .correlate(parent_row).scalar_subquery())
 
     def edge(self, definition: GraphQLField, relation: Relation, rows: FromClause, details: FieldDetailsList) -> Json:
         edge_type = get_named_type(definition.type)

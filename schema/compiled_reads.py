@@ -82,7 +82,8 @@ class CompiledReads(SchemaExtension):
 
         def build() -> Select[Any] | None:
             try:
-                return Compiler(schema, operation, fragments, variables, request.principal, NODE_SCOPES).statement()
+                return Compiler(schema, operation, fragments, variables, request.principal, NODE_SCOPES,
+                                request.runtime.settings.limits.max_node_ids).statement()
             except Unsupported:
                 return None
 

@@ -96,6 +96,9 @@ FRAGMENTS = """query($id: ID!) { a: company(id: $id) { ...C n: name } b: company
   company(id: $id) { ... on Company { name } ...C } }
 fragment C on Company { id name members(first: 1) { edges { node { id } } } }"""
 
+NODES_LIST = """query($ids: [ID!]!) { nodes(ids: $ids) { id __typename ... on Company { name }
+  ... on Membership { role user { email } } ... on Firm { agreements(first: 1) { totalCount } } } }"""
+
 SKIPPED = """query($id: ID!, $no: Boolean!) { company(id: $id) { id name @skip(if: $no) country @include(if: $no) } }"""
 
 
@@ -105,18 +108,27 @@ def targets(w: World) -> dict[str, str]:
             "other_firm": w.other_firm.id}
 
 
+def all_targets(w: World) -> list[str]:
+    """Every kind of ID, twice over, and one that names nothing."""
+    every = list(targets(w).values())
+    return [*every, *every, "bm90IGFuIGlk", w.other_firm.id]
+
+
 CORPUS: list[tuple[str, str, str]] = [
     ("firm", FIRM, "firm"), ("other firm", FIRM, "other_firm"), ("company", COMPANY, "company"),
     ("company2", COMPANY, "company2"), ("by role", MEMBERS_BY_ROLE, "company"), ("agreement", AGREEMENT, "agreement"),
     *((f"node {kind}", NODES, kind) for kind in ("firm", "agreement", "company", "subscription", "membership", "user")),
     ("fragments", FRAGMENTS, "company"),
+    ("nodes", NODES_LIST, "all"),
     # the benchmark's workloads, on this world's objects
     *((f"bench {w.key}", w.query, {"Dashboard": "firm", "Members": "company", "Node": "company",
                                    "CompanyPage": "firm"}[w.operation]) for w in workloads.READS if w.key != "a-big"),
 ]
 
 
-def _variables(query: str, target: str) -> dict[str, Any]:
+def _variables(query: str, target: str | list[str]) -> dict[str, Any]:
+    if isinstance(target, list):
+        return {"ids": target}
     names = [name for name in ("$id", "$firm", "$company") if name in query]
     return {name[1:]: target for name in names}
 
@@ -125,7 +137,7 @@ def _variables(query: str, target: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("name", "query", "target"), CORPUS, ids=[c[0] for c in CORPUS])
 async def test_the_compiled_answer_is_the_resolvers_answer(world: World, statements: StatementCounter,  # noqa: F811
                                                            name: str, query: str, target: str, caller: str) -> None:
-    variables = _variables(query, targets(world)[target])
+    variables = _variables(query, all_targets(world) if target == "all" else targets(world)[target])
     compiled, _ = await both(world.api, statements, query, variables, world.tokens[caller])
     sent = await data_statements(world.api, statements, world.tokens[caller], compiled)
     assert len(sent) == 1 and sent[0].startswith("SELECT CAST(json_build_object("), sent
@@ -237,10 +249,13 @@ async def test_an_ended_membership_reads_deactivated_on_both_paths(world: World,
     "query($id: ID!) { firm(id: $id) { name agreements { edges { node { companyCount } } } } }",
     "query($id: ID!) { firm(id: $id) { name } viewer { clientId } }",
     "query($id: ID!) { node(id: $id) { id } __typename __schema { queryType { name } } }",
+    # an order: a type the compiler leaves out
+    "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
 ])
 async def test_what_does_not_compile_is_answered_by_the_resolvers(world: World, statements: StatementCounter,  # noqa: F811
                                                                   query: str) -> None:
-    compiled, _ = await both(world.api, statements, query, {"id": world.firm.id}, world.firm.admin)
+    variables = {"ids": [world.firm.id, world.order_id]} if "$ids" in query else {"id": world.firm.id}
+    compiled, _ = await both(world.api, statements, query, variables, world.firm.admin)
     sent = await data_statements(world.api, statements, world.firm.admin, compiled)
     assert not any(s.startswith("SELECT CAST(json_build_object(") for s in sent), sent
 
@@ -307,8 +322,9 @@ def connection(draw: Any, target: str, depth: int) -> str:
         info = draw(st.lists(st.sampled_from(["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"]),
                              min_size=1, unique=True))
         parts.append("pageInfo { " + " ".join(info) + " }")
-    cursor = "cursor " if draw(st.booleans()) else ""
-    parts.append(f"edges {{ {cursor}node {{ {draw(selection(target, depth - 1))} }} }}")
+    if draw(st.booleans()) or not parts:
+        cursor = "cursor " if draw(st.booleans()) else ""
+        parts.append(f"edges {{ {cursor}node {{ {draw(selection(target, depth - 1))} }} }}")
     return " ".join(parts)
 
 
@@ -317,7 +333,11 @@ ROOTS = {"firm": "Firm", "agreement": "Agreement", "company": "Company"}
 
 @st.composite
 def operation(draw: Any) -> tuple[str, str]:
-    root = draw(st.sampled_from([*ROOTS, "node"]))
+    root = draw(st.sampled_from([*ROOTS, "node", "nodes"]))
+    if root == "nodes":
+        kind = draw(st.sampled_from(list(SCALARS)))
+        inner = draw(selection(kind, 2))
+        return f"query($id: ID!) {{ nodes(ids: [$id, $id]) {{ ... on {kind} {{ {inner} }} }} }}", kind
     if root == "node":
         kind = draw(st.sampled_from(list(SCALARS)))
         return f"query($id: ID!) {{ node(id: $id) {{ id ... on {kind} {{ {draw(selection(kind, 2))} }} }} }}", kind
@@ -394,3 +414,12 @@ async def test_a_read_of_no_row_sends_no_statement(world: World, statements: Sta
                                                    query: str) -> None:
     compiled, _ = await both(world.api, statements, query, {}, world.firm.admin)
     assert await data_statements(world.api, statements, world.firm.admin, compiled) == []
+
+
+async def test_too_many_ids_are_refused_on_both_paths(world: World, statements: StatementCounter) -> None:  # noqa: F811
+    limit = world.api.runtime.settings.limits.max_node_ids
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+    compiled, _ = await both(world.api, statements, query, {"ids": [world.firm.id] * (limit + 1)}, world.firm.admin)
+    assert json.loads(compiled.body)["errors"][0]["extensions"]["code"] in ("TOO_MANY_IDS", "INVALID_INPUT")
+    compiled, _ = await both(world.api, statements, query, {"ids": [world.firm.id] * limit}, world.firm.admin)
+    assert len(json.loads(compiled.body)["data"]["nodes"]) == limit
