@@ -423,3 +423,17 @@ async def test_too_many_ids_are_refused_on_both_paths(world: World, statements: 
     assert json.loads(compiled.body)["errors"][0]["extensions"]["code"] in ("TOO_MANY_IDS", "INVALID_INPUT")
     compiled, _ = await both(world.api, statements, query, {"ids": [world.firm.id] * limit}, world.firm.admin)
     assert len(json.loads(compiled.body)["data"]["nodes"]) == limit
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_a_firms_master_licence_reads_alike(world: World, statements: StatementCounter,  # noqa: F811
+                                                  caller: str) -> None:
+    """A master subscription has no agreement: NAMED seats in use are 0, CLIENT_USER ones its client users."""
+    found = await world.api.ok("query($id: ID!) { firm(id: $id) { masterSubscription { id } } }",
+                               {"id": world.firm.id}, token=world.firm.admin)
+    master = found["firm"]["masterSubscription"]["id"]
+    query = """query($id: ID!) { node(id: $id) { id ... on LicenseSubscription { status channel billingInterval
+      seats { licenseType purchased inUse available nextPeriodPurchased } } } }"""
+    compiled, _ = await both(world.api, statements, query, {"id": master}, world.tokens[caller])
+    sent = await data_statements(world.api, statements, world.tokens[caller], compiled)
+    assert len(sent) == 1 and sent[0].startswith("SELECT CAST(json_build_object("), sent
