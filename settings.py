@@ -195,6 +195,9 @@ class Settings:
                                                                         64 * 1024 * 1024))
     response_cache_key_prefix: str = field(default_factory=lambda: _text("BUREAU_RESPONSE_CACHE_KEY_PREFIX")
                                            or "bureau:response:")
+    # The compiled read path (schema.compiled_reads, R79): a query over the plain types answered by
+    # one SQL statement; off: every operation runs through the resolvers. PostgreSQL only.
+    compiled_reads: bool = field(default_factory=lambda: _switch("BUREAU_COMPILED_READS", True))
     # Database outage (R54): fail fast with 503 rather than queue behind a dead server. Connecting and
     # waiting for a pooled connection give up after a second each; one statement after 15 s (the
     # server's, not the CLI's: a rollover may run long); Retry-After tells clients when to try again.

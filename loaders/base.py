@@ -48,10 +48,10 @@ class RequestDb:
             self._check_open()
             return (await self.session.scalars(stmt)).all()
 
-    async def scalar(self, stmt: Executable) -> Any:
+    async def scalar(self, stmt: Executable, params: dict[str, Any] | None = None) -> Any:
         async with self._lock:
             self._check_open()
-            return await self.session.scalar(stmt)
+            return await self.session.scalar(stmt, params)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -5,6 +5,7 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from schema.cached_reads import MarkQueries
+from schema.compiled_reads import CompiledReads
 from schema.cost import QueryCost
 from schema.errors import ErrorCodes
 from schema.field_reads import guard_field_reads
@@ -53,9 +54,10 @@ schema = Schema(
     types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
            LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer],
     # RequestLimits and InputChecks add validation rules in on_operation, before ScopeCheck validates;
-    # QueryCost costs the document ScopeCheck has validated.
-    # Observation is first so that it finishes last, when ErrorCodes has coded every error.
+    # QueryCost costs the document ScopeCheck has validated; CompiledReads, last, answers in place of
+    # execution what compiles (schema.compiled_reads). Observation is first so that it finishes last,
+    # when ErrorCodes has coded every error.
     extensions=[Observation, ErrorCodes, RequestLimits, InputChecks, ScopeCheck, QueryCost, LiveOperations,
-                MarkQueries],
+                MarkQueries, CompiledReads],
 )
 guard_field_reads(schema._schema.type_map)

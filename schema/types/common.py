@@ -9,7 +9,7 @@ import strawberry
 
 from loaders.base import CountLoader, Page, PageArgs, PageLoader
 from loaders.relations import count_loader
-from models import enums
+from models import enums, ids
 from schema.context import Info
 from schema.errors import BadInput
 
@@ -83,7 +83,8 @@ def encode_cursor(pk: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         prefix, _, pk = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix == "cursor" and pk.isdigit():
+        # A key beyond 64 bits names no row (R58); PostgreSQL would refuse it as a parameter.
+        if prefix == "cursor" and pk.isdigit() and int(pk) <= ids.MAX_PK:
             return int(pk)
     except ValueError:
         pass

@@ -1,0 +1,1 @@
+"""Selections compiled to one SQL statement (schema.compiled_reads)."""
