@@ -2,7 +2,8 @@
 for every kind of caller; one data statement for what compiles; the resolvers for the rest.
 
 Each query runs twice over HTTP, once with BUREAU_COMPILED_READS on and once off, and the two
-bodies must be equal (the budget's currentlyAvailable aside, which the first run drains).
+bodies must be equal (the budget's currentlyAvailable aside, which the first run drains, and
+each request's own requestId).
 """
 
 import dataclasses
@@ -28,8 +29,9 @@ class Run:
 
 
 def _comparable(body: dict[str, Any]) -> str:
-    cost = body.get("extensions", {}).get("cost", {})
-    cost.get("throttleStatus", {}).pop("currentlyAvailable", None)
+    extensions = body.get("extensions", {})
+    extensions.get("cost", {}).get("throttleStatus", {}).pop("currentlyAvailable", None)
+    extensions.pop("requestId", None)  # every request's own (R91)
     return json.dumps(body)
 
 
@@ -43,6 +45,9 @@ async def run(api: Api, statements: StatementCounter, query: str, variables: dic
               *, compiled: bool) -> Run:
     api.runtime.settings = dataclasses.replace(api.runtime.settings, compiled_reads=compiled)
     try:
+        # Authenticated first: a write before makes kept principals stale (R77), and the statements
+        # counted are to be the request's own.
+        await api.post("{ __typename }", {}, token)
         statements.reset()
         response = await api.post(query, variables, token)
         return Run(_comparable(response.json()), list(statements.statements))
