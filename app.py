@@ -61,6 +61,7 @@ from schema.context import Context
 from schema.subscriptions import LiveContext
 from settings import Settings
 from web.guard import RequestGuard
+from web.ide import graphiql_asset, graphiql_page
 from web.outage import OutageGuard, outage_response
 from web.problems import graphql_error, problem
 from web.routes import web_routes
@@ -92,6 +93,9 @@ class GraphQLApp(GraphQL[Context, None]):
         except HTTPException as exc:
             response = graphql_error(exc.status_code, exc.reason, HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST"))
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()  # our own page and files, no CDN (R88)
 
     def decode_json(self, data: str | bytes) -> object:
         """UTF-8 JSON only, an object (batching is off) or, for `variables` and `extensions`, a
@@ -359,6 +363,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST", "OPTIONS"], middleware=cors),
             WebSocketRoute("/graphql", graphql),
+            Route("/graphiql/{name}", graphiql_asset),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             # Closed by default (404); with BUREAU_METRICS_PORT only on the separate listener.
