@@ -39,14 +39,16 @@ async def bureau(tmp_path: Path, *args: str) -> str:
 
 
 def environment(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bureau.db'}", "PYTHONPATH": str(ROOT)}
+    inherited = {k: v for k, v in os.environ.items() if k != "BUREAU_ISSUER"}
+    return {**inherited, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bureau.db'}", "PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture
 async def demo(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     """(the address `bureau serve` printed, the token `bureau demo` printed)."""
-    token = (await bureau(tmp_path, "demo")).strip().splitlines()[-1]
     port = free_port()
+    # As scripts/demo runs them: the same options to both, so that the token's issuer is the server's.
+    token = (await bureau(tmp_path, "demo", "--port", str(port))).strip().splitlines()[-1]
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
