@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from models import ids
-from settings import Settings
+from settings import Settings, serve_port
 
 
 def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
@@ -350,7 +350,7 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve HTTP")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_whole(1, 65535), default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--port", type=_whole(1, 65535), default=serve_port())
     serve.add_argument("--workers", type=_whole(1), default=1)
     serve.set_defaults(run=cmd_serve)
 
@@ -358,7 +358,7 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="load demo data and print a token")
     # serve's options, so that scripts/demo passes its arguments to both: the token's issuer follows them.
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=_whole(1, 65535), default=int(os.environ.get("PORT", "8000")))
+    demo.add_argument("--port", type=_whole(1, 65535), default=serve_port())
     demo.add_argument("--workers", type=_whole(1), default=1, help=argparse.SUPPRESS)
     demo.set_defaults(run=cmd_demo)
 
