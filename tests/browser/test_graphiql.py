@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,15 +28,6 @@ def readme_first_query() -> str:
     return match.group(1)
 
 
-async def bureau(tmp_path: Path, *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cli", *args, cwd=tmp_path, env=environment(tmp_path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 180)
-    assert process.returncode == 0, err.decode()
-    return out.decode()
-
-
 def environment(tmp_path: Path) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if k != "BUREAU_ISSUER"}
     return {**inherited, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bureau.db'}", "PYTHONPATH": str(ROOT)}
@@ -45,18 +35,18 @@ def environment(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 async def demo(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
-    """(the address `bureau serve` printed, the token `bureau demo` printed)."""
+    """`./scripts/demo --port P`, the README's first command (on a database of this test's own):
+    (the address it printed, the token it printed)."""
     port = free_port()
-    # As scripts/demo runs them: the same options to both, so that the token's issuer is the server's.
-    token = (await bureau(tmp_path, "demo", "--port", str(port))).strip().splitlines()[-1]
-    log = tmp_path / "serve.log"
+    log = tmp_path / "demo.log"
     with log.open("wb") as sink:
-        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
-                                                       cwd=tmp_path, env=environment(tmp_path), stdout=sink,
-                                                       stderr=sink)
+        process = await asyncio.create_subprocess_exec(str(ROOT / "scripts" / "demo"), "--port", str(port),
+                                                       env=environment(tmp_path), stdout=sink, stderr=sink,
+                                                       start_new_session=True)
     try:
         async with httpx.AsyncClient() as http:
-            for _ in range(240):
+            for _ in range(480):
+                assert process.returncode is None, log.read_text(errors="replace")
                 try:
                     if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                         break
@@ -65,9 +55,12 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
                 await asyncio.sleep(0.25)
             else:
                 raise AssertionError(log.read_text(errors="replace"))
-        address = re.search(r"GraphiQL: (\S+)", log.read_text())
-        assert address is not None, log.read_text()
-        yield address.group(1), token
+        printed = log.read_text()
+        address = re.search(r"GraphiQL: (\S+)", printed)
+        assert address is not None, printed
+        tokens = [line for line in printed.splitlines() if line.startswith("eyJ")]
+        assert tokens, printed
+        yield address.group(1), tokens[-1]
     finally:
         process.terminate()
         await process.wait()
