@@ -1,5 +1,5 @@
 // bureau's GraphiQL (R88). The Headers editor's headers go with every request, the schema's
-// introspection too; when they change, GraphiQL gets a new fetcher and so loads the schema again:
+// introspection and subscriptions too; when they change, GraphiQL gets a new fetcher and so loads the schema again:
 // docs, completion and checking follow the token pasted there.
 (function () {
   "use strict";
@@ -44,7 +44,9 @@
     return result;
   }
 
-  var base = GraphiQL.createFetcher({ url: url });
+  // Subscriptions go over graphql-transport-ws on the same address; GraphiQL sends the headers
+  // as the connection_init payload, which is where bureau reads the token of a WebSocket.
+  var base = GraphiQL.createFetcher({ url: url, subscriptionUrl: url.replace(/^http/, "ws") });
   function fetcher() {
     return function (params, options) {
       var opts = Object.assign({}, options || {});
