@@ -70,6 +70,7 @@ from schema.cost import budget_key
 from schema.subscriptions import LiveContext
 from settings import Settings
 from web.guard import RequestGuard, replay_body
+from web.ide import graphiql_asset, graphiql_page
 from web.observation import RequestObservation
 from web.outage import OutageGuard, outage_response
 from web.problems import graphql_error, problem
@@ -119,6 +120,9 @@ class GraphQLApp(GraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         """orjson: the same JSON as strawberry's json.dumps (UTF-8 left unescaped), several times faster (R78)."""
         return orjson.dumps(data)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()  # our own page and files, no CDN (R88)
 
     def decode_json(self, data: str | bytes) -> object:
         """UTF-8 JSON only, an object (batching is off) or, for `variables` and `extensions`, a
@@ -475,6 +479,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST", "OPTIONS"], middleware=cors),
             WebSocketRoute("/graphql", graphql),
+            Route("/graphiql/{name}", graphiql_asset),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             # Closed by default (404); with BUREAU_METRICS_PORT only on the separate listener.

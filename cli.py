@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from models import ids
-from settings import Settings
+from settings import Settings, serve_port
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 
@@ -81,6 +81,14 @@ def _multiprocess_metrics(settings: Settings, workers: int) -> tuple[Settings, s
     return dataclasses.replace(settings, metrics_multiproc_dir=made), made
 
 
+def _issuer_for(host: str, port: int) -> None:
+    """Without BUREAU_ISSUER, the issuer is the address served on, so that the OAuth metadata and the
+    tokens `bureau demo` prints name the port given. Workers read it from the environment, as Settings does."""
+    if not os.environ.get("BUREAU_ISSUER"):
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
+        os.environ["BUREAU_ISSUER"] = f"http://{f'[{reachable}]' if ':' in reachable else reachable}:{port}"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import shutil
 
@@ -90,6 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from observability.logs import log_config
     from web.serving import default_workers, uvicorn_options
 
+    _issuer_for(args.host, args.port)
     try:
         settings = Settings()
     except ValueError as exc:
@@ -106,7 +115,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # In this process only, so that several workers never compete for the port.
             listener = start_metrics_listener(settings)
             print(f"metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics", flush=True)
-        print(f"GraphiQL: http://{args.host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"GraphiQL: http://{host}:{args.port}/graphql (send a bearer token; `bureau demo` prints one)",
               flush=True)
         # The app logs one line per request (web.observation); uvicorn's access log would repeat it, so it
         # is off unless asked for (--access-log, R78).
@@ -192,10 +202,49 @@ async def _demo() -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    _issuer_for(args.host, args.port)  # the token's issuer is the server's that `serve` with the same options runs
     token = asyncio.run(_demo())
-    print("Demo firm loaded. Open http://127.0.0.1:8000/graphql and send the header")
-    print("  Authorization: Bearer <token below>   (the firm admin, valid 8 hours)")
+    print("Demo firm loaded. Open GraphiQL at the address `bureau serve` prints and paste into its Headers:")
+    print(f'  {{"Authorization": "Bearer {token}"}}')
+    print("The firm admin's access token, valid 8 hours (for scripts: TOKEN=$(bureau demo | tail -n 1)):")
     print(token)
+    return 0
+
+
+async def _clients() -> list[dict[str, object]]:
+    from auth.clients import list_clients
+
+    runtime = _runtime()
+    try:
+        async with runtime.database.sessions() as session:
+            clients = await list_clients(session)
+    finally:
+        await runtime.database.dispose()
+    return [{"client_id": c.client_id, "name": c.name, "public": c.public, "firm": ids.encode("Firm", c.firm_id)
+             if c.firm_id is not None else None, "scopes": c.scopes, "redirect_uris": c.redirect_uris,
+             "created_at": c.created_at.isoformat()} for c in clients]
+
+
+def cmd_clients_list(args: argparse.Namespace) -> int:
+    print(json.dumps(asyncio.run(_clients())))
+    return 0
+
+
+async def _revoke_client(client_id: str) -> bool:
+    from auth.clients import revoke_client
+
+    runtime = _runtime()
+    try:
+        async with runtime.database.sessions.begin() as session:
+            return await revoke_client(session, client_id)
+    finally:
+        await runtime.database.dispose()
+
+
+def cmd_clients_revoke(args: argparse.Namespace) -> int:
+    if not asyncio.run(_revoke_client(args.client_id)):
+        raise SystemExit(f"no OAuth client {args.client_id}")
+    print(json.dumps({"revoked": args.client_id}))
     return 0
 
 
@@ -308,7 +357,7 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve HTTP")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_whole(1, 65535), default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--port", type=_whole(1, 65535), default=serve_port())
     serve.add_argument("--workers", type=_whole(1), default=None,
                        help="server processes (default: one per core; one on SQLite)")
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="uvicorn's log level (default info)")
@@ -317,7 +366,12 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="bring the database to the newest schema").set_defaults(run=cmd_migrate)
-    sub.add_parser("demo", help="load demo data and print a token").set_defaults(run=cmd_demo)
+    demo = sub.add_parser("demo", help="load demo data and print a token")
+    # serve's options, so that scripts/demo passes its arguments to both: the token's issuer follows them.
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=_whole(1, 65535), default=serve_port())
+    demo.add_argument("--workers", type=_whole(1), default=1, help=argparse.SUPPRESS)
+    demo.set_defaults(run=cmd_demo)
 
     clients = sub.add_parser("clients", help="OAuth clients").add_subparsers(dest="clients_command", required=True)
     create = clients.add_parser("create", help="register an OAuth client")
@@ -327,6 +381,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--redirect-uri", action="append")
     create.add_argument("--public", action="store_true")
     create.set_defaults(run=cmd_clients_create)
+    clients.add_parser("list", help="the registered OAuth clients as JSON (never their secrets)").set_defaults(
+        run=cmd_clients_list)
+    revoke = clients.add_parser("revoke", help="remove an OAuth client: its tokens stop working at once")
+    revoke.add_argument("client_id", metavar="CLIENT_ID")
+    revoke.set_defaults(run=cmd_clients_revoke)
 
     tokens = sub.add_parser("tokens", help="access tokens").add_subparsers(dest="tokens_command", required=True)
     issue = tokens.add_parser("issue", help="print a signed access token")

@@ -19,6 +19,11 @@ def _port(name: str) -> int | None:
     return int(value)
 
 
+def serve_port() -> int:
+    """PORT: where `bureau serve` listens without --port, and what the image's health check asks (8000)."""
+    return _port("PORT") or 8000
+
+
 def _positive(name: str, default: int) -> int:
     """A positive whole number (a limit, a size, seconds); unset means the default."""
     value = _text(name)

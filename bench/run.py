@@ -39,6 +39,7 @@ from bench.workloads import CHANGE_SEATS, INVITE, POSTGRAPHILE_4, POSTGRAPHILE_5
 from models import User, ids
 from models.db import connect
 from resolvers.runtime import Runtime
+from settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / ".data"
@@ -215,7 +216,8 @@ def started(contender: Contender, database_url: str, log: Path, manifest: dict[s
     port = free_port()
     plain = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     url = database_url if contender.kind == "bureau" else plain
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "PORT": str(port),
+    env = {"BUREAU_ISSUER": Settings().issuer,  # the issuer of the tokens made here, whatever the port
+           **os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "PORT": str(port),
            # One token flat out is what the per-client budget (R64) exists to stop; here it is
            # the point, so the bucket is made too large to run dry. Costs are still computed.
            "BUREAU_COST_BUCKET": "1000000000", "BUREAU_COST_RESTORE_RATE": "1000000000"}

@@ -29,6 +29,7 @@ from models import (
     InvoiceLine,
     LicenseSession,
     Membership,
+    OAuthClient,
     Order,
     OrderLine,
     ScheduledChange,
@@ -45,6 +46,16 @@ from models.enums import LicenseType, TransferStatus
 
 class FirmByIdLoader(ByIdLoader[Firm]):
     model, visible = Firm, v.visible_firms
+
+
+class OwnClientLoader(RequestLoader[str, OAuthClient | None]):
+    """The OAuth client a token was issued to, for that token only (never another's)."""
+
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[OAuthClient | None]:
+        own = [key for key in keys if key and key == self.principal.client_id]
+        rows = await self.db.scalars(select(OAuthClient).where(OAuthClient.client_id.in_(own))) if own else []
+        by_client_id = {row.client_id: row for row in rows}
+        return [by_client_id.get(key) for key in keys]
 
 
 class AgreementByIdLoader(ByIdLoader[Agreement]):

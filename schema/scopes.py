@@ -38,7 +38,8 @@ VALUE_TYPES = {
 SCOPES: dict[str, dict[str, str]] = {
     "Query": {"node": PUBLIC, "nodes": PUBLIC, "viewer": PUBLIC, "firm": "firms:read",
               "agreement": "agreements:read", "company": "companies:read", "catalog": PUBLIC},
-    "Viewer": {"*": PUBLIC, "firms": "firms:read", "memberships": "users:read"},
+    "Viewer": {"*": PUBLIC, "firms": "firms:read", "firm": "firms:read", "memberships": "users:read"},
+    "OAuthClient": {"*": PUBLIC},
     "Node": {"id": PUBLIC},
     "Firm": {"*": "firms:read", "agreements": "agreements:read", "companies": "companies:read",
              "masterSubscription": "subscriptions:read", "billingDetails": "billing:read",

@@ -456,6 +456,7 @@ BAD_ARGUMENTS = {
     "a negative age of keys": ["keys", "prune", "--older-than", "-1"],
     "a port out of range": ["serve", "--port", "70000"],
     "no workers": ["serve", "--workers", "0"],
+    "a demo port out of range": ["demo", "--port", "0"],
 }
 
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from auth.budget import RedisBudget
+from settings import Settings
 from tests.api.client import Api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +47,9 @@ async def serve(database_url: str, log: Path, **env: str) -> AsyncIterator[str]:
     """`bureau serve` in a process of its own; yields its base URL."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("BUREAU_", "REDIS_")) and k != "SMTP_URL"}
+    # The issuer of the tests' tokens (made in this process), not the port's address that serve defaults to.
     environment.update({"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "BUREAU_COST_LIMIT": "100",
+                        "BUREAU_ISSUER": Settings().issuer,
                         "BUREAU_COST_BUCKET": "100", "BUREAU_COST_RESTORE_RATE": "1", **env})
     with log.open("wb") as sink:
         # One worker: a process's own bucket is what the outage test counts on (the default is one per core).
