@@ -12,6 +12,7 @@ the last third of the run. The last line printed is a JSON summary.
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -262,12 +263,18 @@ async def read_company(clients: list[httpx.AsyncClient], firm: FirmData, rng: ra
         raise Failed("a company of the firm's own is not visible")
 
 
+# One rename of a company at a time: two workers renaming the same company at once would each
+# read back the other's name, which says nothing about the servers.
+RENAMING: dict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+
+
 async def rename_company(clients: list[httpx.AsyncClient], firm: FirmData, rng: random.Random) -> None:
     """A write on one server, read back on the other: both instances see the same database."""
     company_id, name = rng.choice(firm.company_ids), f"Company {secrets.token_hex(4)}"
     writer, reader = rng.sample(clients, 2) if len(clients) > 1 else (clients[0], clients[0])
-    await mutate(writer, "updateCompany", {"companyId": company_id, "name": name}, "company { id }", firm.token)
-    node = (await graphql(reader, COMPANY, {"id": company_id}, firm.token))["node"]
+    async with RENAMING[company_id]:
+        await mutate(writer, "updateCompany", {"companyId": company_id, "name": name}, "company { id }", firm.token)
+        node = (await graphql(reader, COMPANY, {"id": company_id}, firm.token))["node"]
     if node is None or node["name"] != name:
         raise Failed("a committed rename was not visible on the other server")
 

@@ -5,6 +5,7 @@ value, a token, a query string or a link's secret."""
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -37,7 +38,8 @@ async def traced(database_url: str, exporter: InMemorySpanExporter) -> AsyncIter
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     own = connect(database_url)
-    app = create_app(runtime=Runtime.create(own, Settings()), tracer_provider=provider)
+    # On the resolvers, whose loaders are traced; a compiled read is one statement (R79).
+    app = create_app(runtime=Runtime.create(own, replace(Settings(), compiled_reads=False)), tracer_provider=provider)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bureau.test") as http:
             yield http
@@ -247,7 +249,9 @@ async def test_bureau_serve_sends_spans_to_the_otlp_endpoint_of_the_environment(
     receiver = OtlpReceiver()
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("BUREAU_", "OTEL_"))}
+    # The tokens are the test's, so the server keeps its issuer (else it follows --port, R90).
     environment.update({"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT),
+                        "BUREAU_ISSUER": api.runtime.settings.issuer,
                         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
                         "OTEL_SERVICE_NAME": "bureau-test", "OTEL_BSP_SCHEDULE_DELAY": "100"})
     log = tmp_path / "serve.log"
