@@ -63,12 +63,18 @@ async def both(api: Api, statements: StatementCounter, query: str, variables: di
     return compiled, resolved
 
 
+def is_authentication(statement: str) -> bool:
+    """The one statement that reads a principal (auth.authenticate: a UNION ALL of row kinds)."""
+    return " AS kind, " in statement and "UNION ALL" in statement
+
+
 async def data_statements(api: Api, statements: StatementCounter, token: str, run: Run) -> list[str]:
-    """What the request sent beyond authentication: those of a read that needs no data (viewer)."""
-    statements.reset()
-    await api.post("{ viewer { clientId } }", {}, token)
-    authentication = len(statements.statements)
-    return run.statements[authentication:]
+    """What the request sent beyond authentication. Told by its text, not by counting: any commit
+    in the process (a background worker's too) makes kept principals stale (R77), so whether a
+    request authenticates again is a matter of timing."""
+    sent = [s for s in run.statements if not is_authentication(s)]
+    assert len(run.statements) - len(sent) <= 1, run.statements
+    return sent
 
 
 # ------------------------------------------------------------------ the corpus

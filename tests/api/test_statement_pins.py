@@ -74,7 +74,11 @@ class Stage:
         response = await http.post("/graphql", json=body, headers={"Authorization": f"Bearer {token}"})
         answer = response.json()
         assert response.status_code == 200 and "errors" not in answer, answer
-        return list(self.sent), answer["data"]
+        # A commit elsewhere in the process between the two requests (a background worker's) makes the
+        # principal stale again: its one statement is told by its text and left out.
+        sent = [s for s in self.sent if not (" AS kind, " in s and "UNION ALL" in s)]
+        assert len(self.sent) - len(sent) <= 1, self.sent
+        return sent, answer["data"]
 
 
 @pytest.fixture(scope="module")
