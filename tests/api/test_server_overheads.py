@@ -17,7 +17,7 @@ from resolvers.runtime import Runtime
 from settings import Settings
 from tests.api.client import Api, unique
 from tests.api.test_metrics import free_port
-from tests.api.test_slow_clients import exchange
+from tests.api.test_slow_clients import HEALTH, exchange, until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,17 +57,8 @@ async def _serve(tmp_path: Path, *flags: str) -> str:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
                                                        *flags, cwd=tmp_path, env=env, stdout=sink, stderr=sink)
     try:
-        for _ in range(240):
-            try:
-                status, _ = await exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            await asyncio.sleep(0.25)
-        else:
-            raise AssertionError(log.read_text(errors="replace"))
-        assert (await exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))[0] == 200
+        await until_healthy(port, log)
+        assert (await exchange(port, HEALTH))[0] == 200
     finally:
         process.terminate()
         await process.wait()

@@ -27,20 +27,26 @@ async def server(tmp_path: Path) -> AsyncIterator[int]:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
                                                        cwd=tmp_path, env=env, stdout=sink, stderr=sink)
     try:
-        for _ in range(240):
-            try:
-                status, _ = await exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            await asyncio.sleep(0.25)
-        else:
-            raise AssertionError((tmp_path / "serve.log").read_text(errors="replace"))
+        await until_healthy(port, tmp_path / "serve.log")
         yield port
     finally:
         process.terminate()
         await process.wait()
+
+
+HEALTH = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+async def until_healthy(port: int, log: Path) -> None:
+    """Waits (up to a minute) for a started `bureau serve` to answer /healthz; fails with its log."""
+    for _ in range(240):
+        try:
+            if (await exchange(port, HEALTH))[0] == 200:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.25)
+    raise AssertionError(await asyncio.to_thread(log.read_text, errors="replace"))
 
 
 async def exchange(port: int, data: bytes, *, wait: float = 10) -> tuple[int, bytes]:
