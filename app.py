@@ -227,7 +227,7 @@ class GraphQLEndpoint:
             return
         started = time.perf_counter()
         now = self.runtime.now()  # one clock per request: its grants (R52) and its reads agree
-        async with self.runtime.database.sessions() as session:
+        async with self.runtime.database.reads() as session:
             try:
                 principal = await self._principal(session, request, now)
                 observed_requests.note_client(principal.client_id)

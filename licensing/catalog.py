@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from licensing.errors import RuleViolation
 from licensing.validation import require_amount, require_currency, require_text
@@ -14,6 +14,7 @@ from models import Edition, EditionPrice, Feature, FeaturePrice
 from models.enums import UserErrorCode
 
 if TYPE_CHECKING:
+    from sqlalchemy import Select
     from sqlalchemy.ext.asyncio import AsyncSession
 
 DEFAULT_CURRENCY = "EUR"
@@ -89,15 +90,18 @@ def require_priced(book: PriceBook, currency: str, on: date, field: Sequence[str
                             "first.", field)
 
 
-async def load_price_book(session: "AsyncSession") -> PriceBook:
+def catalog_statements() -> "tuple[Select[Any], ...]":
+    """The catalog's four tables, for models.side_by_side: read in one statement, alone or with others."""
     from sqlalchemy import select
 
-    return PriceBook.of(
-        list((await session.scalars(select(Edition))).all()),
-        list((await session.scalars(select(EditionPrice))).all()),
-        list((await session.scalars(select(Feature))).all()),
-        list((await session.scalars(select(FeaturePrice))).all()),
-    )
+    return select(Edition), select(EditionPrice), select(Feature), select(FeaturePrice)
+
+
+async def load_price_book(session: "AsyncSession") -> PriceBook:
+    from models.side_by_side import side_by_side
+
+    editions, edition_prices, features, feature_prices = await side_by_side(session, *catalog_statements())
+    return PriceBook.of(editions, edition_prices, features, feature_prices)
 
 
 # ------------------------------------------------------------------ the vendor's edits (upsertEdition, upsertFeature)

@@ -2,8 +2,9 @@
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -29,6 +30,10 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # type: ignore[no-unt
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # A request's reads (authentication, loaders, compiled reads): on PostgreSQL without BEGIN and
+    # ROLLBACK around them, two round trips that bought nothing at READ COMMITTED, where every
+    # statement reads its own snapshot anyway. Never for writes: those go through `sessions`.
+    reads: async_sessionmaker[AsyncSession]
 
     @property
     def is_sqlite(self) -> bool:
@@ -46,8 +51,10 @@ def connect(url: str | None = None, *, connect_timeout: float | None = None, poo
     if url.startswith("postgresql"):
         engine_options.setdefault("pool_size", 10)
         engine_options.setdefault("max_overflow", 20)
-        # A pooled connection the server dropped (a restart) is found out and replaced before use.
-        engine_options.setdefault("pool_pre_ping", True)
+        # A pooled connection the server dropped (a restart) is found out and replaced before use,
+        # by the driver's own state (_closed_by_server), not by a ping: a ping is a round trip per
+        # checkout. One that dies unseen fails its statement as an outage (R54) and is replaced.
+        engine_options.setdefault("pool_pre_ping", False)
         if pool_timeout is not None:
             engine_options.setdefault("pool_timeout", pool_timeout)
         connect_args = dict(engine_options.pop("connect_args", None) or {})  # type: ignore[call-overload]
@@ -59,4 +66,21 @@ def connect(url: str | None = None, *, connect_timeout: float | None = None, poo
     # Statement parameters never appear in error messages (they hold personal data and hashes).
     engine_options.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **engine_options)  # type: ignore[arg-type]
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))
+    if engine.dialect.name == "postgresql":
+        event.listen(engine.sync_engine.pool, "checkout", _closed_by_server)
+    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    reads = sessions
+    if engine.dialect.name == "postgresql":
+        reads = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
+                                   autoflush=False)
+    return Database(engine, sessions, reads)
+
+
+def _closed_by_server(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+    """A pooled asyncpg connection whose server hung up (a restart, a terminated backend) is
+    closed on the driver's side as soon as the event loop reads the end of its socket: the pool
+    discards it and checks out another (SQLAlchemy's pessimistic disconnect handling, without
+    the round trip of pool_pre_ping)."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise exc.DisconnectionError("the server closed this connection")

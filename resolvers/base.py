@@ -45,6 +45,8 @@ class UnitOfWork:
         self.session = session
         self.principal = principal
         self.runtime = runtime
+        # Rows this unit of work holds FOR UPDATE, by (model, id): locking one again costs a statement.
+        self.locked: dict[tuple[type[Base], int], Base] = {}
 
     # ------------------------------------------------------------- loading and authorizing
 
@@ -67,6 +69,8 @@ class UnitOfWork:
             if lock:
                 stmt = stmt.with_for_update()
             row = await self.session.scalar(stmt)
+            if lock and row is not None:
+                self.locked[(model, pk)] = row
         if row is None:
             raise RuleViolation(UserErrorCode.NOT_FOUND, f"No {names[0]} with that ID.", field)
         return row  # type: ignore[no-any-return]
@@ -176,7 +180,10 @@ async def run_in_transaction(
             async with runtime.database.sessions() as session:
                 try:
                     async with session.begin():
-                        value = await work(UnitOfWork(session, principal, runtime))
+                        # Kept until the commit: the rows it locked stay in the identity map for the
+                        # commit's hooks (resolvers.events), which then need not read them again.
+                        uow = UnitOfWork(session, principal, runtime)
+                        value = await work(uow)
                         if dry_run:
                             raise _DryRun(value)
                     return Outcome(value=value)

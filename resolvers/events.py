@@ -32,6 +32,7 @@ from sqlalchemy import event, func, inspect, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from models import AuditEvent, Company, Subscription
 from models import ids as global_ids
@@ -261,9 +262,14 @@ def _events(session: Session, rows: list[AuditEvent]) -> list[Event]:
         if row.company_id is None and row.subscription_id is None and row.firm_id is not None:
             firms.add(row.firm_id)
     agreement_of: dict[int, int] = {}
+    for pk in list(companies):  # companies the transaction loaded already cost no statement
+        known = session.identity_map.get(identity_key(Company, pk))
+        if isinstance(known, Company) and not inspect(known).expired:
+            agreement_of[pk] = known.agreement_id
+            companies.discard(pk)
     if companies:
-        agreement_of = {pk: agreement for pk, agreement in session.execute(
-            select(Company.id, Company.agreement_id).where(Company.id.in_(sorted(companies)))).all()}
+        agreement_of.update({pk: agreement for pk, agreement in session.execute(
+            select(Company.id, Company.agreement_id).where(Company.id.in_(sorted(companies)))).all()})
     by_agreement: dict[int, int] = {}
     master_of: dict[int, int] = {}
     wanted_agreements = agreements | set(agreement_of.values())

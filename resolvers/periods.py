@@ -73,7 +73,8 @@ async def advance(uow: UnitOfWork, subscription_id: int, until: date) -> Advance
     period follows. An accepted transfer of the agreement completes at the boundary too, so the
     new period is the receiving firm's."""
     done = Advanced()
-    subscription = await uow.session.scalar(
+    locked = uow.locked.get((Subscription, subscription_id))  # the mutation's target, locked already
+    subscription = locked if isinstance(locked, Subscription) else await uow.session.scalar(
         select(Subscription).where(Subscription.id == subscription_id).with_for_update())
     if subscription is None or subscription.status is not SubscriptionStatus.ACTIVE:
         return done

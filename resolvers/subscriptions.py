@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from auth.policy import Action
 from licensing import periods, pricing, seats, usage
 from licensing import subscriptions as rules
-from licensing.catalog import PriceBook, load_price_book, require_priced
+from licensing.catalog import PriceBook, catalog_statements, load_price_book, require_priced
 from licensing.errors import RuleViolation
 from licensing.validation import MAX_SEATS
 from models import (
@@ -43,6 +43,7 @@ from models.enums import (
     SubscriptionStatus,
     UserErrorCode,
 )
+from models.side_by_side import side_by_side
 from resolvers.base import UnitOfWork
 from resolvers.periods import advance, record_period
 
@@ -266,19 +267,22 @@ async def situation(uow: UnitOfWork, subscription: Subscription) -> Situation:
                             ["input", "subscriptionId"])
     # The same step as the rollover: a period that has ended ends now, its changes apply.
     await advance(uow, subscription.id, today)
-    firm = await session.get_one(Firm, subscription.firm_id)
-    mode = BillingMode.FIRM
-    if subscription.agreement_id is not None:
-        mode = (await session.get_one(Agreement, subscription.agreement_id)).billing_mode
-    pools = (await session.scalars(select(SeatPool).where(SeatPool.subscription_id == subscription.id))).all()
-    pending = (await session.scalars(
-        select(ScheduledChange).where(ScheduledChange.subscription_id == subscription.id,
-                                      ScheduledChange.applied_at.is_(None), ScheduledChange.cancelled_at.is_(None))
-    )).all()
-    features = (await session.scalars(
-        select(SubscriptionFeature).where(SubscriptionFeature.subscription_id == subscription.id))).all()
+    # The firm, the agreement (its billing mode), the pools, the pending changes, the features and
+    # the catalog: one statement (models.side_by_side).
+    firms, agreements, pools, pending, features, editions, edition_prices, catalog_features, feature_prices = \
+        await side_by_side(
+            session, select(Firm).where(Firm.id == subscription.firm_id),
+            select(Agreement).where(Agreement.id == subscription.agreement_id),
+            select(SeatPool).where(SeatPool.subscription_id == subscription.id),
+            select(ScheduledChange).where(ScheduledChange.subscription_id == subscription.id,
+                                          ScheduledChange.applied_at.is_(None), ScheduledChange.cancelled_at.is_(None)),
+            select(SubscriptionFeature).where(SubscriptionFeature.subscription_id == subscription.id),
+            *catalog_statements())
+    firm = firms[0]
+    mode = agreements[0].billing_mode if subscription.agreement_id is not None else BillingMode.FIRM
     return Situation(
-        subscription=subscription, firm=firm, billing_mode=mode, book=await load_price_book(session),
+        subscription=subscription, firm=firm, billing_mode=mode,
+        book=PriceBook.of(editions, edition_prices, catalog_features, feature_prices),
         period=periods.Period(subscription.current_period_start, subscription.current_period_end),
         today=today, pools={p.license_type: p for p in pools}, pending=list(pending),
         features={f.feature_code: f for f in features},

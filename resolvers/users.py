@@ -55,6 +55,11 @@ async def check_identity(
 
 
 async def find_or_create_user(uow: UnitOfWork, name: str, who: Identity, field: Sequence[str]) -> User:
+    user, _ = await find_or_create(uow, name, who, field)
+    return user
+
+
+async def find_or_create(uow: UnitOfWork, name: str, who: Identity, field: Sequence[str]) -> tuple[User, bool]:
     """Users are matched by email (case-insensitively) and by personal identity number, and
     nobody who names a person changes them: identity is the person's own. A match is reused
     unchanged only when it is one user and every identifier given is the one on file; no
@@ -68,7 +73,7 @@ async def find_or_create_user(uow: UnitOfWork, name: str, who: Identity, field: 
     if found:
         identity.check_same_person([(u.email_normalized, u.personal_identity_digest) for u in found],
                                    who.email, who.pin_digest, field)
-        return found[0]
+        return found[0], False
     user = User(
         name=require_text(name, [*field, "name"]),
         email=who.email,
@@ -78,7 +83,7 @@ async def find_or_create_user(uow: UnitOfWork, name: str, who: Identity, field: 
     )
     uow.session.add(user)
     await uow.session.flush()
-    return user
+    return user, True
 
 
 async def invite_user(
@@ -109,8 +114,9 @@ async def invite_user(
     employee = problems.check(optional_text, employee_number, [*field, "employeeNumber"], "Employee number")
     who = await check_identity(uow, email, personal_identity_number, field, problems)
     problems.done()
-    user = await find_or_create_user(uow, name, who, field)
-    existing = await uow.session.scalar(
+    user, created = await find_or_create(uow, name, who, field)
+    # A user made just now, in this transaction, has no membership anywhere: nothing to count.
+    existing = not created and await uow.session.scalar(
         select(func.count()).select_from(Membership)
         .where(Membership.user_id == user.id, Membership.company_id == company.id)
     )

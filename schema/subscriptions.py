@@ -108,7 +108,7 @@ class LiveContext(Context):
     async def event(self) -> AsyncIterator[Context]:
         """A fresh session and the principal as it stands now, for reading one event."""
         now = self.runtime.now()  # one clock per event: its grants (R52) and its reads agree
-        async with self.runtime.database.sessions() as session:
+        async with self.runtime.database.reads() as session:
             try:
                 principal = await authenticate(self.runtime.tokens, session, self.authorization,
                                                external=self.external, now=now, cache=self.runtime.principals)

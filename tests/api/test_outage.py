@@ -176,7 +176,7 @@ async def test_a_hung_database_fails_fast_on_the_connect_timeout(world: World) -
 
 
 async def test_a_restart_between_requests_goes_unnoticed(world: World) -> None:
-    """The pool holds connections the restart killed; pool_pre_ping finds them out before use."""
+    """The pool holds connections the restart killed; the driver saw them closed, the pool replaces them (models.db)."""
     bearer = {"Authorization": f"Bearer {world.firm.admin}"}
     for response in await asyncio.gather(*(world.http.post("/graphql", json={"query": FIRMS}, headers=bearer)
                                            for _ in range(4))):
