@@ -2,12 +2,27 @@
 principal was read moments ago (auth.principals)."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, Row, String, and_, case, cast, exists, literal_column, null, or_, select, union_all
+from sqlalchemy import (
+    Integer,
+    Row,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    exists,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.util import find_tables
 
 from auth import principals
 from auth.principal import CompanyGrant, Grants, Principal
@@ -97,11 +112,10 @@ async def load_grants(session: AsyncSession, user_id: int, now: datetime) -> Gra
     return _grants_of(rows)[0]
 
 
-async def _read(session: AsyncSession, claims: AccessClaims, user_id: int | None,
-                now: datetime) -> tuple[Principal, datetime | None]:
+def principal_statement(client_id: str, token_id: str, user_id: int | None, now: datetime) -> Any:
     """One statement for everything a token of ours stands for: the client, whether the token was
-    revoked (RFC 7009), the user's status and email, and their grants. Raises InvalidToken."""
-    revoked = exists().where(RevokedAccessToken.jti == claims.token_id)
+    revoked (RFC 7009), the user's status and email, and their grants."""
+    revoked = exists().where(RevokedAccessToken.jti == token_id)
     one: Any = literal_column("1")
     zero: Any = literal_column("0")
     client = _labelled(
@@ -109,13 +123,25 @@ async def _read(session: AsyncSession, claims: AccessClaims, user_id: int | None
         User.id if user_id is not None else _no(Integer),
         case((User.email.is_(None), one), else_=zero) if user_id is not None else _no(Integer),
         cast(User.status, String) if user_id is not None else _no(String), _no(String), _no(String), null(),
-    ).select_from(OAuthClient).where(OAuthClient.client_id == claims.client_id)
+    ).select_from(OAuthClient).where(OAuthClient.client_id == client_id)
     if user_id is None:
-        statement: Any = client
-    else:
-        client = client.outerjoin(User, User.id == user_id)
-        statement = union_all(_granting(user_id, now), _staff_roles(user_id), client)
-    rows = (await session.execute(statement)).all()
+        return client
+    client = client.outerjoin(User, User.id == user_id)
+    return union_all(_granting(user_id, now), _staff_roles(user_id), client)
+
+
+def read_tables() -> frozenset[str]:
+    """The tables a principal is read from: a commit that wrote none of them leaves kept
+    principals as they are (auth.principals)."""
+    statement = principal_statement("client", "token", 1, datetime.now(UTC))
+    found = find_tables(statement, include_aliases=True, include_joins=False, include_selects=False)
+    return frozenset(table.name for table in (getattr(f, "element", f) for f in found) if isinstance(table, Table))
+
+
+async def _read(session: AsyncSession, claims: AccessClaims, user_id: int | None,
+                now: datetime) -> tuple[Principal, datetime | None]:
+    """The principal_statement's rows, as a Principal. Raises InvalidToken."""
+    rows = (await session.execute(principal_statement(claims.client_id, claims.token_id, user_id, now))).all()
     found = next((row for row in rows if row.kind == 0), None)
     if found is None:
         raise InvalidToken("unknown client")
@@ -158,7 +184,7 @@ async def authenticate(tokens: TokenService, session: AsyncSession, authorizatio
         kept = cache.get(token, now)
         if kept is not None:
             return kept
-    read_version = principals.version()  # before the read: a commit during it makes what it read stale
+    read_version = principals.version(user_id)  # before the read: a commit during it makes what it read stale
     principal, until = await _read(session, claims, user_id, now)
     if cache is not None:
         cache.put(token, principal, read_version=read_version, now=now, until=until)

@@ -1,13 +1,18 @@
 """R77: a token's principal kept for a few seconds, so that a request costs no statement for it.
 
 What a principal holds (its client, the user's status and email, firm roles, the memberships
-that grant a role, whether the token was revoked) changes only when something commits. So every
-commit in this process bumps a version (`changed`, on SQLAlchemy's after_commit of any session),
-and an entry read before the last bump is not used: revoking a token, deactivating a membership or
-a user, cancelling a licence takes effect at once in the process that did it. Another process
-learns of it when its entry expires, BUREAU_PRINCIPAL_CACHE_SECONDS (5) after it was read: that is
-the window. An entry is also never used past the end of a membership it holds (R52, on the
-request's clock), nor before the moment it was read (a clock set back). 0 seconds keeps nothing.
+that grant a role, whether the token was revoked) changes only when something commits rows of the
+tables it is read from (`auth.authenticate.read_tables`). So a commit in this process that wrote
+such rows bumps a version (hooks on every SQLAlchemy session: the rows a flush wrote, and the
+bulk or textual statements a session ran), and an entry read before the bump is not used:
+revoking a token, deactivating a membership or a user, cancelling a licence takes effect at once
+in the process that did it. Rows of one user (the user, their memberships and staff roles) bump
+that user's version only; any other row of those tables, or a statement whose rows are not
+known, bumps every principal's. A commit that wrote none of them (a seat change, an order, the
+outbox) leaves the kept principals as they are. Another process learns of a change when its entry
+expires, BUREAU_PRINCIPAL_CACHE_SECONDS (5) after it was read: that is the window. An entry is
+also never used past the end of a membership it holds (R52, on the request's clock), nor before
+the moment it was read (a clock set back). 0 seconds keeps nothing.
 """
 
 import dataclasses
@@ -17,26 +22,96 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from itertools import chain
+from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from auth.principal import Grants, Principal
 
 MOST_PRINCIPALS = 10_000  # tokens kept at once, the least recently used going first
+MOST_USERS_NOTED = 100_000  # users whose own version is kept; beyond, every principal's is bumped
+_OWN_ROWS = {"users": "id", "memberships": "user_id", "firm_members": "user_id"}  # a user's rows, by column
+_TOUCHED = "bureau.principals.touched"  # session.info: the users whose rows were written, or EVERYONE
+EVERYONE = None
 
-_version = 0
+# One clock: each bump takes the next tick. A principal's version is the later of every
+# principal's last bump and its user's last bump, so either makes it change.
+_clock = 0
+_everyone_at = 0
+_user_at: dict[int, int] = {}
 
 
-def version() -> int:
-    return _version
+def version(user_id: int | None = None) -> int:
+    """The version a principal of `user_id` (None: a client's own token) is read at."""
+    return max(_everyone_at, _user_at.get(user_id, 0)) if user_id is not None else _everyone_at
+
+
+def changed(session: Session | None = None, user_ids: set[int] | None = EVERYONE) -> None:
+    """Principals read before now may be out of date: every one, or those of `user_ids`."""
+    global _clock, _everyone_at
+    _clock += 1
+    if user_ids is EVERYONE or len(_user_at) + len(user_ids) > MOST_USERS_NOTED:
+        _everyone_at = _clock
+        _user_at.clear()
+        return
+    for user_id in user_ids:
+        _user_at[user_id] = _clock
+
+
+@cache
+def _read_tables() -> frozenset[str]:
+    from auth.authenticate import read_tables  # (auth.authenticate imports this module)
+
+    return read_tables()
+
+
+def _note(session: Session, user_ids: set[int] | None) -> None:
+    if user_ids is EVERYONE:
+        session.info[_TOUCHED] = EVERYONE
+    elif _TOUCHED not in session.info or session.info[_TOUCHED] is not EVERYONE:
+        session.info.setdefault(_TOUCHED, set()).update(user_ids)
+
+
+def _own_users(table: str, obj: Any) -> set[int] | None:
+    column = _OWN_ROWS.get(table)
+    if column is None:
+        return EVERYONE
+    history = inspect(obj).attrs[column].history  # a row moved from one user to another: both
+    return {v for v in chain([getattr(obj, column)], history.deleted) if isinstance(v, int)}
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, flush_context: object) -> None:
+    tables = _read_tables()
+    for obj in chain(session.new, session.dirty, session.deleted):
+        table = getattr(obj, "__tablename__", None)
+        if table in tables and (obj not in session.dirty or session.is_modified(obj)):
+            _note(session, _own_users(table, obj))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    """A bulk UPDATE or DELETE, an INSERT statement or raw SQL: their rows are not known here."""
+    if state.is_select:
+        return
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if table is None or table in _read_tables():
+        _note(state.session, EVERYONE)
 
 
 @event.listens_for(Session, "after_commit")
-def changed(session: Session | None = None) -> None:
-    """After any commit of this process: every principal read before it may be out of date."""
-    global _version
-    _version += 1
+def _committed(session: Session) -> None:
+    if _TOUCHED in session.info:
+        changed(session, session.info.pop(_TOUCHED))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back (a commit took its notes already); not a savepoint's end
+        session.info.pop(_TOUCHED, None)
 
 
 @dataclass(frozen=True)
@@ -66,7 +141,7 @@ class PrincipalCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if (entry.version != _version or self.clock() >= entry.expires or now < entry.read_at
+        if (entry.version != version(entry.principal.user_id) or self.clock() >= entry.expires or now < entry.read_at
                 or (entry.until is not None and now >= entry.until)):
             del self._entries[key]
             return None
@@ -77,7 +152,7 @@ class PrincipalCache:
     def put(self, token: str, principal: Principal, *, read_version: int, now: datetime,
             until: datetime | None) -> None:
         """Keeps what was read at `read_version` (taken before the read began)."""
-        if self.seconds <= 0 or read_version != _version:
+        if self.seconds <= 0 or read_version != version(principal.user_id):
             return
         grants = principal.grants
         kept = dataclasses.replace(principal, grants=Grants(dict(grants.firm_roles), dict(grants.companies)))

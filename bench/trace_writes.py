@@ -36,6 +36,10 @@ class Tracer:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         return int(self.server.sockets[0].getsockname()[1])
 
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         tasks = [asyncio.create_task(self._frontend(reader, up_writer)),
@@ -130,8 +134,7 @@ async def main(repeat: int = 3) -> None:
                     print(f"{title} #{n}: {len(tracer.sent)} statements\n{listing(tracer.sent)}")
         await runtime.database.dispose()
     finally:
-        if tracer.server is not None:
-            tracer.server.close()
+        tracer.close()
         await drop_database(url)
 
 

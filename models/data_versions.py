@@ -14,11 +14,14 @@ from datetime import datetime
 from typing import TypeGuard
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Column,
     String,
     Table,
+    Text,
     TextClause,
+    bindparam,
     event,
     func,
     inspect,
@@ -49,6 +52,10 @@ UNREAD = frozenset({
 
 _TOUCHED = "bureau.data_versions.scopes"
 _USERS = "bureau.data_versions.users"
+# session.info: (channel, payload) pairs to NOTIFY before the commit (resolvers.events). On PostgreSQL
+# the bump's statement sends them too, one round trip for both; what it does not send (no bump, or
+# noted after it ran) its writer sends itself.
+NOTIFY = "bureau.commit.notify"
 
 
 class DataVersion(Base):
@@ -173,9 +180,20 @@ def _bump(session: Session) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [{"scope": scope, "version": 1} for scope in sorted(scopes)]
-    statement = insert(DataVersion).values(rows)
-    session.execute(statement.on_conflict_do_update(index_elements=[DataVersion.scope],
-                                                    set_={"version": DataVersion.version + 1}))
+    statement = insert(DataVersion).values(rows).on_conflict_do_update(
+        index_elements=[DataVersion.scope], set_={"version": DataVersion.version + 1})
+    notes: list[tuple[str, str]] = session.info.pop(NOTIFY, []) if dialect == "postgresql" else []
+    if not notes:
+        session.execute(statement)
+        return
+    # WITH bumped AS (the upsert) SELECT pg_notify(...) FROM unnest(channels, payloads), in their order:
+    # PostgreSQL runs a data-modifying WITH to completion whether or not the query reads it.
+    notes_table = func.unnest(bindparam("channels", [c for c, _ in notes], type_=ARRAY(Text)),
+                              bindparam("payloads", [p for _, p in notes], type_=ARRAY(Text))
+                              ).table_valued("channel", "payload", with_ordinality="n").render_derived()
+    session.execute(select(func.pg_notify(notes_table.c.channel, notes_table.c.payload))
+                    .add_cte(statement.returning(DataVersion.scope).cte("bumped"))
+                    .select_from(notes_table).order_by(notes_table.c.n))
 
 
 @event.listens_for(Session, "after_rollback")

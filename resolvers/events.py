@@ -36,6 +36,7 @@ from sqlalchemy.orm.util import identity_key
 
 from models import AuditEvent, Company, Subscription
 from models import ids as global_ids
+from models.data_versions import NOTIFY
 
 log = logging.getLogger("bureau.events")
 
@@ -48,6 +49,13 @@ RESYNC: Event = {"kind": "resync"}
 
 _ADDED = "bureau.live.added"  # session.info: audit rows flushed in the transaction
 _LOCAL = "bureau.live.local"  # session.info: events to hand to the hub after the commit (SQLite)
+_LICENCES = "bureau.live.licences"  # session.info: agreement id -> its subscription's id or None, as read
+
+
+def note_licence(session: Session, agreement_id: int, subscription_id: int | None) -> None:
+    """An agreement's subscription (None: it has none) as the transaction read it: its events take it
+    from here rather than read it again. (An agreement has at most one subscription.)"""
+    session.info.setdefault(_LICENCES, {})[agreement_id] = subscription_id
 
 
 # ------------------------------------------------------------------ the in-process hub
@@ -247,7 +255,7 @@ def _named(values: str | None) -> Iterator[tuple[str, int]]:
                 yield type_name, pk
 
 
-def _events(session: Session, rows: list[AuditEvent]) -> list[Event]:
+def _events(session: Session, rows: list[AuditEvent], noted: dict[int, int | None] | None = None) -> list[Event]:
     """The rows' events, with the subscriptions whose seat usage they may have moved."""
     companies: set[int] = set()
     agreements: set[int] = set()
@@ -264,15 +272,17 @@ def _events(session: Session, rows: list[AuditEvent]) -> list[Event]:
     agreement_of: dict[int, int] = {}
     for pk in list(companies):  # companies the transaction loaded already cost no statement
         known = session.identity_map.get(identity_key(Company, pk))
-        if isinstance(known, Company) and not inspect(known).expired:
+        if isinstance(known, Company) and "agreement_id" not in inspect(known).unloaded:
             agreement_of[pk] = known.agreement_id
             companies.discard(pk)
     if companies:
         agreement_of.update({pk: agreement for pk, agreement in session.execute(
             select(Company.id, Company.agreement_id).where(Company.id.in_(sorted(companies)))).all()})
-    by_agreement: dict[int, int] = {}
     master_of: dict[int, int] = {}
     wanted_agreements = agreements | set(agreement_of.values())
+    noted = noted or {}
+    by_agreement = {a: pk for a, pk in noted.items() if a in wanted_agreements and pk is not None}
+    wanted_agreements -= noted.keys()
     if wanted_agreements or firms:
         for pk, agreement, master_firm in session.execute(
             select(Subscription.id, Subscription.agreement_id, Subscription.master_firm_id).where(or_(
@@ -323,21 +333,30 @@ def _collect(session: Session, flush_context: object) -> None:
         session.info.setdefault(_ADDED, []).extend(added)
 
 
-@event.listens_for(Session, "before_commit")
+# First among the commit's hooks (insert=True): the notifications are then noted before the data
+# versions are bumped, and go out with the bump's statement (models.data_versions.NOTIFY).
+@event.listens_for(Session, "before_commit", insert=True)
 def _announce(session: Session) -> None:
-    if any(isinstance(obj, AuditEvent) for obj in session.new):
-        session.flush()  # the commit would flush next anyway; the rows need their ids now
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # the commit would flush next anyway; the rows need their ids, the reads below their state
     added: list[AuditEvent] = session.info.pop(_ADDED, [])
+    noted: dict[int, int | None] = session.info.pop(_LICENCES, {})
     rows = [row for row in added if inspect(row).persistent]  # not those of a rolled-back savepoint
     if not rows:
         return
-    events = _events(session, rows)
+    events = _events(session, rows, noted)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        for payload in payloads(events):
-            connection.execute(select(func.pg_notify(CHANNEL, payload)))
+        session.info.setdefault(NOTIFY, []).extend((CHANNEL, payload) for payload in payloads(events))
     else:
         session.info[_LOCAL] = (connection.engine, events)
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_the_rest(session: Session) -> None:
+    """What the data-version bump did not send (it had nothing to bump), still in this transaction."""
+    for channel, payload in session.info.pop(NOTIFY, []):
+        session.connection().execute(select(func.pg_notify(channel, payload)))
 
 
 @event.listens_for(Session, "after_commit")
@@ -352,3 +371,5 @@ def _deliver_locally(session: Session) -> None:
 def _forget(session: Session) -> None:
     session.info.pop(_ADDED, None)
     session.info.pop(_LOCAL, None)
+    session.info.pop(NOTIFY, None)
+    session.info.pop(_LICENCES, None)

@@ -11,10 +11,11 @@ from licensing import identity, seats
 from licensing import memberships as membership_rules
 from licensing.errors import Problems, RuleViolation
 from licensing.validation import optional_text, require_text
-from models import Company, Membership, User
+from models import Company, Membership, Subscription, User
 from models import ids as global_ids
 from models.enums import LicenseType, LinkPurpose, MembershipStatus, PayType, Role, UserErrorCode, UserStatus
-from resolvers import invitations
+from models.side_by_side import side_by_side
+from resolvers import events, invitations
 from resolvers.base import UnitOfWork
 from resolvers.periods import advance_agreements
 
@@ -59,7 +60,8 @@ async def find_or_create_user(uow: UnitOfWork, name: str, who: Identity, field: 
     return user
 
 
-async def find_or_create(uow: UnitOfWork, name: str, who: Identity, field: Sequence[str]) -> tuple[User, bool]:
+async def find_or_create(uow: UnitOfWork, name: str, who: Identity, field: Sequence[str], *,
+                         licence_of: int | None = None) -> tuple[User, bool]:
     """Users are matched by email (case-insensitively) and by personal identity number, and
     nobody who names a person changes them: identity is the person's own. A match is reused
     unchanged only when it is one user and every identifier given is the one on file; no
@@ -69,7 +71,15 @@ async def find_or_create(uow: UnitOfWork, name: str, who: Identity, field: Seque
         clauses.append(User.email_normalized == who.email)
     if who.pin_digest is not None:
         clauses.append(User.personal_identity_digest == who.pin_digest)
-    found = (await uow.session.scalars(select(User).where(or_(*clauses)).order_by(User.id))).all()
+    if licence_of is None:
+        found = list((await uow.session.scalars(select(User).where(or_(*clauses)).order_by(User.id))).all())
+    else:
+        # With the agreement's subscription, which the commit's live event names (resolvers.events):
+        # one statement for both.
+        found, licences = await side_by_side(uow.session, select(User).where(or_(*clauses)),
+                                             select(Subscription).where(Subscription.agreement_id == licence_of))
+        found.sort(key=lambda u: u.id)
+        events.note_licence(uow.session.sync_session, licence_of, licences[0].id if licences else None)
     if found:
         identity.check_same_person([(u.email_normalized, u.personal_identity_digest) for u in found],
                                    who.email, who.pin_digest, field)
@@ -114,7 +124,7 @@ async def invite_user(
     employee = problems.check(optional_text, employee_number, [*field, "employeeNumber"], "Employee number")
     who = await check_identity(uow, email, personal_identity_number, field, problems)
     problems.done()
-    user, created = await find_or_create(uow, name, who, field)
+    user, created = await find_or_create(uow, name, who, field, licence_of=company.agreement_id)
     # A user made just now, in this transaction, has no membership anywhere: nothing to count.
     existing = not created and await uow.session.scalar(
         select(func.count()).select_from(Membership)

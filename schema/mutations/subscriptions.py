@@ -9,6 +9,7 @@ from loaders import relations as r
 from models import Subscription as SubscriptionRow
 from models.enums import PriceBasis
 from resolvers import cancellations, subscriptions
+from resolvers.base import UnitOfWork
 from resolvers.subscriptions import ChangeResult
 from schema.context import Info
 from schema.errors import UserError
@@ -107,14 +108,19 @@ class ChangeSeatsInput:
     idempotency_key: str | None = None
 
 
+async def _order_of(root: "ChangeSeatsPayload", info: Info) -> Order | None:
+    return await load_order(info, root.result)  # read only when asked for
+
+
 @strawberry.type
 class ChangeSeatsPayload:
     subscription: LicenseSubscription | None = None
-    order: Order | None = strawberry.field(default=None, description="The order created when seats were added.")
+    order: Order | None = strawberry.field(resolver=_order_of, description="The order created when seats were added.")
     scheduled_change: ScheduledChange | None = strawberry.field(
         default=None, description="The change scheduled when seats were removed.")
     preview: ChangePreview | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+    result: strawberry.Private[ChangeResult | None] = None
 
 
 @strawberry.input
@@ -187,12 +193,22 @@ class SubscriptionChangeMutations:
     @mutation(Action.CHANGE_SUBSCRIPTION, description="Adding seats takes effect at once and creates an order; "
               "removing seats takes effect at the next period.")
     async def change_seats(self, info: Info, input: ChangeSeatsInput) -> ChangeSeatsPayload:
-        outcome = await run(info, _target(input.subscription_id), lambda uow, sub: subscriptions.change_seats(
-            uow, sub, license_type=input.license_type, seats=input.seats), input=input)
+        changed: list[SubscriptionRow] = []
+
+        async def work(uow: UnitOfWork, sub: SubscriptionRow) -> ChangeResult:
+            changed.append(sub)
+            return await subscriptions.change_seats(uow, sub, license_type=input.license_type, seats=input.seats)
+
+        outcome = await run(info, _target(input.subscription_id), work, input=input)
         result = outcome.value
+        if result is not None and changed and not input.dry_run and not outcome.errors:
+            # The row as this transaction committed it, and seen by the caller (the target's
+            # visibility was checked): the payload need not read it again. A seat change moves no
+            # subscription between firms or agreements, so who may see it is unchanged.
+            info.context.loaders.get(r.SubscriptionByIdLoader).prime(result.subscription_id, changed[-1])
         return ChangeSeatsPayload(subscription=await load_subscription(info, result),
-                                  order=await load_order(info, result), scheduled_change=scheduled_of(result),
-                                  preview=preview_of(info, result), user_errors=user_errors(outcome))
+                                  scheduled_change=scheduled_of(result), preview=preview_of(info, result),
+                                  user_errors=user_errors(outcome), result=result)
 
     @mutation(Action.CHANGE_SUBSCRIPTION,
               description="Edition changes take effect at the start of the next billing period.")

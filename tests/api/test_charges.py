@@ -198,6 +198,7 @@ async def test_charges_cost_the_same_number_of_statements_at_any_size(
                              license_type="CONCURRENT")
 
     async def count(firm: Firm) -> tuple[int, dict[str, Any]]:
+        await api.ok("{ __typename }", token=firm.admin)  # authenticated first, as kept or not (R77)
         statements.reset()
         data = await api.ok(NESTED, {"id": firm.id}, token=firm.admin)
         return statements.count, data

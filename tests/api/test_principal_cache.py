@@ -114,6 +114,42 @@ async def test_a_deactivated_membership_ends_its_access_at_once(api: Api) -> Non
     assert not await sees(api, company_id, member)
 
 
+async def authentication_statements(api: Api, statements: StatementCounter, token: str) -> list[str]:
+    """What a bare request sends: only authentication's statement, or nothing while kept."""
+    statements.reset()
+    assert (await api.post("{ __typename }", token=token)).status_code == 200
+    return statements.statements[:]
+
+
+async def test_a_commit_that_wrote_no_principal_s_rows_keeps_them(api: Api, statements: StatementCounter) -> None:
+    """A seat change writes pools, an order, an audit row: no table a principal is read from."""
+    firm = await api.firm()
+    agreement_id, _ = await api.agreement(firm)
+    subscription = await api.subscription(firm, agreement_id, named=3)
+    token = await api.token(firm.admin_email)
+    assert len(await authentication_statements(api, statements, token)) == 1
+    changed = await api.mutate("changeSeats", {"subscriptionId": subscription, "licenseType": "NAMED", "seats": 4},
+                               "subscription { id }", token=token)
+    assert changed["userErrors"] == []
+    assert await authentication_statements(api, statements, token) == []
+
+
+async def test_another_user_s_rows_keep_my_principal_and_mine_do_not(api: Api, statements: StatementCounter) -> None:
+    """An invitation writes a user and a membership of someone else: the inviter's principal is kept.
+    A change to the member's own membership is read again for the member, whatever process kept it."""
+    firm, company_id, membership, member = await member_of_company(api)
+    token = await api.token(firm.admin_email)
+    assert await sees(api, company_id, member) and await sees(api, company_id, token)
+    await api.invite(token, company_id, email=unique("other") + "@n1.example")
+    assert await authentication_statements(api, statements, token) == []
+    assert await authentication_statements(api, statements, member) == []  # not the member's rows either
+    changed = await api.mutate("updateMembership", {"membershipId": membership, "employeeNumber": "E-7"},
+                               "membership { employeeNumber }", token=token)
+    assert changed["membership"]["employeeNumber"] == "E-7", changed
+    assert len(await authentication_statements(api, statements, member)) == 1
+    assert await authentication_statements(api, statements, token) == []
+
+
 async def test_another_process_s_revocation_holds_within_the_window(other: tuple[Api, Clock],
                                                                     database: Database) -> None:
     kept, clock = other
