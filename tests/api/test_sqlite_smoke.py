@@ -64,10 +64,10 @@ async def test_core_path_on_sqlite(sqlite_api: Api, tmp_path: Path) -> None:
                                                      "billingMode": "CUSTOMER"}, "agreement { id }", token=vendor,
                                  expect_errors=True)
     assert [e["code"] for e in duplicate["userErrors"]] == ["DUPLICATE_CUSTOMER_NUMBER"]
-    await api.mutate("createSubscription", {"ownerId": agreement_id, "editionCode": "PLUS",
-                                            "billingInterval": "MONTHLY",
-                                            "seats": [{"licenseType": "NAMED", "count": 1}]},
-                     "subscription { id }", token=vendor)
+    subscription = (await api.mutate("createSubscription", {"ownerId": agreement_id, "editionCode": "PLUS",
+                                                            "billingInterval": "MONTHLY",
+                                                            "seats": [{"licenseType": "NAMED", "count": 1}]},
+                                     "subscription { id }", token=vendor))["subscription"]["id"]
     await api.invite(vendor, company_id, email="u@lite.example")
     full = await api.invite(vendor, company_id, email="v@lite.example", expect_errors=True)
     assert [e["code"] for e in full["userErrors"]] == ["SEAT_LIMIT_REACHED"]
@@ -78,6 +78,11 @@ async def test_core_path_on_sqlite(sqlite_api: Api, tmp_path: Path) -> None:
     agreement = data["firm"]["agreements"]["edges"][0]["node"]
     assert agreement["subscription"]["monthlyPrice"] == {"amount": "249.00", "currency": "SEK"}
     assert agreement["subscription"]["seats"] == [{"inUse": 1, "available": 0}]
+    # a seat added: its situation is read side by side (models.side_by_side: FULL JOIN ON false, SQLite 3.39+)
+    added = await api.mutate("changeSeats", {"subscriptionId": subscription, "licenseType": "NAMED", "seats": 2},
+                             "subscription { seats { licenseType purchased } }", token=vendor)
+    assert added["subscription"]["seats"] == [{"licenseType": "NAMED", "purchased": 2}]
+    await api.invite(vendor, company_id, email="v@lite.example")
     # the firm admin's token, issued by the command line for a staff user
     admin = bureau(tmp_path, "tokens", "issue", "--client-id", api.vendor_client_id, "--user-email",
                    "A@lite.example", "--scopes", "firms:read")
