@@ -227,7 +227,7 @@ class GraphQLEndpoint:
             return
         started = time.perf_counter()
         now = self.runtime.now()  # one clock per request: its grants (R52) and its reads agree
-        async with self.runtime.database.sessions() as session:
+        async with self.runtime.database.reads() as session:
             try:
                 principal = await self._principal(session, request, now)
                 observed_requests.note_client(principal.client_id)
@@ -415,7 +415,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         from auth.policy import Forbidden
         from resolvers.exports import reinvoicing_csv
 
-        async with runtime.database.sessions() as session:
+        async with runtime.database.reads() as session:
             try:
                 principal = await authenticate(runtime.tokens, session, request.headers.get("authorization"),
                                                external=getattr(request.app.state, "trusted_issuers", None),
