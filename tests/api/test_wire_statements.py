@@ -6,6 +6,7 @@ transaction of its own and a pooled connection is not pinged on every checkout, 
 read is its one statement, plus authentication's one when the principal is not kept (R77).
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -118,7 +119,15 @@ async def test_a_connection_the_server_closed_is_replaced_before_use(wire: Wire)
             terminated = await connection.scalar(text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
-        assert terminated >= 1
+            assert terminated >= 1
+            for _ in range(100):  # until the backends are gone and their sockets closed
+                left = await connection.scalar(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"),
+                    {"name": name})
+                if left == 0:
+                    break
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)  # the closing sockets reach this event loop
     finally:
         await admin.dispose()
     for _ in range(3):  # every pooled connection was terminated; each request must still be answered
