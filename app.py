@@ -87,7 +87,7 @@ from web.response_cache import (
     visible_firms,
 )
 from web.routes import web_routes
-from web.serving import tune_garbage_collector
+from web.serving import collect_fully, tune_garbage_collector
 
 log = logging.getLogger("bureau.http")
 
@@ -272,6 +272,9 @@ class GraphQLEndpoint:
                 await self.graphql(scope, receive, send)
             finally:
                 await db.close()
+                # The context holds the request, whose scope holds the context: a cycle that kept every
+                # request's session and answer alive until the cyclic collector ran (R100).
+                scope["state"].pop("context", None)
         REQUESTS.labels("ok").inc()
         LATENCY.observe(time.perf_counter() - started)
 
@@ -460,6 +463,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tune_garbage_collector(runtime.settings)  # after the imports and the schema: R78
+        collector = asyncio.create_task(collect_fully(runtime.settings.gc_full_seconds)) \
+            if runtime.settings.gc_full_seconds > 0 else None
         stop = asyncio.Event()
         worker = None
         if runtime.settings.smtp_url:
@@ -473,6 +478,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         async with hub_for(runtime.database.engine).running(runtime.database.engine):
             yield
         stop.set()
+        if collector is not None:
+            collector.cancel()
         if worker is not None:
             await worker
         await runtime.budget.close()

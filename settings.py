@@ -225,6 +225,9 @@ class Settings:
     # raised so that a request's short-lived cycles are collected less often (web.serving).
     gc_freeze: bool = field(default_factory=lambda: _switch("BUREAU_GC_FREEZE", True))
     gc_thresholds: tuple[int, int, int] | None = field(default_factory=_gc_thresholds)
+    # R100: a full collection this often (0: only when Python's own heuristic runs one), so that what
+    # requests left in the oldest generation does not grow the process between Python's rare ones.
+    gc_full_seconds: float = field(default_factory=lambda: _seconds_or_zero("BUREAU_GC_FULL_SECONDS", 10.0))
 
     def __post_init__(self) -> None:
         if self.cost_bucket < self.cost_limit:
