@@ -9,6 +9,7 @@ from auth.budget import Budget, budget_for
 from auth.keys import KeyRing
 from auth.principals import PrincipalCache
 from auth.tokens import TokenService
+from live import publish
 from models.db import Database
 from settings import Settings
 
@@ -32,7 +33,8 @@ class Runtime:
 
     def __post_init__(self) -> None:
         # The hooks every commit through this database needs, on its session factory (models.db):
-        # the principals' version (R77). Data versions come with it.
+        # live events (live.publish) and the principals' version (R77). Data versions come with it.
+        publish.install(self.database.sessions)
         principals.install(self.database.sessions)
         self.principals = PrincipalCache(self.settings.principal_cache_seconds)
         self.budget = budget_for(self.settings.redis_url, self.settings.cost_bucket, self.settings.cost_restore_rate,
