@@ -53,6 +53,7 @@ from auth.principal import Principal
 from auth.secrets import server_secret
 from auth.tokens import InvalidToken
 from licensing import identity
+from live.listener import listening
 from loaders.base import RequestDb
 from models.data_versions import current_versions, next_change
 from models.db import Database, connect
@@ -62,7 +63,6 @@ from observability import requests as observed_requests
 from observability import tracing
 from resolvers import accounts
 from resolvers.base import run_in_transaction
-from resolvers.events import hub_for
 from resolvers.outbox import record_backlog as outbox_metrics
 from resolvers.runtime import Runtime
 from schema import schema
@@ -475,7 +475,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                                                     runtime.now, stop, sender=runtime.settings.mail_from,
                                                     issuer=runtime.settings.issuer))
         # Live events: this process LISTENs for every instance's (DESIGN.md section 5).
-        async with hub_for(runtime.database.engine).running(runtime.database.engine):
+        async with listening(runtime.database.engine):
             yield
         stop.set()
         if collector is not None:

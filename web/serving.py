@@ -62,7 +62,7 @@ def cores() -> int:
 
 def default_workers(database_url: str) -> int:
     """One worker per core; one on SQLite, whose single file takes one writer at a time and whose
-    live events reach only the process that wrote them (resolvers.events)."""
+    live events reach only the process that wrote them (live.publish)."""
     return 1 if database_url.startswith("sqlite") else cores()
 
 
