@@ -40,7 +40,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -67,6 +67,7 @@ from resolvers.runtime import Runtime
 from schema import schema
 from schema.context import Context
 from schema.cost import budget_key
+from schema.persisted_queries import PersistedQueries, Refused
 from schema.subscriptions import LiveContext
 from settings import Settings
 from web.guard import RequestGuard, replay_body
@@ -105,6 +106,7 @@ def _not_json(constant: str) -> object:
 class GraphQLApp(GraphQL[Context, None]):
     runtime: Runtime
     cache: ResponseCache | None = None
+    persisted: PersistedQueries
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,7 +117,18 @@ class GraphQLApp(GraphQL[Context, None]):
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as exc:
             response = graphql_error(exc.status_code, exc.reason, HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST"))
+        except Refused as exc:  # R74, R75: a persisted query that does not run
+            response = graphql_error(exc.status, exc.message, exc.code)
         await response(scope, receive, send)
+
+    async def execute_single(self, request: Request, request_adapter: Any, sub_response: Any,  # type: ignore[override]
+                             context: Context, root_value: None, request_data: GraphQLRequestData) -> ExecutionResult:
+        """R74: an APQ request runs its document's text, found by its hash; Refused when it must not run."""
+        resolved = await self.persisted.resolve(request_data.query, request_data.extensions)
+        request_data.query = resolved.query
+        context.persisted_register = resolved.register
+        return await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                            request_data)
 
     def encode_json(self, data: object) -> bytes:
         """orjson: the same JSON as strawberry's json.dumps (UTF-8 left unescaped), several times faster (R78)."""
@@ -142,8 +155,10 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Any, response: Any) -> Context:
         if isinstance(request, WebSocket):
             # graphql-transport-ws: on_ws_connect authenticates the connection_init payload's token.
-            return LiveContext(self.runtime, external=getattr(request.app.state, "trusted_issuers", None),
+            live = LiveContext(self.runtime, external=getattr(request.app.state, "trusted_issuers", None),
                                authorization=request.headers.get("authorization"))
+            live.persisted = self.persisted  # R75 holds on the websocket too (schema.persisted_queries)
+            return live
         context: Context = request.state.context if hasattr(request.state, "context") else None  # type: ignore[assignment]
         if context is not None:
             context.request, context.response = request, response
@@ -215,6 +230,7 @@ class GraphQLEndpoint:
         self.graphql.runtime = runtime
         if runtime.settings.response_cache:
             self.graphql.cache = ResponseCache(runtime.settings, runtime.now)
+        self.graphql.persisted = PersistedQueries(runtime.settings)
         self._cache_secret: bytes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -239,10 +255,10 @@ class GraphQLEndpoint:
                 await rejected(exc)(scope, receive, send)
                 return
             db = RequestDb(session, now)
-            context = Context(principal=principal, db=db, runtime=self.runtime)
+            context = Context(principal=principal, db=db, runtime=self.runtime, persisted=self.graphql.persisted)
             scope.setdefault("state", {})["context"] = context
             if self.graphql.cache is not None and cacheable(principal):
-                read, receive = await self._read(request, receive)
+                read, receive = await self._read(request, receive, context)
                 if read is not None and only_queries(read.query):
                     context.cache_key = await self._cache_key(session, principal, read, now)
                     entry = await self.graphql.cache.get(context.cache_key)
@@ -251,6 +267,8 @@ class GraphQLEndpoint:
                         context.cache_until = await next_change(session, visible_firms(principal), now)
                     else:
                         await db.close()
+                        if context.persisted_register is not None:  # R74: a cached answer was let through
+                            await self.graphql.persisted.store(context.persisted_register, read.query)
                         await cached(scope, receive, send)
                         REQUESTS.labels("ok").inc()
                         LATENCY.observe(time.perf_counter() - started)
@@ -262,12 +280,12 @@ class GraphQLEndpoint:
         REQUESTS.labels("ok").inc()
         LATENCY.observe(time.perf_counter() - started)
 
-    @staticmethod
-    async def _read(request: Request, receive: Receive) -> tuple[Read | None, Receive]:
+    async def _read(self, request: Request, receive: Receive, context: Context) -> tuple[Read | None, Receive]:
         """The GraphQL request as the cache keys it, and the body for strawberry to read again. None for
         what strawberry would refuse or does not take as JSON; it answers those itself."""
         if request.method == "GET":
-            return (Read.of_params(request.query_params) if "query" in request.query_params else None), receive
+            value = Read.value_of_params(request.query_params)
+            return (None if value is None else Read.of_json(await self._persisted(value, context))), receive
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if request.method != "POST" or content_type != "application/json":
             return None, receive
@@ -276,7 +294,27 @@ class GraphQLEndpoint:
             value = json.loads(body, parse_constant=_not_json)
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             value = None
-        return Read.of_json(value), replay_body(body, receive)
+        return Read.of_json(await self._persisted(value, context)), replay_body(body, receive)
+
+    async def _persisted(self, value: object, context: Context) -> object:
+        """R74: an APQ request is keyed by its document, as if its text had been sent (and not kept when it
+        would be refused: strawberry's path answers it). R75: a text outside the allow-list is not kept."""
+        if not isinstance(value, dict):
+            return value
+        query, extensions = value.get("query"), value.get("extensions")
+        store = self.graphql.persisted
+        if isinstance(extensions, dict) and extensions.get("persistedQuery") is not None \
+                and (query is None or isinstance(query, str)):
+            try:
+                resolved = await store.resolve(query, extensions)
+            except Refused:
+                return None
+            query, context.persisted_register = resolved.query, resolved.register
+            rest = {key: item for key, item in extensions.items() if key != "persistedQuery"}
+            value = {**value, "query": query, "extensions": rest or None}
+        if isinstance(query, str) and not store.allows(query):
+            return None
+        return value
 
     async def _cache_key(self, session: AsyncSession, principal: Principal, read: Read, now: datetime) -> str:
         """R82: the caller's grants, the data versions of every firm it may see, the date and the request."""
@@ -465,6 +503,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         await runtime.budget.close()
         if graphql.graphql.cache is not None:
             await graphql.graphql.cache.close()
+        await graphql.graphql.persisted.close()
         await runtime.database.dispose()
 
     # Browser apps on BUREAU_CORS_ORIGINS call the API with bearer tokens, never cookies.
@@ -500,6 +539,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     )
     app.state.runtime = runtime
     app.state.response_cache = graphql.graphql.cache
+    app.state.persisted_queries = graphql.graphql.persisted
     app.state.trusted_issuers = TrustedIssuers.from_env(
         own_issuer=runtime.settings.issuer, clock=runtime.now,
         numbers=NumberRules(identity.canonical_personnummer, identity.personnummer_digest))
