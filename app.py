@@ -134,6 +134,10 @@ class GraphQLApp(GraphQL[Context, None]):
         """orjson: the same JSON as strawberry's json.dumps (UTF-8 left unescaped), several times faster (R78)."""
         return orjson.dumps(data)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """As strawberry's, but a GET of a persisted query by its hash alone is a GraphQL request (R74)."""
+        return super().should_render_graphql_ide(request) and "extensions" not in request.query_params
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page()  # our own page and files, no CDN (R88)
 
@@ -208,8 +212,9 @@ def _challenge(reason: str, error: str) -> str:
 
 
 def _wants_ide(request: Request) -> bool:
+    # A GET of a persisted query by its hash alone carries `extensions` instead (R74).
     return (request.method == "GET" and "text/html" in request.headers.get("accept", "")
-            and "query" not in request.query_params)
+            and "query" not in request.query_params and "extensions" not in request.query_params)
 
 
 def unauthenticated(reason: str, error: str = "invalid_token") -> Response:

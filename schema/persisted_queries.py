@@ -84,7 +84,7 @@ class Persisted:
         if not isinstance(value, dict):
             raise Refused(400, "extensions.persistedQuery must be an object", "BAD_REQUEST")
         version = value.get("version")
-        if type(version) is not int or version != 1:
+        if isinstance(version, bool) or not isinstance(version, int | float) or version != 1:  # 1 as JSON has it
             raise Refused(400, "Unsupported persisted query version", "BAD_REQUEST")
         digest = value.get("sha256Hash")
         if not isinstance(digest, str) or _HASH.fullmatch(digest) is None:

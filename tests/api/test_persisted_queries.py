@@ -353,3 +353,14 @@ async def test_the_cli_adds_documents_that_the_server_then_allows(database: Data
     async with app_of(database, api, persisted_queries=str(path), persisted_only=True) as app:
         body = apq(sha256(document.read_text()), variables={"id": firm.id})
         assert data_of(await app.post(body, firm.admin))["firm"]["name"]
+
+
+async def test_a_manifest_without_persisted_only_is_known_from_the_start(database: Database, api: Api,
+                                                                         tmp_path: Path) -> None:
+    """Apollo's persisted query list IDs work at once; other documents still register by the handshake."""
+    firm = await api.firm()
+    listed = firm_query()
+    async with app_of(database, api, persisted_queries=manifest(tmp_path, listed)) as app:
+        assert data_of(await app.get(apq(sha256(listed), variables={"id": firm.id}), firm.admin))["firm"]
+        assert data_of(await app.post({"query": firm_query(), "variables": {"id": firm.id}}, firm.admin))["firm"]
+        await handshake(app, firm)
