@@ -42,6 +42,8 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -103,8 +105,34 @@ def _not_json(constant: str) -> object:
     raise ValueError(f"{constant} is not JSON")  # Python's json would take NaN and Infinity
 
 
+class PersistedSubscribe(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with R74: a subscribe message's `extensions.persistedQuery` is resolved as
+    on HTTP (strawberry would drop it); a refusal is the operation's `error` message."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload, context = message.get("payload"), self.context
+        extensions = payload.get("extensions") if isinstance(payload, dict) else None
+        if not (self.connection_acknowledged and isinstance(extensions, dict) and isinstance(context, LiveContext)
+                and isinstance(context.persisted, PersistedQueries) and message.get("id") not in self.operations):
+            await super().handle_subscribe(message)  # strawberry's own answers (4401, 4409, ...)
+            return
+        query = payload.get("query")
+        try:
+            resolved = await context.persisted.resolve(query if isinstance(query, str) else None, extensions)
+        except Refused as exc:
+            await self.send_message({"id": message["id"], "type": "error",
+                                     "payload": [{"message": exc.message, "extensions": {"code": exc.code}}]})
+            return
+        if resolved.register is not None:
+            context.persisted_pending.add(resolved.register)
+        if resolved.query is not None:
+            message = {**message, "payload": {**payload, "query": resolved.query}}
+        await super().handle_subscribe(message)
+
+
 class GraphQLApp(GraphQL[Context, None]):
     runtime: Runtime
+    graphql_transport_ws_handler_class = PersistedSubscribe
     cache: ResponseCache | None = None
     persisted: PersistedQueries
 
@@ -161,7 +189,7 @@ class GraphQLApp(GraphQL[Context, None]):
             # graphql-transport-ws: on_ws_connect authenticates the connection_init payload's token.
             live = LiveContext(self.runtime, external=getattr(request.app.state, "trusted_issuers", None),
                                authorization=request.headers.get("authorization"))
-            live.persisted = self.persisted  # R75 holds on the websocket too (schema.persisted_queries)
+            live.persisted = self.persisted  # R74 and R75 hold on the websocket too (PersistedSubscribe)
             return live
         context: Context = request.state.context if hasattr(request.state, "context") else None  # type: ignore[assignment]
         if context is not None:

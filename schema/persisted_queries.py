@@ -9,7 +9,8 @@ APQ, as Apollo Server answers it: a request's `extensions.persistedQuery` is
   `PERSISTED_QUERY_HASH_MISMATCH`, HTTP 400); the query runs as any other and, once it has parsed,
   validated within the limits of R59 and been let through to execution (scopes, cost), it is stored.
 - any other version or form: HTTP 400 `BAD_REQUEST`.
-What runs is the text, so the document cache (R76), the limits (R59, the stored text's size
+The HTTP endpoint and the websocket's subscribe (app.GraphQLApp, app.PersistedSubscribe) resolve it
+before strawberry parses. What runs is the text, so the document cache (R76), the limits (R59, the stored text's size
 included), the cost (R63, R64) and the response cache (R83) see a persisted query as they see its text.
 
 The store is this process's (least recently used out, bounded in documents and in characters) and,
@@ -296,8 +297,17 @@ class PersistedOnly(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         store = getattr(context.context, "persisted", None)
-        digest = getattr(context.context, "persisted_register", None)
-        if isinstance(store, PersistedQueries) and digest is not None and context.query is not None:
-            context.context.persisted_register = None
-            await store.store(digest, context.query)
+        if isinstance(store, PersistedQueries) and context.query is not None:
+            digest = getattr(context.context, "persisted_register", None)
+            # A websocket's operations share one context: each pending hash is matched to its own text.
+            pending = getattr(context.context, "persisted_pending", None)
+            if digest is not None:
+                context.context.persisted_register = None
+            elif pending:
+                digest = sha256(context.query)
+                if digest not in pending:
+                    digest = None
+                pending.discard(digest)
+            if digest is not None:
+                await store.store(digest, context.query)
         yield

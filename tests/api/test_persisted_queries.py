@@ -26,7 +26,8 @@ from schema.documents import DOCUMENTS
 from schema.persisted_queries import MANIFEST_FORMAT, sha256
 from settings import Limits, Settings
 from tests.api.client import Api, Firm, unique
-from tests.api.test_live_events import live, serve
+from tests.api.test_hostile_inputs import HOSTILE_PERSISTED
+from tests.api.test_live_events import live, serve, until
 from tests.api.test_query_budget_redis import REDIS, redis_keys
 from tests.conftest import StatementCounter
 
@@ -313,6 +314,39 @@ async def test_persisted_only_holds_on_the_websocket(database_url: str, api: Api
         assert message["payload"][0]["extensions"]["code"] == "QUERY_NOT_IN_SAFELIST"
         await client.subscribe("2", listed, {"firm": firm.id})
         await client.nothing(within=1.0)  # subscribed, waiting for events
+
+
+async def subscribe(client: Any, op_id: str, payload: dict[str, Any]) -> None:
+    await client.ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+
+
+async def test_the_handshake_over_the_websocket(database_url: str, api: Api) -> None:
+    firm = await api.firm()
+    query = f"subscription {unique('Apq')}($firm: ID!) {{ auditEvents(firmId: $firm) {{ action }} }}"
+    variables = {"firm": firm.id}
+    async with serve(Runtime.create(connect(database_url), Settings())) as server:
+        async with live(server, firm.admin) as client:
+            await subscribe(client, "1", apq(sha256(query), variables=variables))
+            assert await client.receive() == {"id": "1", "type": "error", "payload": [NOT_FOUND]}
+            await subscribe(client, "2", apq(sha256(query + " "), query, variables))
+            message = await client.receive()
+            assert message["type"] == "error"
+            assert message["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_HASH_MISMATCH"
+            for number, value in enumerate(HOSTILE_PERSISTED.values()):  # R58 on this way in too
+                await subscribe(client, f"h{number}", {"query": query, "variables": variables,
+                                                       "extensions": {"persistedQuery": value}})
+                message = await client.receive()
+                assert message["type"] == "error" and message["payload"][0]["extensions"]["code"] == "BAD_REQUEST"
+            await subscribe(client, "3", apq(sha256(query), query, variables))
+            await client.nothing(within=1.0)  # subscribed, and so stored
+        async with live(server, firm.admin) as client:  # another connection, by the hash alone
+            before = server.hub.ready_count
+            await subscribe(client, "4", apq(sha256(query), variables=variables))
+            await until(lambda: server.hub.ready_count > before)
+            await api.agreement(firm, company=False)
+            message = await client.receive()
+            assert message["type"] == "next" and message["payload"]["data"]["auditEvents"]["action"] \
+                == "agreement.created", message
 
 
 def test_a_manifest_whose_id_is_not_its_bodys_hash_stops_the_start(database: Database, tmp_path: Path) -> None:
