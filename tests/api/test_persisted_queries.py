@@ -28,10 +28,12 @@ from settings import Limits, Settings
 from tests.api.client import Api, Firm, unique
 from tests.api.test_hostile_inputs import HOSTILE_PERSISTED
 from tests.api.test_live_events import live, serve, until
-from tests.api.test_query_budget_redis import REDIS, redis_keys
+from tests.api.test_query_budget_redis import REDIS, own_redis, redis_keys, start_redis
 from tests.conftest import StatementCounter
 
 ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["own_redis"]  # the fixture, imported for pytest
+
 NOT_FOUND = {"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}
 
 
@@ -245,6 +247,29 @@ async def test_a_redis_outage_falls_back_to_the_process_store(database: Database
         assert error_of(await app.post(apq(sha256(firm_query())), firm.admin), 200) == NOT_FOUND
     warnings = [r.getMessage() for r in caplog.records if r.name == "bureau.persisted_queries"]
     assert len(warnings) == 1 and "Redis unreachable for persisted queries" in warnings[0], warnings
+
+
+async def test_after_a_redis_outage_the_store_is_shared_again(
+    database: Database, api: Api, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    own_redis: tuple[int, list[subprocess.Popen[bytes]]],
+) -> None:
+    port, processes = own_redis
+    start_redis(port, processes, tmp_path)
+    firm = await api.firm()
+    caplog.set_level(logging.WARNING, "bureau.persisted_queries")
+    url = f"redis://127.0.0.1:{port}/0"
+    async with app_of(database, api, redis_url=url) as a, app_of(database, api, redis_url=url) as b:
+        processes[0].kill()
+        processes[0].wait()
+        query, digest = await handshake(a, firm)  # served from a's own store meanwhile
+        assert data_of(await a.post(apq(digest, variables={"id": firm.id}), firm.admin))
+        assert error_of(await b.post(apq(digest, variables={"id": firm.id}), firm.admin), 200) == NOT_FOUND
+        start_redis(port, processes, tmp_path)
+        later, later_digest = await handshake(a, firm)
+        assert data_of(await b.post(apq(later_digest, variables={"id": firm.id}), firm.admin))["firm"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "bureau.persisted_queries"]
+    assert sum("Redis unreachable for persisted queries" in m for m in messages) == 2, messages  # once each
+    assert sum("persisted queries are shared again" in m for m in messages) == 2, messages
 
 
 async def test_a_hit_is_answered_from_the_response_cache_as_its_text_is(
