@@ -145,8 +145,10 @@ class GraphQLApp(GraphQL[Context, None]):
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as exc:
             response = graphql_error(exc.status_code, exc.reason, HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST"))
-        except Refused as exc:  # R74, R75: a persisted query that does not run
-            response = graphql_error(exc.status, exc.message, exc.code)
+        except Refused as exc:  # R74, R75: a persisted query that does not run; never kept by a cache (a CDN's
+            # PersistedQueryNotFound would outlive the registration), as Apollo Router answers it
+            response = graphql_error(exc.status, exc.message, exc.code,
+                                     headers={"Cache-Control": "private, no-cache, must-revalidate"})
         await response(scope, receive, send)
 
     async def execute_single(self, request: Request, request_adapter: Any, sub_response: Any,  # type: ignore[override]

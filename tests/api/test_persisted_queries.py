@@ -109,8 +109,9 @@ async def handshake(app: App, firm: Firm, send: str = "post") -> tuple[str, str]
     query = firm_query()
     digest = sha256(query)
     request = app.post if send == "post" else app.get
-    missing = error_of(await request(apq(digest, variables={"id": firm.id}), firm.admin), 200)
-    assert missing == NOT_FOUND
+    response = await request(apq(digest, variables={"id": firm.id}), firm.admin)
+    assert error_of(response, 200) == NOT_FOUND
+    assert response.headers["cache-control"] == "private, no-cache, must-revalidate"  # no CDN keeps it
     registered = data_of(await request(apq(digest, query, {"id": firm.id}), firm.admin))
     assert registered["firm"]["id"] == firm.id
     return query, digest
