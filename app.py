@@ -105,6 +105,9 @@ def _not_json(constant: str) -> object:
     raise ValueError(f"{constant} is not JSON")  # Python's json would take NaN and Infinity
 
 
+MAX_PENDING = 100  # hashes of one websocket connection waiting for their operation to run (R74)
+
+
 class PersistedSubscribe(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws with R74: a subscribe message's `extensions.persistedQuery` is resolved as
     on HTTP (strawberry would drop it); a refusal is the operation's `error` message."""
@@ -123,8 +126,8 @@ class PersistedSubscribe(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message({"id": message["id"], "type": "error",
                                      "payload": [{"message": exc.message, "extensions": {"code": exc.code}}]})
             return
-        if resolved.register is not None:
-            context.persisted_pending.add(resolved.register)
+        if resolved.register is not None and len(context.persisted_pending) < MAX_PENDING:
+            context.persisted_pending.add(resolved.register)  # bounded: operations that never run leave theirs
         if resolved.query is not None:
             message = {**message, "payload": {**payload, "query": resolved.query}}
         await super().handle_subscribe(message)
