@@ -60,6 +60,7 @@ class LiveContext(Context):
         self.authorization = authorization  # the upgrade request's header, for non-browser clients
         self.connection_params: dict[str, Any] = {}
         self.request = self.response = None
+        self.persisted_pending: set[str] = set()  # hashes sent with their query, stored once they run (R74)
 
     def __repr__(self) -> str:
         return f"LiveContext(client_id={self.principal.client_id!r})"
