@@ -3,10 +3,11 @@
 What a principal holds (its client, the user's status and email, firm roles, the memberships
 that grant a role, whether the token was revoked) changes only when something commits rows of the
 tables it is read from (`auth.authenticate.read_tables`). So a commit in this process that wrote
-such rows bumps a version (hooks on every SQLAlchemy session: the rows a flush wrote, and the
-bulk or textual statements a session ran), and an entry read before the bump is not used:
-revoking a token, deactivating a membership or a user, cancelling a licence takes effect at once
-in the process that did it. Rows of one user (the user, their memberships and staff roles) bump
+such rows bumps a version (hooks on the session factory of every runtime's database, put there
+by `install`, which resolvers.runtime calls: the rows a flush wrote, and the bulk or textual
+statements a session ran), and an entry read before the bump is not used: revoking a token,
+deactivating a membership or a user, cancelling a licence takes effect at once in the process
+that did it. Rows of one user (the user, their memberships and staff roles) bump
 that user's version only; any other row of those tables, or a statement whose rows are not
 known, bumps every principal's. A commit that wrote none of them (a seat change, an order, the
 outbox) leaves the kept principals as they are. Another process learns of a change when its entry
@@ -26,10 +27,12 @@ from functools import cache
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from auth.principal import Grants, Principal
+from models.db import add_hooks
 
 MOST_PRINCIPALS = 10_000  # tokens kept at once, the least recently used going first
 MOST_USERS_NOTED = 100_000  # users whose own version is kept; beyond, every principal's is bumped
@@ -83,7 +86,6 @@ def _own_users(table: str, obj: Any) -> set[int] | None:
     return {v for v in chain([getattr(obj, column)], history.deleted) if isinstance(v, int)}
 
 
-@event.listens_for(Session, "after_flush")
 def _flushed(session: Session, flush_context: object) -> None:
     tables = _read_tables()
     for obj in chain(session.new, session.dirty, session.deleted):
@@ -92,7 +94,6 @@ def _flushed(session: Session, flush_context: object) -> None:
             _note(session, _own_users(table, obj))
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _executed(state: ORMExecuteState) -> None:
     """A bulk UPDATE or DELETE, an INSERT statement or raw SQL: their rows are not known here."""
     if state.is_select:
@@ -102,16 +103,20 @@ def _executed(state: ORMExecuteState) -> None:
         _note(state.session, EVERYONE)
 
 
-@event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     if _TOUCHED in session.info:
         changed(session, session.info.pop(_TOUCHED))
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _ended(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # rolled back (a commit took its notes already); not a savepoint's end
         session.info.pop(_TOUCHED, None)
+
+
+def install(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Commits through these sessions that wrote a principal's tables make kept principals stale."""
+    add_hooks(sessions, {"after_flush": _flushed, "do_orm_execute": _executed, "after_commit": _committed,
+                         "after_transaction_end": _ended})
 
 
 @dataclass(frozen=True)

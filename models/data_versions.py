@@ -5,8 +5,10 @@ never served once a write it depends on has committed.
 Scopes: `firm:<id>` for a firm's rows (every table with a column that references firms.id),
 `user:<id>` for a user's own row, and `global` for what no firm owns (the catalog, a firm's own
 row, whose name its transfer partner sees) or what a write does not say (a bulk statement that
-moves rows between firms, raw SQL). The hooks sit on every SQLAlchemy Session, so the mutations'
-unit of work, the rollover, the CLI and the invitation pages all bump alike.
+moves rows between firms, raw SQL). The hooks are registered on the session factory every
+Database is built with (models.db.session_factory calls `install`), so the mutations' unit of work,
+the rollover, the CLI, the invitation pages and a test's own writes through `database.sessions` all
+bump alike; a session made some other way (a bare `Session(engine)`) bumps nothing.
 """
 
 from collections.abc import Iterable, Sequence
@@ -22,7 +24,6 @@ from sqlalchemy import (
     Text,
     TextClause,
     bindparam,
-    event,
     func,
     inspect,
     or_,
@@ -31,12 +32,13 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
 from models.base import Base
+from models.db import add_hooks
 from models.firms import ClientUser, FirmMember
 from models.users import Membership
 
@@ -52,9 +54,10 @@ UNREAD = frozenset({
 
 _TOUCHED = "bureau.data_versions.scopes"
 _USERS = "bureau.data_versions.users"
-# session.info: (channel, payload) pairs to NOTIFY before the commit (resolvers.events). On PostgreSQL
-# the bump's statement sends them too, one round trip for both; what it does not send (no bump, or
-# noted after it ran) its writer sends itself.
+# session.info: (channel, payload) pairs to NOTIFY before the commit (live.publish notes its events
+# here, ahead of `_bump`). On PostgreSQL the bump's statement sends them too, one round trip for both;
+# what it does not send (nothing to bump, or noted after it ran) `_notify_the_rest` sends, still in
+# the transaction; a rollback drops them (`_forget`).
 NOTIFY = "bureau.commit.notify"
 
 
@@ -112,7 +115,6 @@ def _note_object(session: Session, obj: object, *, new: bool = False) -> None:
     scopes.update(firm_scope(firm_id) for firm_id in firms)
 
 
-@event.listens_for(Session, "after_flush")
 def _collect(session: Session, flush_context: object) -> None:
     # After the flush new rows have their ids and foreign keys; the history of changed ones is still there.
     for obj in session.new:
@@ -121,7 +123,6 @@ def _collect(session: Session, flush_context: object) -> None:
         _note_object(session, obj)
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _bulk(state: ORMExecuteState) -> None:
     """UPDATE, DELETE and INSERT statements sent through a session: the firms of the rows they touch,
     read before they run; global when that cannot be told."""
@@ -166,7 +167,6 @@ def _user_firms(session: Session, user_ids: Iterable[int]) -> set[int]:
     return {firm_id for firm_id in session.execute(query).scalars() if firm_id is not None}
 
 
-@event.listens_for(Session, "before_commit")
 def _bump(session: Session) -> None:
     if session.new or session.dirty or session.deleted:
         session.flush()  # the commit would flush next anyway; its rows must be counted
@@ -196,7 +196,12 @@ def _bump(session: Session) -> None:
                     .select_from(notes_table).order_by(notes_table.c.n))
 
 
-@event.listens_for(Session, "after_rollback")
+def _notify_the_rest(session: Session) -> None:
+    """The NOTIFYs the bump did not carry (it had nothing to bump), still in this transaction (R96)."""
+    for channel, payload in session.info.pop(NOTIFY, []):
+        session.connection().execute(select(func.pg_notify(channel, payload)))
+
+
 def _forget(session: Session) -> None:
     # Also called when a savepoint rolls back: the outer transaction's writes still count (and what the
     # savepoint had noted stays, a harmless extra bump).
@@ -204,6 +209,15 @@ def _forget(session: Session) -> None:
         return
     session.info.pop(_TOUCHED, None)
     session.info.pop(_USERS, None)
+    session.info.pop(NOTIFY, None)
+
+
+def install(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Every commit of these sessions bumps the versions of what it wrote (R82) and sends the NOTIFYs
+    noted for it, with the bump where there is one (R96). Registered in this order: the bump first."""
+    add_hooks(sessions, {"after_flush": _collect, "do_orm_execute": _bulk, "before_commit": _bump,
+                         "after_rollback": _forget})
+    add_hooks(sessions, {"before_commit": _notify_the_rest})
 
 
 async def current_versions(session: AsyncSession, scopes: Sequence[str]) -> dict[str, int]:

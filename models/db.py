@@ -1,12 +1,21 @@
-"""Engine and session factory; one AsyncSession per request or unit of work."""
+"""Engine and session factory; one AsyncSession per request or unit of work.
+
+Each factory makes sessions of its own ORM session class, so that the hooks a part of the app
+needs on every commit (models.data_versions, live.publish, auth.principals) are registered on
+that factory, by name, where it is built or put to use (`add_hooks`), and never on SQLAlchemy's
+global Session, where importing a module would have put them for whoever opened a session.
+"""
 
 import os
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///bureau.db"
 
@@ -26,13 +35,44 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # type: ignore[no-unt
         cursor.close()
 
 
+# A pooled connection idle this long is pinged before use: one the network dropped silently.
+IDLE_PING_SECONDS = 30.0
+_CHECKED_IN = "bureau.checked_in_at"
+
+
+def _check_on_checkout(engine: AsyncEngine) -> None:
+    """R97: a pooled connection the server closed (a restart, a terminated backend) is replaced
+    before use, at no round trip: asyncpg already knows its socket closed. Only one idle for
+    IDLE_PING_SECONDS is pinged (SQLAlchemy's pre-ping, which pings every checkout, is three
+    statements on the wire per request: BEGIN, ";" and ROLLBACK)."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver_connection = record.driver_connection  # asyncpg's own
+        if driver_connection is not None and driver_connection.is_closed():
+            raise exc.DisconnectionError("the server closed this connection")
+        idle_since = record.info.get(_CHECKED_IN)
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_PING_SECONDS:
+            try:
+                dialect.do_ping(dbapi_connection)
+            except Exception as error:
+                raise exc.DisconnectionError("the connection failed its ping") from error
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    # A request's reads (authentication, loaders, compiled reads): on PostgreSQL without BEGIN and
-    # ROLLBACK around them, two round trips that bought nothing at READ COMMITTED, where every
-    # statement reads its own snapshot anyway. Never for writes: those go through `sessions`.
+    # R97: sessions for a request's reads. On PostgreSQL they run without a transaction of their own:
+    # at READ COMMITTED each statement sees its own snapshot either way, so BEGIN and ROLLBACK around
+    # a read are two round trips that buy nothing. Writes always go through `sessions` (one
+    # transaction per unit of work, R26).
     reads: async_sessionmaker[AsyncSession]
 
     @property
@@ -51,10 +91,6 @@ def connect(url: str | None = None, *, connect_timeout: float | None = None, poo
     if url.startswith("postgresql"):
         engine_options.setdefault("pool_size", 10)
         engine_options.setdefault("max_overflow", 20)
-        # A pooled connection the server dropped (a restart) is found out and replaced before use,
-        # by the driver's own state (_closed_by_server), not by a ping: a ping is a round trip per
-        # checkout. One that dies unseen fails its statement as an outage (R54) and is replaced.
-        engine_options.setdefault("pool_pre_ping", False)
         if pool_timeout is not None:
             engine_options.setdefault("pool_timeout", pool_timeout)
         connect_args = dict(engine_options.pop("connect_args", None) or {})  # type: ignore[call-overload]
@@ -66,21 +102,52 @@ def connect(url: str | None = None, *, connect_timeout: float | None = None, poo
     # Statement parameters never appear in error messages (they hold personal data and hashes).
     engine_options.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **engine_options)  # type: ignore[arg-type]
-    if engine.dialect.name == "postgresql":
-        event.listen(engine.sync_engine.pool, "checkout", _closed_by_server)
-    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    reads = sessions
-    if engine.dialect.name == "postgresql":
-        reads = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
-                                   autoflush=False)
+    sessions = session_factory(engine)
+    if engine.dialect.name != "postgresql":
+        return Database(engine, sessions, sessions)
+    if not engine_options.get("pool_pre_ping"):
+        _check_on_checkout(engine)
+    # The same session class, so that whatever a factory's hooks are, a read session is of its kind.
+    reads = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"),
+                               sync_session_class=session_class(sessions), expire_on_commit=False, autoflush=False)
     return Database(engine, sessions, reads)
 
 
-def _closed_by_server(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
-    """A pooled asyncpg connection whose server hung up (a restart, a terminated backend) is
-    closed on the driver's side as soon as the event loop reads the end of its socket: the pool
-    discards it and checks out another (SQLAlchemy's pessimistic disconnect handling, without
-    the round trip of pool_pre_ping)."""
-    driver = getattr(dbapi_connection, "driver_connection", None)
-    if driver is not None and driver.is_closed():
-        raise exc.DisconnectionError("the server closed this connection")
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions of a class of their own, with the hooks every write needs: the data versions (R82)."""
+    from models import data_versions  # models.data_versions registers itself through add_hooks below
+
+    class DatabaseSession(Session):
+        """The ORM sessions of one factory: the hooks registered on this class are this factory's alone."""
+
+    sessions = async_sessionmaker(engine, sync_session_class=DatabaseSession, expire_on_commit=False,
+                                  autoflush=False)
+    data_versions.install(sessions)
+    return sessions
+
+
+def session_class(sessions: async_sessionmaker[AsyncSession]) -> type[Session]:
+    """The ORM session class of a factory made by `session_factory`."""
+    cls = sessions.kw.get("sync_session_class")
+    if not (isinstance(cls, type) and issubclass(cls, Session)) or cls is Session:
+        raise ValueError("hooks go on a factory's own session class (models.db.session_factory), not on Session")
+    return cls
+
+
+_ADDED_HOOKS = "_bureau_hooks"  # on a factory's session class: the (event, listener) pairs add_hooks registered
+
+
+def add_hooks(sessions: async_sessionmaker[AsyncSession], hooks: Mapping[str, Callable[..., Any]], *,
+              first: bool = False) -> None:
+    """Registers session events (name: listener) on this factory's sessions; again changes nothing.
+    `first`: ahead of the listeners already registered for the same events (SQLAlchemy's insert)."""
+    target = session_class(sessions)
+    # Which hooks a class has is kept on the class itself, not asked of event.contains: SQLAlchemy's
+    # registry keys listeners by id(), so once a factory's class is collected, a later class at the
+    # same address seems to have its hooks, and a new Database would have been left without them.
+    added: set[tuple[str, Callable[..., Any]]] = target.__dict__.get(_ADDED_HOOKS) or set()
+    setattr(target, _ADDED_HOOKS, added)
+    for name, listener in hooks.items():
+        if (name, listener) not in added:
+            event.listen(target, name, listener, insert=first)
+            added.add((name, listener))

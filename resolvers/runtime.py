@@ -4,10 +4,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from auth import principals
 from auth.budget import Budget, budget_for
 from auth.keys import KeyRing
 from auth.principals import PrincipalCache
 from auth.tokens import TokenService
+from live import publish
 from models.db import Database
 from settings import Settings
 
@@ -30,6 +32,10 @@ class Runtime:
     principals: PrincipalCache = field(init=False)
 
     def __post_init__(self) -> None:
+        # The hooks every commit through this database needs, on its session factory (models.db):
+        # live events (live.publish) and the principals' version (R77). Data versions come with it.
+        publish.install(self.database.sessions)
+        principals.install(self.database.sessions)
         self.principals = PrincipalCache(self.settings.principal_cache_seconds)
         self.budget = budget_for(self.settings.redis_url, self.settings.cost_bucket, self.settings.cost_restore_rate,
                                  self.settings.cost_key_prefix)

@@ -11,11 +11,12 @@ from licensing import identity, seats
 from licensing import memberships as membership_rules
 from licensing.errors import Problems, RuleViolation
 from licensing.validation import optional_text, require_text
+from live import publish
 from models import Company, Membership, Subscription, User
 from models import ids as global_ids
 from models.enums import LicenseType, LinkPurpose, MembershipStatus, PayType, Role, UserErrorCode, UserStatus
 from models.side_by_side import side_by_side
-from resolvers import events, invitations
+from resolvers import invitations
 from resolvers.base import UnitOfWork
 from resolvers.periods import advance_agreements
 
@@ -74,12 +75,12 @@ async def find_or_create(uow: UnitOfWork, name: str, who: Identity, field: Seque
     if licence_of is None:
         found = list((await uow.session.scalars(select(User).where(or_(*clauses)).order_by(User.id))).all())
     else:
-        # With the agreement's subscription, which the commit's live event names (resolvers.events):
+        # With the agreement's subscription, which the commit's live event names (live.publish):
         # one statement for both.
         found, licences = await side_by_side(uow.session, select(User).where(or_(*clauses)),
                                              select(Subscription).where(Subscription.agreement_id == licence_of))
         found.sort(key=lambda u: u.id)
-        events.note_licence(uow.session.sync_session, licence_of, licences[0].id if licences else None)
+        publish.note_licence(uow.session.sync_session, licence_of, licences[0].id if licences else None)
     if found:
         identity.check_same_person([(u.email_normalized, u.personal_identity_digest) for u in found],
                                    who.email, who.pin_digest, field)
@@ -163,7 +164,7 @@ async def invite_user(
     if access_ends_at is not None:
         after["accessEndsOn"] = str(membership_rules.access_ends_on(access_ends_at))
     uow.audit(action, membership, f"{user.name} invited to {company.name} as {role.value}", after=after,
-              company_id=company.id)
+              company_id=company.id, affects=[company])
     return membership, queued
 
 

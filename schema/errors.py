@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from auth.policy import Forbidden
 from licensing.errors import RuleViolation
@@ -21,6 +23,9 @@ from models.outage import MESSAGE as OUTAGE_MESSAGE
 from models.outage import is_outage
 from observability.logs import log_unexpected, new_error_id
 from schema.limits import token_limit_code
+
+# What strawberry lets out of an operation on purpose, for its HTTP view to answer (400, 405).
+STRAWBERRY_ANSWERS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 log = logging.getLogger("bureau.graphql")
 
@@ -105,8 +110,15 @@ class ErrorCodes(SchemaExtension):
     suggestions where introspection is not open (BUREAU_INTROSPECTION=off)."""
 
     def on_operation(self) -> Iterator[None]:
-        yield
         context = self.execution_context
+        try:
+            yield
+        except (GraphQLError, *STRAWBERRY_ANSWERS):
+            raise
+        except Exception as exc:
+            # Raised by an extension (a database outage during a compiled read, a bug): strawberry
+            # would answer with the exception's own text, which may hold SQL. Classified like any other.
+            raise _classify(GraphQLError(str(exc), original_error=exc), context.operation_name) from exc
         result = context.result
         if result is not None and result.errors:
             errors = [_classify(error, context.operation_name) for error in result.errors]

@@ -1,4 +1,4 @@
-"""R94: the NOTIFYs a transaction notes (models.data_versions.NOTIFY, resolvers.events) go out
+"""R96: the NOTIFYs a transaction notes (models.data_versions.NOTIFY, live.publish) go out
 with its data-version bump, in one statement, or by themselves when there is nothing to bump;
 either way in the order noted, once, and only if the transaction commits."""
 

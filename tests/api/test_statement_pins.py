@@ -60,7 +60,7 @@ WRITES = {
     # event), the user, the membership, the audit row, and the bump with its pg_notify
     "inviteUser": AUTH + 6,
 }
-# On the wire, as `bureau serve` connects (models.db): no ping per checkout (R95), the request's
+# On the wire, as `bureau serve` connects (models.db): no ping per checkout (R97), the request's
 # reads outside a transaction, the principal kept across writes that do not touch it (R77).
 WIRE = {"changeSeats": WRITES["changeSeats"] + 2, "inviteUser": WRITES["inviteUser"] + 2}
 # Where the count began (BENCHMARKS.md, on the wire): the goal is at most half of it.
@@ -209,7 +209,7 @@ async def wire() -> AsyncIterator[Wire]:
 
 
 async def test_statements_per_mutation_on_the_wire_are_pinned(wire: Wire) -> None:
-    """R94, R95: what PostgreSQL receives for (e) and (f), BEGIN and COMMIT included, one after
+    """R94, R97: what PostgreSQL receives for (e) and (f), BEGIN and COMMIT included, one after
     another as the benchmark sends them: at most half the baseline's."""
     token = {"Authorization": f"Bearer {wire.manifest['tokens']['big']}"}
     subscription = wire.manifest["objects"]["big_subscription"]
