@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from auth.secrets import PII_DIGEST_KEY, server_secret
 from licensing import identity, seats
@@ -14,6 +14,7 @@ from licensing.validation import optional_text, require_text
 from models import Company, Membership, User
 from models import ids as global_ids
 from models.enums import LicenseType, LinkPurpose, MembershipStatus, PayType, Role, UserErrorCode, UserStatus
+from models.oauth_grants import ExternalSubjectLink
 from resolvers import invitations
 from resolvers.base import UnitOfWork
 from resolvers.periods import advance_agreements
@@ -234,6 +235,11 @@ async def correct_identity(uow: UnitOfWork, user: User, *, email: str | None, pe
                             "A user needs an email or a personal identity number.", [*field, "email"])
     if after:
         await invitations.revoke_links(uow, user.id)
+        # R103: a provider's subject was linked to the user as they were; it signs in again only by the
+        # corrected email or number (R51), never by the link.
+        unlinked = await uow.session.execute(delete(ExternalSubjectLink).where(ExternalSubjectLink.user_id == user.id))
+        if getattr(unlinked, "rowcount", 0):
+            after["externalSignInLinks"] = "removed"
         uow.audit("user.identity_corrected", user, f"Identity of {user.name} corrected", before=before, after=after)
     return user
 
