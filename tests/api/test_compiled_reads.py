@@ -64,8 +64,9 @@ async def both(api: Api, statements: StatementCounter, query: str, variables: di
 
 
 def is_authentication(statement: str) -> bool:
-    """The one statement that reads a principal (auth.authenticate: a UNION ALL of row kinds)."""
-    return " AS kind, " in statement and "UNION ALL" in statement
+    """The one statement that reads a principal (auth.authenticate: rows of a `kind`, a UNION ALL of
+    them for a user's token, the client's row alone for a client-credentials token)."""
+    return " AS kind, " in statement and ("UNION ALL" in statement or "FROM oauth_clients" in statement)
 
 
 async def data_statements(api: Api, statements: StatementCounter, token: str, run: Run) -> list[str]:
