@@ -225,6 +225,12 @@ class Settings:
     # raised so that a request's short-lived cycles are collected less often (web.serving).
     gc_freeze: bool = field(default_factory=lambda: _switch("BUREAU_GC_FREEZE", True))
     gc_thresholds: tuple[int, int, int] | None = field(default_factory=_gc_thresholds)
+    # Webhooks (R67-R70): plain http to a loopback host (and loopback addresses) only in development;
+    # each delivery's time limit; whether `bureau serve` runs the delivery worker beside the server.
+    webhooks_allow_http_loopback: bool = field(
+        default_factory=lambda: _switch("BUREAU_WEBHOOKS_ALLOW_HTTP_LOOPBACK", False))
+    webhook_timeout: float = field(default_factory=lambda: _seconds("BUREAU_WEBHOOK_TIMEOUT", 10.0))
+    webhooks_worker: bool = field(default_factory=lambda: _switch("BUREAU_WEBHOOKS_WORKER", True))
 
     def __post_init__(self) -> None:
         if self.cost_bucket < self.cost_limit:

@@ -25,7 +25,10 @@ from models import AuditEvent, Base
 from models import ids as global_ids
 from models.enums import UserErrorCode
 from observability import tracing
-from resolvers import events  # noqa: F401 - announces committed audit rows to live subscriptions
+from resolvers import (
+    events,  # noqa: F401 - announces committed audit rows to live subscriptions
+    webhook_events,  # noqa: F401 - writes webhook events with the audit rows of each commit (R68)
+)
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("bureau.mutations")

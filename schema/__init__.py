@@ -21,6 +21,7 @@ from schema.mutations.sessions import SessionMutations
 from schema.mutations.subscriptions import SubscriptionChangeMutations, SubscriptionMutations
 from schema.mutations.transfers import TransferMutations
 from schema.mutations.users import UserMutations
+from schema.mutations.webhooks import WebhookMutations
 from schema.observation import Observation
 from schema.query import Query
 from schema.scopes import ScopeCheck
@@ -33,12 +34,13 @@ from schema.types.firms import ClientUser, Firm, FirmMember
 from schema.types.subscriptions import LicenseSession, LicenseSubscription
 from schema.types.transfers import AgreementTransfer
 from schema.types.users import Membership, User
+from schema.types.webhooks import WebhookEndpoint
 
 
 @strawberry.type
 class Mutation(FirmMutations, CatalogMutations, AgreementMutations, SubscriptionMutations,
                SubscriptionChangeMutations, UserMutations, MembershipMutations, BillingMutations, ClientUserMutations,
-               SessionMutations, TransferMutations):
+               SessionMutations, TransferMutations, WebhookMutations):
     pass
 
 
@@ -52,7 +54,7 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
-           LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer],
+           LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer, WebhookEndpoint],
     # RequestLimits and InputChecks add validation rules in on_operation, before ScopeCheck validates;
     # QueryCost costs the document ScopeCheck has validated; CompiledReads, last, answers in place of
     # execution what compiles (schema.compiled_reads). Observation is first so that it finishes last,

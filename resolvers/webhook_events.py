@@ -1,0 +1,126 @@
+"""Webhook events are written in the transaction of the change that makes them (R68).
+
+The hook point is the ORM session, as for live events (`resolvers.events`): when a transaction
+that added audit rows commits, `before_commit` turns the rows of firms with enabled endpoints
+into `WebhookEvent`s (licensing.webhooks says which) and one `WebhookDelivery` per endpoint that
+wants each, so they commit, or roll back, with the change. A firm without endpoints costs one
+SELECT per committed transaction that wrote audit rows. Seat usage: the subscriptions whose seat
+usage a change may have moved are the ones `resolvers.events` computes for live subscriptions.
+
+Every event has a unique key (`evt_...`) and a sequence number per subject, given in commit
+order: the subject's `webhook_sequences` row is locked by the upsert until the commit.
+"""
+
+import json
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from licensing.webhooks import EventType, decode_types, event_type_of, moves_seats
+from models import AuditEvent, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookSequence
+from models import ids as global_ids
+from resolvers import events as live_events
+
+_ADDED = "bureau.webhooks.added"  # session.info: audit rows flushed in the transaction
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, flush_context: object) -> None:
+    added = [obj for obj in session.new if isinstance(obj, AuditEvent)]
+    if added:
+        session.info.setdefault(_ADDED, []).extend(added)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_ADDED, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _enqueue(session: Session) -> None:
+    if any(isinstance(obj, AuditEvent) for obj in session.new):
+        session.flush()  # the commit would flush next anyway; the rows need their ids now
+    added: list[AuditEvent] = session.info.pop(_ADDED, [])
+    rows = sorted((row for row in added if inspect(row).persistent and row.firm_id is not None), key=lambda r: r.id)
+    if rows:
+        write_events(session, rows)
+
+
+def write_events(session: Session, rows: list[AuditEvent]) -> None:
+    """The events and deliveries of these committed-to-be audit rows."""
+    wants: dict[int, list[tuple[int, set[EventType]]]] = defaultdict(list)
+    for endpoint_id, firm_id, types in session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.firm_id, WebhookEndpoint.event_types).where(
+            WebhookEndpoint.firm_id.in_(sorted({row.firm_id for row in rows if row.firm_id is not None})),
+            WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id)
+    ).all():
+        wants[firm_id].append((endpoint_id, set(decode_types(types))))
+    if not wants:
+        return
+    wanted = {firm_id: set().union(*(types for _, types in endpoints)) for firm_id, endpoints in wants.items()}
+    seat_rows = [row for row in rows if moves_seats(row.action)
+                 and EventType.SEAT_USAGE_CHANGED in wanted.get(row.firm_id or 0, set())]
+    moved: dict[int, list[int]] = {}
+    if seat_rows:
+        moved = {e["audit_event_id"]: e["subscription_ids"] for e in live_events._events(session, seat_rows)}
+    planned: list[tuple[AuditEvent, EventType, str, dict[str, Any]]] = []
+    for row in rows:
+        firm_wants = wanted.get(row.firm_id or 0, set())
+        kind = event_type_of(row.action)
+        if kind is not None and kind in firm_wants:
+            planned.append((row, kind, row.subject_id or global_ids.encode("Firm", row.firm_id or 0), {
+                "before": _loads(row.before), "after": _loads(row.after)}))
+        for subscription_id in moved.get(row.id, []):
+            subject = global_ids.encode("LicenseSubscription", subscription_id)
+            planned.append((row, EventType.SEAT_USAGE_CHANGED, subject, {"subscription": subject}))
+    if not planned:
+        return
+    sequences = _allocate(session, [subject for _, _, subject, _ in planned])
+    made: list[tuple[WebhookEvent, AuditEvent, EventType]] = []
+    for row, kind, subject, data in planned:
+        sequence = sequences[subject].pop(0)
+        key = "evt_" + uuid.uuid4().hex
+        body = {
+            "id": key, "type": kind.value, "sequence": sequence, "subject": subject,
+            "firm": global_ids.encode("Firm", row.firm_id or 0), "occurredAt": row.occurred_at.isoformat(),
+            "data": {"action": row.action, "summary": row.summary,
+                     "auditEvent": global_ids.encode("AuditEvent", row.id), **data},
+        }
+        webhook_event = WebhookEvent(firm_id=row.firm_id, event_key=key, event_type=kind.name, subject_id=subject,
+                                     sequence=sequence, occurred_at=row.occurred_at,
+                                     body=json.dumps(body, separators=(",", ":"), sort_keys=True, default=str))
+        session.add(webhook_event)
+        made.append((webhook_event, row, kind))
+    session.flush()
+    for webhook_event, row, kind in made:
+        for endpoint_id, wanted_types in wants.get(row.firm_id or 0, []):
+            if kind in wanted_types:
+                session.add(WebhookDelivery(firm_id=row.firm_id, endpoint_id=endpoint_id, event_id=webhook_event.id,
+                                            created_at=row.occurred_at, attempts=0))
+
+
+def _allocate(session: Session, subjects: list[str]) -> dict[str, list[int]]:
+    """The next sequence numbers of each subject, as many as asked, in one upsert per subject
+    (sorted, so that two transactions lock the rows in the same order)."""
+    wanted: dict[str, int] = defaultdict(int)
+    for subject in subjects:
+        wanted[subject] += 1
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    numbers: dict[str, list[int]] = {}
+    for subject in sorted(wanted):
+        count = wanted[subject]
+        statement = insert(WebhookSequence).values(subject_id=subject, last=count)
+        last = session.execute(statement.on_conflict_do_update(
+            index_elements=["subject_id"], set_={"last": WebhookSequence.last + count},
+        ).returning(WebhookSequence.last)).scalar_one()
+        numbers[subject] = list(range(last - count + 1, last + 1))
+    return numbers
+
+
+def _loads(values: str | None) -> Any:
+    return None if values is None else json.loads(values)
