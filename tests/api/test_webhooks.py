@@ -20,6 +20,7 @@ from resolvers.outbox_loop import BACKOFF_BASE
 from resolvers.runtime import Runtime
 from resolvers.webhook_delivery import DEAD_AFTER, WebhookReport, deliver_due
 from tests.api.client import Api, Firm, unique
+from tests.api.test_readme_examples import README, indented_block
 from tests.api.webhook_receiver import Inbox, Receiver, verify
 
 TIMEOUT = 0.5  # seconds a delivery may take here (BUREAU_WEBHOOK_TIMEOUT)
@@ -31,6 +32,13 @@ CREATE_FULL = ("mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoin
                "webhookEndpoint { id } secret userErrors { code field } } }")
 HISTORY = f"""query($id: ID!) {{ node(id: $id) {{ ... on WebhookEndpoint {{
     deliveries(first: 100) {{ totalCount edges {{ node {{ {DELIVERY} }} }} }} }} }} }}"""
+
+
+def readme_verify() -> Any:
+    """The README's `verify`, as pasted."""
+    namespace: dict[str, Any] = {}
+    exec(indented_block(README, "import hashlib, hmac, time"), namespace)  # noqa: S102 - our own README
+    return namespace["verify"]
 
 
 class Clock:
@@ -261,8 +269,11 @@ async def test_an_invitation_is_delivered_signed_with_its_seat_usage(hooks: Hook
         assert report.delivered >= 2
         bodies = {r.event["type"]: r for r in receiver.received}
         assert set(bodies) == {"membership.invited", "seat_usage.changed"}
+        pasted = readme_verify()
         for received in receiver.received:
             assert verify(secret, received.headers["bureau-signature"], received.body)
+            assert pasted(secret, received.headers["bureau-signature"], received.body)
+            assert not pasted(secret, received.headers["bureau-signature"], received.body + b" ")
             assert not verify("whsec_wrong", received.headers["bureau-signature"], received.body)
             assert received.headers["bureau-event-id"] == received.event["id"]
             assert received.headers["content-type"] == "application/json"
@@ -504,3 +515,27 @@ async def test_a_disabled_endpoint_gets_nothing_new_and_a_deleted_one_nothing_at
         assert deleted["deletedWebhookEndpointId"] == endpoint
         assert (await api.ok("query($id: ID!) { node(id: $id) { id } }", {"id": endpoint},
                              token=firm.admin))["node"] is None
+
+
+async def test_bureau_webhooks_deliver_once_sends_what_is_due(hooks: Hooks, database_url: str) -> None:
+    """The command line end to end, on the test database: one pass, a JSON summary on the last line."""
+    import json
+    import os
+    import sys
+
+    api = hooks.api
+    firm, _, company, _ = await world(api)
+    with Receiver().start() as receiver:
+        created = await register(api, firm, receiver.url, ["MEMBERSHIP_INVITED"])
+        await invite(api, firm, company)
+        env = {**os.environ, "DATABASE_URL": database_url, "BUREAU_WEBHOOKS_ALLOW_HTTP_LOOPBACK": "on"}
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "webhooks", "deliver", "--once",
+                                                       env=env, stdout=asyncio.subprocess.PIPE,
+                                                       stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        summary = json.loads(out.decode().strip().splitlines()[-1])
+        assert summary["delivered"] >= 1 and set(summary) == {"delivered", "failed", "dead"}
+        [received] = receiver.received
+        assert verify(created["secret"], received.headers["bureau-signature"], received.body)
+        assert received.event["type"] == "membership.invited"
