@@ -66,6 +66,19 @@ def _due(now: datetime) -> ColumnElement[bool]:
     )
 
 
+class _Keys:
+    """The server key that decrypts endpoint secrets, read once per pass, and only when there is
+    something to send (so an idle worker never makes one)."""
+
+    def __init__(self) -> None:
+        self.aes: AESGCM | None = None
+
+    async def get(self, session: AsyncSession) -> AESGCM:
+        if self.aes is None:
+            self.aes = await webhook_secrets.cipher(session)
+        return self.aes
+
+
 def signing_secrets(aes: AESGCM, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     """The current secret, and the one it replaced while the roll's overlap lasts (R69)."""
     found = [webhook_secrets.decrypt(aes, endpoint.secret_encrypted)]
@@ -93,12 +106,13 @@ async def _post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[
     return status, f"HTTP {status}"
 
 
-async def _send_one(client: httpx.AsyncClient, aes: AESGCM, now: datetime, limit: float, allow_loopback: bool,
+async def _send_one(client: httpx.AsyncClient, keys: _Keys, now: datetime, limit: float, allow_loopback: bool,
                     report: WebhookReport, session: AsyncSession, delivery: WebhookDelivery) -> bool | None:
     endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
     event = await session.get(WebhookEvent, delivery.event_id)
     if endpoint is None or event is None:  # removed since it was read
         return None
+    aes = await keys.get(session)
     body = event.body.encode()
     timestamp = int(now.timestamp())
     headers = {
@@ -152,10 +166,8 @@ async def deliver_due(database: Database, now: datetime, *, request_seconds: flo
                       allow_loopback: bool = False, batch_size: int = 100) -> WebhookReport:
     """One pass over every delivery that is due at `now` (never-tried ones are due)."""
     report = WebhookReport()
-    async with database.sessions.begin() as session:
-        aes = await webhook_secrets.cipher(session)
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
-        send = functools.partial(_send_one, client, aes, now, request_seconds, allow_loopback, report)
+        send = functools.partial(_send_one, client, _Keys(), now, request_seconds, allow_loopback, report)
         await deliver_due_rows(database, WebhookDelivery, _due, now, send, batch_size=batch_size)
     if report.delivered or report.failed:
         log.info("webhooks: %s delivered, %s failed, %s given up", report.delivered, report.failed, report.dead)

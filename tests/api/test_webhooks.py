@@ -539,3 +539,69 @@ async def test_bureau_webhooks_deliver_once_sends_what_is_due(hooks: Hooks, data
         [received] = receiver.received
         assert verify(created["secret"], received.headers["bureau-signature"], received.body)
         assert received.event["type"] == "membership.invited"
+
+
+async def test_webhooks_on_sqlite(tmp_path: Any) -> None:
+    """The embedded default: the same events, sequences and signed deliveries on an SQLite file."""
+    from auth.clients import ALL_SCOPES, register_client
+    from models.db import connect
+    from models.migrate import migrate
+    from settings import Settings
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hooks.db'}"
+    await migrate(url)
+    database = connect(url)
+    try:
+        async with database.sessions.begin() as session:
+            client = await register_client(session, name="vendor", scopes=list(ALL_SCOPES))
+        runtime = Runtime.create(database, dataclasses.replace(Settings(), webhooks_allow_http_loopback=True))
+        transport = httpx.ASGITransport(app=create_app(runtime=runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bureau.test") as http:
+            api = Api(http, runtime, vendor_client_id=client.client_id, app_client_id=client.client_id)
+            firm, _, company, subscription = await world(api)
+            with Receiver().start() as receiver:
+                created = await register(api, firm, receiver.url, ["MEMBERSHIP_INVITED", "SEAT_USAGE_CHANGED"])
+                membership = (await invite(api, firm, company))["membership"]["id"]
+                await api.mutate("deactivateMembership", {"membershipId": membership}, "membership { id }",
+                                 token=firm.admin)
+                report = await deliver_due(database, datetime.now(UTC), request_seconds=TIMEOUT, allow_loopback=True)
+                assert report == WebhookReport(delivered=3)
+                events = [(r.event["type"], r.event["subject"], r.event["sequence"]) for r in receiver.received]
+                assert sorted(events) == [("membership.invited", membership, 1),
+                                          ("seat_usage.changed", subscription, 1),
+                                          ("seat_usage.changed", subscription, 2)]
+                assert all(verify(created["secret"], r.headers["bureau-signature"], r.body) for r in receiver.received)
+    finally:
+        await database.dispose()
+
+
+async def test_bureau_serve_runs_the_webhook_worker(hooks: Hooks, database_url: str, tmp_path: Any) -> None:
+    """`bureau serve` delivers beside serving (R70), as it sends mail when SMTP_URL is set."""
+    import os
+    import signal
+    import sys
+
+    from tests.api.mail import free_port
+    from tests.api.test_slow_clients import until_healthy
+
+    api = hooks.api
+    firm, _, company, _ = await world(api)
+    with Receiver().start() as receiver:
+        created = await register(api, firm, receiver.url, ["MEMBERSHIP_INVITED"])
+        await invite(api, firm, company)
+        port, log = free_port(), tmp_path / "serve.log"
+        env = {**os.environ, "DATABASE_URL": database_url, "BUREAU_WEBHOOKS_ALLOW_HTTP_LOOPBACK": "on"}
+        with log.open("wb") as sink:
+            process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
+                                                           "--workers", "1", env=env, stdout=sink, stderr=sink)
+        try:
+            await until_healthy(port, log)
+            for _ in range(240):  # the worker's first pass runs at start-up; wait up to a minute for it
+                if receiver.received:
+                    break
+                await asyncio.sleep(0.25)
+            [received] = receiver.received
+            assert verify(created["secret"], received.headers["bureau-signature"], received.body)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), 30)
