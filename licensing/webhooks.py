@@ -114,9 +114,11 @@ def check_url(url: str, field: Sequence[str], *, allow_http_loopback: bool) -> t
         raise _refuse("The URL must not contain spaces or control characters.", field)
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises for a port that is no number or out of range
+        port = parts.port  # raises for a port that is no number or out of range
     except ValueError:
         raise _refuse("The URL is not valid.", field) from None
+    if port == 0:
+        raise _refuse("The URL's port must not be 0.", field)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:

@@ -159,6 +159,8 @@ REFUSED_URLS = [
     "https://0.0.0.0/hooks",
     "https://224.0.0.1/hooks",
     "https://127.0.0.1:99999/hooks",  # no such port
+    "https://127.0.0.1:0/hooks",
+    "https://[fe80::1%25eth0]/hooks",  # a link-local address with its zone
     "https://127.0.0.1/hooks#fragment",
     "https://127.0.0.1/ho\nks",
     "https://127.0.0.1/\x00hooks",
