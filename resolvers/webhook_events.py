@@ -105,21 +105,18 @@ def write_events(session: Session, rows: list[AuditEvent]) -> None:
 
 
 def _allocate(session: Session, subjects: list[str]) -> dict[str, list[int]]:
-    """The next sequence numbers of each subject, as many as asked, in one upsert per subject
-    (sorted, so that two transactions lock the rows in the same order)."""
+    """The next sequence numbers of each subject, as many as asked, in one upsert (its rows in
+    sorted order, so that two transactions lock the subjects they share in the same order)."""
     wanted: dict[str, int] = defaultdict(int)
     for subject in subjects:
         wanted[subject] += 1
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    numbers: dict[str, list[int]] = {}
-    for subject in sorted(wanted):
-        count = wanted[subject]
-        statement = insert(WebhookSequence).values(subject_id=subject, last=count)
-        last = session.execute(statement.on_conflict_do_update(
-            index_elements=["subject_id"], set_={"last": WebhookSequence.last + count},
-        ).returning(WebhookSequence.last)).scalar_one()
-        numbers[subject] = list(range(last - count + 1, last + 1))
-    return numbers
+    statement = insert(WebhookSequence).values([{"subject_id": subject, "last": wanted[subject]}
+                                                for subject in sorted(wanted)])
+    rows = session.execute(statement.on_conflict_do_update(
+        index_elements=["subject_id"], set_={"last": WebhookSequence.last + statement.excluded.last},
+    ).returning(WebhookSequence.subject_id, WebhookSequence.last)).all()
+    return {subject: list(range(last - wanted[subject] + 1, last + 1)) for subject, last in rows}
 
 
 def _loads(values: str | None) -> Any:
