@@ -41,7 +41,9 @@ def _forget(session: Session) -> None:
     session.info.pop(_ADDED, None)
 
 
-@event.listens_for(Session, "before_commit")
+# First of the before_commit hooks, so that those after it (the data versions of R82, live events)
+# see the rows it writes.
+@event.listens_for(Session, "before_commit", insert=True)
 def _enqueue(session: Session) -> None:
     if any(isinstance(obj, AuditEvent) for obj in session.new):
         session.flush()  # the commit would flush next anyway; the rows need their ids now

@@ -607,3 +607,18 @@ async def test_bureau_serve_runs_the_webhook_worker(hooks: Hooks, database_url: 
         finally:
             process.send_signal(signal.SIGTERM)
             await asyncio.wait_for(process.wait(), 30)
+
+
+async def test_writing_events_leaves_other_firms_cached_answers_alone(hooks: Hooks) -> None:
+    """The sequence counters have no firm: they must not bump the global data version (R82)."""
+    from models.data_versions import GLOBAL, current_versions
+
+    api = hooks.api
+    firm, _, company, _ = await world(api)
+    await register(api, firm, "http://127.0.0.1:9/", ["MEMBERSHIP_INVITED", "SEAT_USAGE_CHANGED"])
+    async with api.runtime.database.sessions() as session:
+        before = await current_versions(session, [GLOBAL])
+    await invite(api, firm, company)
+    assert await events_of(api, firm) == 2
+    async with api.runtime.database.sessions() as session:
+        assert await current_versions(session, [GLOBAL]) == before
