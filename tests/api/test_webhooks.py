@@ -622,3 +622,32 @@ async def test_writing_events_leaves_other_firms_cached_answers_alone(hooks: Hoo
     assert await events_of(api, firm) == 2
     async with api.runtime.database.sessions() as session:
         assert await current_versions(session, [GLOBAL]) == before
+
+
+async def test_redirects_are_not_followed_and_count_as_failures(hooks: Hooks) -> None:
+    api = hooks.api
+    firm, _, company, _ = await world(api)
+    with Receiver().start() as receiver:
+        receiver.status = 302
+        endpoint = (await register(api, firm, receiver.url, ["MEMBERSHIP_INVITED"]))["webhookEndpoint"]["id"]
+        await invite(api, firm, company)
+        await hooks.deliver()
+        [delivery] = await history(api, firm.admin, endpoint)
+        assert delivery["status"] == "PENDING" and delivery["lastStatusCode"] == 302
+        assert delivery["lastError"] == "HTTP 302" and len(receiver.received) == 1
+
+
+async def test_the_address_is_checked_again_before_each_delivery(hooks: Hooks) -> None:
+    """A host may point elsewhere after registration: a delivery to an address that is not allowed
+    at delivery time is not sent, and is a failed attempt."""
+    api = hooks.api
+    firm, _, company, _ = await world(api)
+    with Receiver().start() as receiver:
+        endpoint = (await register(api, firm, receiver.url, ["MEMBERSHIP_INVITED"]))["webhookEndpoint"]["id"]
+        await invite(api, firm, company)
+        # The same worker as in production, where loopback is not allowed.
+        await deliver_due(api.runtime.database, hooks.clock.now, request_seconds=TIMEOUT, allow_loopback=False)
+        assert receiver.received == []
+        [delivery] = await history(api, firm.admin, endpoint)
+        assert delivery["status"] == "PENDING" and delivery["lastStatusCode"] is None
+        assert delivery["lastError"] == "not sent: the host resolves to a loopback address"
