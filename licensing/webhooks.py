@@ -31,7 +31,7 @@ class EventType(enum.Enum):
 
 
 # Audit actions (resolvers, licensing) -> the event they are. Anything unnamed makes no event.
-_BY_ACTION: dict[str, EventType] = {
+BY_ACTION: dict[str, EventType] = {
     "invoice.issued": EventType.INVOICE_ISSUED,
     "invoice.credit_note_issued": EventType.INVOICE_CORRECTED,
     "membership.invited": EventType.MEMBERSHIP_INVITED,
@@ -54,6 +54,21 @@ _BY_ACTION: dict[str, EventType] = {
     "user.identity_corrected": EventType.USER_CORRECTED,
 }
 
+# Audit actions that are no event of their own, by choice (some still move seats, below). A new
+# audit action must be named in BY_ACTION or here: tests/unit/test_webhook_events.py looks.
+NO_EVENT = frozenset({
+    "agreement.created", "agreement.updated", "agreement.deleted", "agreement.billing_mode_changed",
+    "billing_details.updated", "catalog.edition_created", "catalog.edition_priced", "catalog.edition_updated",
+    "catalog.feature_created", "catalog.feature_priced", "catalog.feature_updated",
+    "client_user.assigned", "client_user.company_added", "client_user.company_removed", "client_user.removed",
+    "company.created", "company.updated", "company.moved",
+    "firm.created", "firm.staff_added", "firm.staff_removed", "firm.updated",
+    "membership.updated", "membership.welcome_email_resent", "session.started", "session.ended",
+    "user.account_set_up", "user.email_change_requested", "user.email_changed", "user.external_subject_linked",
+    "webhook.endpoint_created", "webhook.endpoint_deleted", "webhook.endpoint_updated",
+    "webhook.redelivery_requested", "webhook.secret_rolled",
+})
+
 # Changes that may move seats in use or purchased: each gives one SEAT_USAGE_CHANGED per
 # subscription it touches (the subscriptions resolvers.events finds for live subscriptions).
 SEAT_ACTIONS = frozenset({
@@ -68,7 +83,7 @@ SEAT_ACTIONS = frozenset({
 
 def event_type_of(action: str) -> EventType | None:
     """The event an audit action is, itself (seat usage aside)."""
-    found = _BY_ACTION.get(action)
+    found = BY_ACTION.get(action)
     if found is not None:
         return found
     if action.startswith(("subscription.", "feature.")):
