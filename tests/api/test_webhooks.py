@@ -651,3 +651,35 @@ async def test_the_address_is_checked_again_before_each_delivery(hooks: Hooks) -
         [delivery] = await history(api, firm.admin, endpoint)
         assert delivery["status"] == "PENDING" and delivery["lastStatusCode"] is None
         assert delivery["lastError"] == "not sent: the host resolves to a loopback address"
+
+
+async def test_the_period_change_announces_the_invoices_it_issues(hooks: Hooks) -> None:
+    """Writers outside mutations are seen too: `bureau rollover` issues invoices in its own transactions."""
+    from datetime import date
+
+    from resolvers.rollover import rollover
+
+    api = hooks.api
+    firm = await api.firm()
+    agreement, _ = await api.agreement(firm)
+    # A month no other test touches (the app's clock set back), so that this rollover moves this firm only.
+    hooks.clock.now = datetime(2023, 3, 10, 12, tzinfo=UTC)
+    try:
+        subscription = await api.mutate("createSubscription", {
+            "ownerId": agreement, "editionCode": "STANDARD", "billingInterval": "MONTHLY", "startsOn": "2023-03-01",
+            "seats": [{"licenseType": "NAMED", "count": 2}]}, "subscription { id }", token=firm.admin)
+    finally:
+        hooks.clock.now = datetime.now(UTC).replace(microsecond=0)
+    with Receiver().start() as receiver:
+        created = await register(api, firm, receiver.url, ["INVOICE_ISSUED", "SUBSCRIPTION_CHANGED"])
+        report = await rollover(api.runtime, date(2023, 4, 1))
+        assert report.invoices_issued >= 1 and report.periods_started >= 1
+        await hooks.deliver()
+        types = sorted(r.event["type"] for r in receiver.received)
+        assert types == ["invoice.issued", "subscription.changed"]
+        issued = next(r.event for r in receiver.received if r.event["type"] == "invoice.issued")
+        assert global_ids.decode(issued["subject"])[0] == "Invoice" and issued["firm"] == firm.id
+        period = next(r.event for r in receiver.received if r.event["type"] == "subscription.changed")
+        assert period["subject"] == subscription["subscription"]["id"]
+        assert period["data"]["action"] == "subscription.period_started"
+        assert all(verify(created["secret"], r.headers["bureau-signature"], r.body) for r in receiver.received)
