@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -37,10 +37,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -103,9 +104,21 @@ def _not_json(constant: str) -> object:
     raise ValueError(f"{constant} is not JSON")  # Python's json would take NaN and Infinity
 
 
+class TextFrames(ASGIWebSocketAdapter):
+    """R57: graphql-transport-ws messages in text frames, as the protocol says; strawberry would send
+    encode_json's bytes (orjson) as binary frames, which graphql-ws in a browser cannot read."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GraphQLApp(GraphQL[Context, None]):
     runtime: Runtime
     cache: ResponseCache | None = None
+    websocket_adapter_class = TextFrames  # type: ignore[assignment]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -228,7 +241,7 @@ class GraphQLEndpoint:
             return
         started = time.perf_counter()
         now = self.runtime.now()  # one clock per request: its grants (R52) and its reads agree
-        async with self.runtime.database.sessions() as session:
+        async with self.runtime.database.reads() as session:
             try:
                 principal = await self._principal(session, request, now)
                 observed_requests.note_client(principal.client_id)
@@ -422,7 +435,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         from auth.policy import Forbidden
         from resolvers.exports import reinvoicing_csv
 
-        async with runtime.database.sessions() as session:
+        async with runtime.database.reads() as session:
             try:
                 principal = await authenticate(runtime.tokens, session, request.headers.get("authorization"),
                                                external=getattr(request.app.state, "trusted_issuers", None),

@@ -20,6 +20,8 @@ class StatementCounter:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.statements = 0
+        # When a list: each statement as sent, a simple Query's text or b"EXECUTE" (a prepared one).
+        self.log: list[bytes] | None = None
         self.server: asyncio.Server | None = None
 
     @property
@@ -40,9 +42,12 @@ class StatementCounter:
         while True:
             head = await reader.readexactly(5)
             kind, length = head[:1], struct.unpack("!i", head[1:])[0]
+            body = await reader.readexactly(length - 4)
             if kind in (b"Q", b"E"):
                 self.statements += 1
-            writer.write(head + await reader.readexactly(length - 4))
+                if self.log is not None:
+                    self.log.append(body.rstrip(b"\0") if kind == b"Q" else b"EXECUTE")
+            writer.write(head + body)
             await writer.drain()
 
     @staticmethod

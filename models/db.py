@@ -1,9 +1,11 @@
 """Engine and session factory; one AsyncSession per request or unit of work."""
 
 import os
+import time
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -25,10 +27,45 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # type: ignore[no-unt
         cursor.close()
 
 
+# A pooled connection idle this long is pinged before use: one the network dropped silently.
+IDLE_PING_SECONDS = 30.0
+_CHECKED_IN = "bureau.checked_in_at"
+
+
+def _check_on_checkout(engine: AsyncEngine) -> None:
+    """R97: a pooled connection the server closed (a restart, a terminated backend) is replaced
+    before use, at no round trip: asyncpg already knows its socket closed. Only one idle for
+    IDLE_PING_SECONDS is pinged (SQLAlchemy's pre-ping, which pings every checkout, is three
+    statements on the wire per request: BEGIN, ";" and ROLLBACK)."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver_connection = record.driver_connection  # asyncpg's own
+        if driver_connection is not None and driver_connection.is_closed():
+            raise exc.DisconnectionError("the server closed this connection")
+        idle_since = record.info.get(_CHECKED_IN)
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_PING_SECONDS:
+            try:
+                dialect.do_ping(dbapi_connection)
+            except Exception as error:
+                raise exc.DisconnectionError("the connection failed its ping") from error
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # R97: sessions for a request's reads. On PostgreSQL they run without a transaction of their own:
+    # at READ COMMITTED each statement sees its own snapshot either way, so BEGIN and ROLLBACK around
+    # a read are two round trips that buy nothing. Writes always go through `sessions` (one
+    # transaction per unit of work, R26).
+    reads: async_sessionmaker[AsyncSession]
 
     @property
     def is_sqlite(self) -> bool:
@@ -46,8 +83,6 @@ def connect(url: str | None = None, *, connect_timeout: float | None = None, poo
     if url.startswith("postgresql"):
         engine_options.setdefault("pool_size", 10)
         engine_options.setdefault("max_overflow", 20)
-        # A pooled connection the server dropped (a restart) is found out and replaced before use.
-        engine_options.setdefault("pool_pre_ping", True)
         if pool_timeout is not None:
             engine_options.setdefault("pool_timeout", pool_timeout)
         connect_args = dict(engine_options.pop("connect_args", None) or {})  # type: ignore[call-overload]
@@ -59,4 +94,11 @@ def connect(url: str | None = None, *, connect_timeout: float | None = None, poo
     # Statement parameters never appear in error messages (they hold personal data and hashes).
     engine_options.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **engine_options)  # type: ignore[arg-type]
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))
+    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    if engine.dialect.name == "postgresql" and not engine_options.get("pool_pre_ping"):
+        _check_on_checkout(engine)
+    if engine.dialect.name != "postgresql":
+        return Database(engine, sessions, sessions)
+    reads = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"),
+                               expire_on_commit=False, autoflush=False)
+    return Database(engine, sessions, reads)

@@ -105,8 +105,15 @@ class ErrorCodes(SchemaExtension):
     suggestions where introspection is not open (BUREAU_INTROSPECTION=off)."""
 
     def on_operation(self) -> Iterator[None]:
-        yield
         context = self.execution_context
+        try:
+            yield
+        except GraphQLError:
+            raise
+        except Exception as exc:
+            # Raised by an extension (a database outage during a compiled read, a bug): strawberry
+            # would answer with the exception's own text, which may hold SQL. Classified like any other.
+            raise _classify(GraphQLError(str(exc), original_error=exc), context.operation_name) from exc
         result = context.result
         if result is not None and result.errors:
             errors = [_classify(error, context.operation_name) for error in result.errors]

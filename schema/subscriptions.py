@@ -99,7 +99,7 @@ class LiveContext(Context):
         if authorization is not None and not isinstance(authorization, str):
             raise InvalidToken("expected a bearer token")
         authorization = authorization or self.authorization
-        async with self.runtime.database.sessions() as session:
+        async with self.runtime.database.reads() as session:
             self.principal = await authenticate(self.runtime.tokens, session, authorization, external=self.external,
                                                 now=self.runtime.now())
         self.authorization = authorization
@@ -108,7 +108,7 @@ class LiveContext(Context):
     async def event(self) -> AsyncIterator[Context]:
         """A fresh session and the principal as it stands now, for reading one event."""
         now = self.runtime.now()  # one clock per event: its grants (R52) and its reads agree
-        async with self.runtime.database.sessions() as session:
+        async with self.runtime.database.reads() as session:
             try:
                 principal = await authenticate(self.runtime.tokens, session, self.authorization,
                                                external=self.external, now=now, cache=self.runtime.principals)

@@ -448,3 +448,35 @@ async def test_a_firms_master_licence_reads_alike(world: World, statements: Stat
     compiled, _ = await both(world.api, statements, query, {"id": master}, world.tokens[caller])
     sent = await data_statements(world.api, statements, world.tokens[caller], compiled)
     assert len(sent) == 1 and sent[0].startswith("SELECT CAST(json_build_object("), sent
+
+
+async def test_an_outage_during_a_compiled_read_is_a_503_without_sql(world: World,  # noqa: F811
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled read runs in an extension; what it raises must be classified as the resolvers'
+    errors are (R54, R66), never answered with the driver's text, which names the SQL."""
+    import asyncpg
+
+    from schema.compiled_reads import CompiledReads
+
+    async def closed(self: CompiledReads) -> None:
+        raise asyncpg.ConnectionDoesNotExistError("connection closed in the middle of SELECT secret_sql")
+
+    monkeypatch.setattr(CompiledReads, "_answer", closed)
+    response = await world.api.post(workloads.NODE, {"id": world.firm.id}, world.firm.admin)
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "secret_sql" not in response.text
+
+
+async def test_a_bug_in_an_extension_is_masked_with_a_reference(world: World,  # noqa: F811
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from schema.compiled_reads import CompiledReads
+
+    async def broken(self: CompiledReads) -> None:
+        raise RuntimeError("SELECT secret_sql FROM somewhere")
+
+    monkeypatch.setattr(CompiledReads, "_answer", broken)
+    response = await world.api.post(workloads.NODE, {"id": world.firm.id}, world.firm.admin)
+    error = response.json()["errors"][0]
+    assert response.status_code == 200 and error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert error["extensions"]["errorId"] in error["message"] and "secret_sql" not in response.text

@@ -193,3 +193,36 @@ async def test_a_refresh_token_is_no_access_token_and_back(api: Api) -> None:
     tokens = await tokens_for(api, client, email)
     assert (await viewer(api, tokens["refresh_token"])).status_code == 401
     assert (await refresh(api.http, client, tokens["access_token"])).json()["error"] == "invalid_grant"
+
+
+async def test_a_token_verified_before_is_refused_once_it_expires(runtime: Runtime, api: Api, client_id: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """R99: a verified token is kept, its signature not checked again, only while it has not expired."""
+    import auth.tokens
+
+    now = time.time()
+    token = await signed(runtime, claims(runtime, client_id, exp=int(now) + 60))
+    assert (await runtime.tokens.validate(token)).client_id == client_id
+    assert (await api.post("{ viewer { clientId } }", token=token)).status_code == 200
+    monkeypatch.setattr(auth.tokens.time, "time", lambda: now + 60 + auth.tokens.LEEWAY + 1)
+    await refused(runtime, api, token, "expired")
+
+
+async def test_a_token_verified_before_is_refused_once_its_key_is_gone(runtime: Runtime, api: Api,
+                                                                       client_id: str) -> None:
+    token = await signed(runtime, claims(runtime, client_id))
+    await runtime.tokens.validate(token)
+    ring = runtime.keys
+    kept = dict(ring._keys)
+    ring._keys.clear()
+
+    async def nothing(*, create: bool) -> None:  # as if the key were retired everywhere
+        return None
+
+    original = ring.reload
+    ring.reload = nothing  # type: ignore[method-assign]
+    try:
+        await refused(runtime, api, token, "unknown key")
+    finally:
+        ring.reload = original  # type: ignore[method-assign]
+        ring._keys.update(kept)
