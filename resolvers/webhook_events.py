@@ -71,6 +71,7 @@ def write_events(session: Session, rows: list[AuditEvent]) -> None:
     if seat_rows:
         moved = {e["audit_event_id"]: e["subscription_ids"] for e in live_events._events(session, seat_rows)}
     planned: list[tuple[AuditEvent, EventType, str, dict[str, Any]]] = []
+    announced: set[int] = set()  # one SEAT_USAGE_CHANGED per subscription and transaction
     for row in rows:
         firm_wants = wanted.get(row.firm_id or 0, set())
         kind = event_type_of(row.action)
@@ -78,6 +79,9 @@ def write_events(session: Session, rows: list[AuditEvent]) -> None:
             planned.append((row, kind, row.subject_id or global_ids.encode("Firm", row.firm_id or 0), {
                 "before": _loads(row.before), "after": _loads(row.after)}))
         for subscription_id in moved.get(row.id, []):
+            if subscription_id in announced:
+                continue
+            announced.add(subscription_id)
             subject = global_ids.encode("LicenseSubscription", subscription_id)
             planned.append((row, EventType.SEAT_USAGE_CHANGED, subject, {"subscription": subject}))
     if not planned:

@@ -683,3 +683,42 @@ async def test_the_period_change_announces_the_invoices_it_issues(hooks: Hooks) 
         assert period["subject"] == subscription["subscription"]["id"]
         assert period["data"]["action"] == "subscription.period_started"
         assert all(verify(created["secret"], r.headers["bureau-signature"], r.body) for r in receiver.received)
+
+
+async def test_a_move_changes_seat_usage_of_both_agreements_once_each(hooks: Hooks) -> None:
+    api = hooks.api
+    firm, source, company, source_subscription = await world(api)
+    target, _ = await api.agreement(firm, company=False)
+    target_subscription = await api.subscription(firm, target, named=5)
+    await invite(api, firm, company)
+    with Receiver().start() as receiver:
+        await register(api, firm, receiver.url, ["SEAT_USAGE_CHANGED"])
+        await api.mutate("moveCompany", {"companyId": company, "toAgreementId": target}, "company { id }",
+                         token=firm.admin)
+        await hooks.deliver()
+        subjects = sorted(r.event["subject"] for r in receiver.received)
+        assert subjects == sorted([source_subscription, target_subscription])
+        assert {r.event["data"]["action"] for r in receiver.received} == {"company.moved"}
+
+
+async def test_removing_a_client_user_changes_the_firms_licence_and_the_agreements_seats(hooks: Hooks) -> None:
+    """A client user's licence counts on the firm's master subscription, its memberships in the
+    agreement's companies: both subscriptions hear of its removal, once each."""
+    api = hooks.api
+    firm = await api.firm(certified=True)
+    agreement, company = await api.agreement(firm)
+    assert company is not None
+    subscription = await api.subscription(firm, agreement, named=5)
+    master = await api.subscription(firm, firm.id, named=0, client_user=3)
+    second = await api.company(firm, agreement)
+    assigned = await api.mutate("assignClientUser", {"firmId": firm.id, "name": "Client Person",
+                                                     "email": f"{unique('cu')}@client.example",
+                                                     "companyIds": [company, second]},
+                                "clientUser { id }", token=firm.admin)
+    with Receiver().start() as receiver:
+        await register(api, firm, receiver.url, ["SEAT_USAGE_CHANGED"])
+        await api.mutate("removeClientUser", {"clientUserId": assigned["clientUser"]["id"]},
+                         "removedClientUserId", token=firm.admin)
+        await hooks.deliver()
+        subjects = sorted(r.event["subject"] for r in receiver.received)
+        assert subjects == sorted({subscription, master})
