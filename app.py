@@ -40,9 +40,11 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -53,6 +55,7 @@ from auth.principal import Principal
 from auth.secrets import server_secret
 from auth.tokens import InvalidToken
 from licensing import identity
+from live.listener import listening
 from loaders.base import RequestDb
 from models.data_versions import current_versions, next_change
 from models.db import Database, connect
@@ -62,13 +65,13 @@ from observability import requests as observed_requests
 from observability import tracing
 from resolvers import accounts
 from resolvers.base import run_in_transaction
-from resolvers.events import hub_for
 from resolvers.outbox import record_backlog as email_backlog
 from resolvers.runtime import Runtime
 from resolvers.webhook_delivery import record_backlog as webhook_backlog
 from schema import schema
 from schema.context import Context
 from schema.cost import budget_key
+from schema.persisted_queries import PersistedQueries, Refused
 from schema.subscriptions import LiveContext
 from settings import Settings
 from web.guard import RequestGuard, replay_body
@@ -88,7 +91,7 @@ from web.response_cache import (
     visible_firms,
 )
 from web.routes import web_routes
-from web.serving import tune_garbage_collector
+from web.serving import collect_fully, tune_garbage_collector
 
 log = logging.getLogger("bureau.http")
 
@@ -115,10 +118,40 @@ class TextFrames(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
+MAX_PENDING = 100  # hashes of one websocket connection waiting for their operation to run (R74)
+
+
+class PersistedSubscribe(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with R74: a subscribe message's `extensions.persistedQuery` is resolved as
+    on HTTP (strawberry would drop it); a refusal is the operation's `error` message."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload, context = message.get("payload"), self.context
+        extensions = payload.get("extensions") if isinstance(payload, dict) else None
+        if not (self.connection_acknowledged and isinstance(extensions, dict) and isinstance(context, LiveContext)
+                and isinstance(context.persisted, PersistedQueries) and message.get("id") not in self.operations):
+            await super().handle_subscribe(message)  # strawberry's own answers (4401, 4409, ...)
+            return
+        query = payload.get("query")
+        try:
+            resolved = await context.persisted.resolve(query if isinstance(query, str) else None, extensions)
+        except Refused as exc:
+            await self.send_message({"id": message["id"], "type": "error",
+                                     "payload": [{"message": exc.message, "extensions": {"code": exc.code}}]})
+            return
+        if resolved.register is not None and len(context.persisted_pending) < MAX_PENDING:
+            context.persisted_pending.add(resolved.register)  # bounded: operations that never run leave theirs
+        if resolved.query is not None:
+            message = {**message, "payload": {**payload, "query": resolved.query}}
+        await super().handle_subscribe(message)
+
+
 class GraphQLApp(GraphQL[Context, None]):
     runtime: Runtime
+    graphql_transport_ws_handler_class = PersistedSubscribe
     cache: ResponseCache | None = None
     websocket_adapter_class = TextFrames  # type: ignore[assignment]
+    persisted: PersistedQueries
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,11 +162,28 @@ class GraphQLApp(GraphQL[Context, None]):
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as exc:
             response = graphql_error(exc.status_code, exc.reason, HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST"))
+        except Refused as exc:  # R74, R75: a persisted query that does not run; never kept by a cache (a CDN's
+            # PersistedQueryNotFound would outlive the registration), as Apollo Router answers it
+            response = graphql_error(exc.status, exc.message, exc.code,
+                                     headers={"Cache-Control": "private, no-cache, must-revalidate"})
         await response(scope, receive, send)
+
+    async def execute_single(self, request: Request, request_adapter: Any, sub_response: Any,  # type: ignore[override]
+                             context: Context, root_value: None, request_data: GraphQLRequestData) -> ExecutionResult:
+        """R74: an APQ request runs its document's text, found by its hash; Refused when it must not run."""
+        resolved = await self.persisted.resolve(request_data.query, request_data.extensions)
+        request_data.query = resolved.query
+        context.persisted_register = resolved.register
+        return await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                            request_data)
 
     def encode_json(self, data: object) -> bytes:
         """orjson: the same JSON as strawberry's json.dumps (UTF-8 left unescaped), several times faster (R78)."""
         return orjson.dumps(data)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """As strawberry's, but a GET of a persisted query by its hash alone is a GraphQL request (R74)."""
+        return super().should_render_graphql_ide(request) and "extensions" not in request.query_params
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page()  # our own page and files, no CDN (R88)
@@ -156,8 +206,10 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Any, response: Any) -> Context:
         if isinstance(request, WebSocket):
             # graphql-transport-ws: on_ws_connect authenticates the connection_init payload's token.
-            return LiveContext(self.runtime, external=getattr(request.app.state, "trusted_issuers", None),
+            live = LiveContext(self.runtime, external=getattr(request.app.state, "trusted_issuers", None),
                                authorization=request.headers.get("authorization"))
+            live.persisted = self.persisted  # R74 and R75 hold on the websocket too (PersistedSubscribe)
+            return live
         context: Context = request.state.context if hasattr(request.state, "context") else None  # type: ignore[assignment]
         if context is not None:
             context.request, context.response = request, response
@@ -207,8 +259,9 @@ def _challenge(reason: str, error: str) -> str:
 
 
 def _wants_ide(request: Request) -> bool:
+    # A GET of a persisted query by its hash alone carries `extensions` instead (R74).
     return (request.method == "GET" and "text/html" in request.headers.get("accept", "")
-            and "query" not in request.query_params)
+            and "query" not in request.query_params and "extensions" not in request.query_params)
 
 
 def unauthenticated(reason: str, error: str = "invalid_token") -> Response:
@@ -229,6 +282,7 @@ class GraphQLEndpoint:
         self.graphql.runtime = runtime
         if runtime.settings.response_cache:
             self.graphql.cache = ResponseCache(runtime.settings, runtime.now)
+        self.graphql.persisted = PersistedQueries(runtime.settings)
         self._cache_secret: bytes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -253,10 +307,10 @@ class GraphQLEndpoint:
                 await rejected(exc)(scope, receive, send)
                 return
             db = RequestDb(session, now)
-            context = Context(principal=principal, db=db, runtime=self.runtime)
+            context = Context(principal=principal, db=db, runtime=self.runtime, persisted=self.graphql.persisted)
             scope.setdefault("state", {})["context"] = context
             if self.graphql.cache is not None and cacheable(principal):
-                read, receive = await self._read(request, receive)
+                read, receive = await self._read(request, receive, context)
                 if read is not None and only_queries(read.query):
                     context.cache_key = await self._cache_key(session, principal, read, now)
                     entry = await self.graphql.cache.get(context.cache_key)
@@ -265,6 +319,8 @@ class GraphQLEndpoint:
                         context.cache_until = await next_change(session, visible_firms(principal), now)
                     else:
                         await db.close()
+                        if context.persisted_register is not None:  # R74: a cached answer was let through
+                            await self.graphql.persisted.store(context.persisted_register, read.query)
                         await cached(scope, receive, send)
                         REQUESTS.labels("ok").inc()
                         LATENCY.observe(time.perf_counter() - started)
@@ -273,15 +329,18 @@ class GraphQLEndpoint:
                 await self.graphql(scope, receive, send)
             finally:
                 await db.close()
+                # The context holds the request, whose scope holds the context: a cycle that kept every
+                # request's session and answer alive until the cyclic collector ran (R100).
+                scope["state"].pop("context", None)
         REQUESTS.labels("ok").inc()
         LATENCY.observe(time.perf_counter() - started)
 
-    @staticmethod
-    async def _read(request: Request, receive: Receive) -> tuple[Read | None, Receive]:
+    async def _read(self, request: Request, receive: Receive, context: Context) -> tuple[Read | None, Receive]:
         """The GraphQL request as the cache keys it, and the body for strawberry to read again. None for
         what strawberry would refuse or does not take as JSON; it answers those itself."""
         if request.method == "GET":
-            return (Read.of_params(request.query_params) if "query" in request.query_params else None), receive
+            value = Read.value_of_params(request.query_params)
+            return (None if value is None else Read.of_json(await self._persisted(value, context))), receive
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if request.method != "POST" or content_type != "application/json":
             return None, receive
@@ -290,7 +349,27 @@ class GraphQLEndpoint:
             value = json.loads(body, parse_constant=_not_json)
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             value = None
-        return Read.of_json(value), replay_body(body, receive)
+        return Read.of_json(await self._persisted(value, context)), replay_body(body, receive)
+
+    async def _persisted(self, value: object, context: Context) -> object:
+        """R74: an APQ request is keyed by its document, as if its text had been sent (and not kept when it
+        would be refused: strawberry's path answers it). R75: a text outside the allow-list is not kept."""
+        if not isinstance(value, dict):
+            return value
+        query, extensions = value.get("query"), value.get("extensions")
+        store = self.graphql.persisted
+        if isinstance(extensions, dict) and extensions.get("persistedQuery") is not None \
+                and (query is None or isinstance(query, str)):
+            try:
+                resolved = await store.resolve(query, extensions)
+            except Refused:
+                return None
+            query, context.persisted_register = resolved.query, resolved.register
+            rest = {key: item for key, item in extensions.items() if key != "persistedQuery"}
+            value = {**value, "query": query, "extensions": rest or None}
+        if isinstance(query, str) and not store.allows(query):
+            return None
+        return value
 
     async def _cache_key(self, session: AsyncSession, principal: Principal, read: Read, now: datetime) -> str:
         """R82: the caller's grants, the data versions of every firm it may see, the date and the request."""
@@ -467,6 +546,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tune_garbage_collector(runtime.settings)  # after the imports and the schema: R78
+        collector = asyncio.create_task(collect_fully(runtime.settings.gc_full_seconds)) \
+            if runtime.settings.gc_full_seconds > 0 else None
         stop = asyncio.Event()
         worker = None
         if runtime.settings.smtp_url:
@@ -485,9 +566,11 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
                 runtime.database, runtime.now, stop, request_seconds=runtime.settings.webhook_timeout,
                 allow_loopback=runtime.settings.webhooks_allow_http_loopback))
         # Live events: this process LISTENs for every instance's (DESIGN.md section 5).
-        async with hub_for(runtime.database.engine).running(runtime.database.engine):
+        async with listening(runtime.database.engine):
             yield
         stop.set()
+        if collector is not None:
+            collector.cancel()
         if worker is not None:
             await worker
         if hooks is not None:
@@ -495,6 +578,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         await runtime.budget.close()
         if graphql.graphql.cache is not None:
             await graphql.graphql.cache.close()
+        await graphql.graphql.persisted.close()
         await runtime.database.dispose()
 
     # Browser apps on BUREAU_CORS_ORIGINS call the API with bearer tokens, never cookies.
@@ -530,6 +614,7 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     )
     app.state.runtime = runtime
     app.state.response_cache = graphql.graphql.cache
+    app.state.persisted_queries = graphql.graphql.persisted
     app.state.trusted_issuers = TrustedIssuers.from_env(
         own_issuer=runtime.settings.issuer, clock=runtime.now,
         numbers=NumberRules(identity.canonical_personnummer, identity.personnummer_digest))

@@ -344,6 +344,51 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_persisted_queries_add(args: argparse.Namespace) -> int:
+    """R75: adds documents to the Apollo persisted query manifest that BUREAU_PERSISTED_QUERIES names, each
+    checked against the schema and the limits first, so that a mobile build learns of a bad one, not its users."""
+    from graphql import GraphQLError, parse, specified_rules, validate
+
+    from schema import schema
+    from schema.limits import document_rules
+    from schema.persisted_queries import manifest_operation, read_manifest, write_manifest
+
+    path = args.manifest or Settings().persisted_queries
+    if path is None:
+        print("bureau: give --manifest or set BUREAU_PERSISTED_QUERIES", file=sys.stderr)
+        return 2
+    try:
+        operations = read_manifest(path) if Path(path).exists() else {}
+    except ValueError as exc:
+        print(f"bureau: {exc}", file=sys.stderr)
+        return 1
+    limits = Settings().limits
+    added = []
+    for name in args.files:
+        try:
+            body = Path(name).read_text(encoding="utf-8")
+            operation = manifest_operation(body)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            print(f"bureau: {name}: {exc}", file=sys.stderr)
+            return 1
+        if len(body.encode()) > limits.max_query_bytes:
+            print(f"bureau: {name}: larger than BUREAU_MAX_QUERY_BYTES ({limits.max_query_bytes})", file=sys.stderr)
+            return 1
+        try:
+            errors = validate(schema._schema, parse(body, max_tokens=limits.max_tokens),
+                              [*specified_rules, *document_rules(limits)])
+        except GraphQLError as exc:
+            errors = [exc]
+        if errors:
+            print(f"bureau: {name}: {errors[0].message}", file=sys.stderr)
+            return 1
+        operations[operation.id] = operation
+        added.append({"id": operation.id, "name": operation.name, "type": operation.type, "file": name})
+    write_manifest(path, operations)
+    print(json.dumps({"manifest": path, "added": added}))
+    return 0
+
+
 async def _keys(action: str, older_than: int | None) -> dict[str, object]:
     from datetime import timedelta
 
@@ -440,6 +485,13 @@ def parser() -> argparse.ArgumentParser:
     deliver = outbox.add_parser("deliver", help="send queued email over SMTP_URL")
     deliver.add_argument("--once", action="store_true", help="one pass over all due mail, then exit")
     deliver.set_defaults(run=cmd_outbox_deliver)
+
+    persisted = sub.add_parser("persisted-queries", help="the allow-list of persisted queries (R75)").add_subparsers(
+        dest="persisted_command", required=True)
+    add = persisted.add_parser("add", help="add .graphql documents to the persisted query manifest")
+    add.add_argument("files", nargs="+", metavar="FILE.graphql")
+    add.add_argument("--manifest", help="the manifest to write (default: BUREAU_PERSISTED_QUERIES)")
+    add.set_defaults(run=cmd_persisted_queries_add)
 
     webhooks = sub.add_parser("webhooks", help="webhooks for partner integrations (R70)").add_subparsers(
         dest="webhooks_command", required=True)

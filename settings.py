@@ -221,10 +221,27 @@ class Settings:
         default_factory=lambda: _seconds_or_zero("BUREAU_PRINCIPAL_CACHE_SECONDS", 5.0))
     document_cache_size: int = field(default_factory=lambda: _count("BUREAU_DOCUMENT_CACHE_SIZE", 500))
     document_cache_text: int = field(default_factory=lambda: _count("BUREAU_DOCUMENT_CACHE_TEXT", 256 * 1024))
+    # Persisted queries (R74, R75, schema.persisted_queries): Apollo's automatic persisted queries, kept
+    # this many documents and this many characters of query text in the process (least recently used out),
+    # and in Redis under persisted_query_key_prefix for persisted_query_ttl seconds when REDIS_URL is set.
+    # persisted_queries: an Apollo persisted query manifest (JSON) whose operations are known from the start;
+    # persisted_only: only those run (an allow-list), and nothing is registered automatically.
+    persisted_query_cache_size: int = field(default_factory=lambda: _positive("BUREAU_PERSISTED_QUERY_CACHE_SIZE",
+                                                                              1000))
+    persisted_query_cache_text: int = field(
+        default_factory=lambda: _positive("BUREAU_PERSISTED_QUERY_CACHE_TEXT", 4 * 1024 * 1024))
+    persisted_query_ttl: int = field(default_factory=lambda: _positive("BUREAU_PERSISTED_QUERY_TTL", 86_400))
+    persisted_query_key_prefix: str = field(default_factory=lambda: _text("BUREAU_PERSISTED_QUERY_KEY_PREFIX")
+                                            or "bureau:apq:")
+    persisted_queries: str | None = field(default_factory=lambda: _text("BUREAU_PERSISTED_QUERIES"))
+    persisted_only: bool = field(default_factory=lambda: _switch("BUREAU_PERSISTED_ONLY", False))
     # The server's garbage collector: start-up objects frozen out of every collection, and thresholds
     # raised so that a request's short-lived cycles are collected less often (web.serving).
     gc_freeze: bool = field(default_factory=lambda: _switch("BUREAU_GC_FREEZE", True))
     gc_thresholds: tuple[int, int, int] | None = field(default_factory=_gc_thresholds)
+    # R100: a full collection this often (0: only when Python's own heuristic runs one), so that what
+    # requests left in the oldest generation does not grow the process between Python's rare ones.
+    gc_full_seconds: float = field(default_factory=lambda: _seconds_or_zero("BUREAU_GC_FULL_SECONDS", 10.0))
     # Webhooks (R67-R70): plain http to a loopback host (and loopback addresses) only in development;
     # each delivery's time limit; whether `bureau serve` runs the delivery worker beside the server.
     webhooks_allow_http_loopback: bool = field(
@@ -238,5 +255,8 @@ class Settings:
                              "query could never run")
         if self.introspection not in INTROSPECTION_MODES:
             raise ValueError(f"introspection must be one of {', '.join(INTROSPECTION_MODES)}")
+        if self.persisted_only and self.persisted_queries is None:
+            raise ValueError("BUREAU_PERSISTED_ONLY=on needs BUREAU_PERSISTED_QUERIES, the manifest of the "
+                             "operations it allows")
         if self.metrics_token is not None and self.metrics_port is not None:
             raise ValueError("set BUREAU_METRICS_TOKEN or BUREAU_METRICS_PORT, not both")

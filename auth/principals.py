@@ -2,7 +2,8 @@
 
 What a principal holds (its client, the user's status and email, firm roles, the memberships
 that grant a role, whether the token was revoked) changes only when something commits. So every
-commit in this process bumps a version (`changed`, on SQLAlchemy's after_commit of any session),
+commit in this process bumps a version (`changed`, on after_commit of the sessions of every runtime's
+database: resolvers.runtime calls `install`),
 and an entry read before the last bump is not used: revoking a token, deactivating a membership or
 a user, cancelling a licence takes effect at once in the process that did it. Another process
 learns of it when its entry expires, BUREAU_PRINCIPAL_CACHE_SECONDS (5) after it was read: that is
@@ -18,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from auth.principal import Grants, Principal
+from models.db import add_hooks
 
 MOST_PRINCIPALS = 10_000  # tokens kept at once, the least recently used going first
 
@@ -32,11 +34,14 @@ def version() -> int:
     return _version
 
 
-@event.listens_for(Session, "after_commit")
 def changed(session: Session | None = None) -> None:
     """After any commit of this process: every principal read before it may be out of date."""
     global _version
     _version += 1
+
+
+def install(sessions: async_sessionmaker[AsyncSession]) -> None:
+    add_hooks(sessions, {"after_commit": changed})
 
 
 @dataclass(frozen=True)

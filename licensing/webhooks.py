@@ -54,7 +54,8 @@ BY_ACTION: dict[str, EventType] = {
     "user.identity_corrected": EventType.USER_CORRECTED,
 }
 
-# Audit actions that are no event of their own, by choice (some still move seats, below). A new
+# Audit actions that are no event of their own, by choice (some still move seats: SEAT_USAGE_CHANGED
+# follows what the writer says it affected, resolvers.webhook_events). A new
 # audit action must be named in BY_ACTION or here: tests/unit/test_webhook_events.py looks.
 NO_EVENT = frozenset({
     "agreement.created", "agreement.updated", "agreement.deleted", "agreement.billing_mode_changed",
@@ -69,30 +70,14 @@ NO_EVENT = frozenset({
     "webhook.redelivery_requested", "webhook.secret_rolled",
 })
 
-# Changes that may move seats in use or purchased: each gives one SEAT_USAGE_CHANGED per
-# subscription it touches (the subscriptions resolvers.events finds for live subscriptions).
-SEAT_ACTIONS = frozenset({
-    "membership.invited", "membership.accountant_granted", "membership.accountant_revoked",
-    "membership.invitation_accepted", "membership.reactivated", "membership.deactivated",
-    "membership.updated", "company.moved", "company.archived", "company.unarchived",
-    "client_user.assigned", "client_user.removed", "client_user.company_added", "client_user.company_removed",
-    "session.started", "session.ended", "subscription.seats_added", "subscription.seats_changed",
-    "subscription.seats_decreased", "subscription.period_started", "agreement.transferred",
-})
-
-
 def event_type_of(action: str) -> EventType | None:
-    """The event an audit action is, itself (seat usage aside)."""
+    """The event an audit action is, itself (seat usage comes from what a change affects)."""
     found = BY_ACTION.get(action)
     if found is not None:
         return found
     if action.startswith(("subscription.", "feature.")):
         return EventType.SUBSCRIPTION_CHANGED
     return None
-
-
-def moves_seats(action: str) -> bool:
-    return action in SEAT_ACTIONS
 
 
 def encode_types(types: Iterable[EventType]) -> str:

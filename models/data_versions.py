@@ -5,8 +5,10 @@ never served once a write it depends on has committed.
 Scopes: `firm:<id>` for a firm's rows (every table with a column that references firms.id),
 `user:<id>` for a user's own row, and `global` for what no firm owns (the catalog, a firm's own
 row, whose name its transfer partner sees) or what a write does not say (a bulk statement that
-moves rows between firms, raw SQL). The hooks sit on every SQLAlchemy Session, so the mutations'
-unit of work, the rollover, the CLI and the invitation pages all bump alike.
+moves rows between firms, raw SQL). The hooks are registered on the session factory every
+Database is built with (models.db.session_factory calls `install`), so the mutations' unit of work,
+the rollover, the CLI, the invitation pages and a test's own writes through `database.sessions` all
+bump alike; a session made some other way (a bare `Session(engine)`) bumps nothing.
 """
 
 from collections.abc import Iterable, Sequence
@@ -19,7 +21,6 @@ from sqlalchemy import (
     String,
     Table,
     TextClause,
-    event,
     func,
     inspect,
     or_,
@@ -28,12 +29,13 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
 from models.base import Base
+from models.db import add_hooks
 from models.firms import ClientUser, FirmMember
 from models.users import Membership
 
@@ -106,7 +108,6 @@ def _note_object(session: Session, obj: object, *, new: bool = False) -> None:
     scopes.update(firm_scope(firm_id) for firm_id in firms)
 
 
-@event.listens_for(Session, "after_flush")
 def _collect(session: Session, flush_context: object) -> None:
     # After the flush new rows have their ids and foreign keys; the history of changed ones is still there.
     for obj in session.new:
@@ -115,7 +116,6 @@ def _collect(session: Session, flush_context: object) -> None:
         _note_object(session, obj)
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _bulk(state: ORMExecuteState) -> None:
     """UPDATE, DELETE and INSERT statements sent through a session: the firms of the rows they touch,
     read before they run; global when that cannot be told."""
@@ -160,7 +160,6 @@ def _user_firms(session: Session, user_ids: Iterable[int]) -> set[int]:
     return {firm_id for firm_id in session.execute(query).scalars() if firm_id is not None}
 
 
-@event.listens_for(Session, "before_commit")
 def _bump(session: Session) -> None:
     if session.new or session.dirty or session.deleted:
         session.flush()  # the commit would flush next anyway; its rows must be counted
@@ -179,7 +178,6 @@ def _bump(session: Session) -> None:
                                                     set_={"version": DataVersion.version + 1}))
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     # Also called when a savepoint rolls back: the outer transaction's writes still count (and what the
     # savepoint had noted stays, a harmless extra bump).
@@ -187,6 +185,12 @@ def _forget(session: Session) -> None:
         return
     session.info.pop(_TOUCHED, None)
     session.info.pop(_USERS, None)
+
+
+def install(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Every commit of these sessions bumps the versions of what it wrote (R82)."""
+    add_hooks(sessions, {"after_flush": _collect, "do_orm_execute": _bulk, "before_commit": _bump,
+                         "after_rollback": _forget})
 
 
 async def current_versions(session: AsyncSession, scopes: Sequence[str]) -> dict[str, int]:

@@ -1,13 +1,21 @@
-"""Engine and session factory; one AsyncSession per request or unit of work."""
+"""Engine and session factory; one AsyncSession per request or unit of work.
+
+Each factory makes sessions of its own ORM session class, so that the hooks a part of the app
+needs on every commit (models.data_versions, live.publish, auth.principals) are registered on
+that factory, by name, where it is built or put to use (`add_hooks`), and never on SQLAlchemy's
+global Session, where importing a module would have put them for whoever opened a session.
+"""
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///bureau.db"
 
@@ -94,11 +102,41 @@ def connect(url: str | None = None, *, connect_timeout: float | None = None, poo
     # Statement parameters never appear in error messages (they hold personal data and hashes).
     engine_options.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **engine_options)  # type: ignore[arg-type]
-    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    if engine.dialect.name == "postgresql" and not engine_options.get("pool_pre_ping"):
-        _check_on_checkout(engine)
+    sessions = session_factory(engine)
     if engine.dialect.name != "postgresql":
         return Database(engine, sessions, sessions)
+    if not engine_options.get("pool_pre_ping"):
+        _check_on_checkout(engine)
+    # The same session class, so that whatever a factory's hooks are, a read session is of its kind.
     reads = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"),
-                               expire_on_commit=False, autoflush=False)
+                               sync_session_class=session_class(sessions), expire_on_commit=False, autoflush=False)
     return Database(engine, sessions, reads)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions of a class of their own, with the hooks every write needs: the data versions (R82)."""
+    from models import data_versions  # models.data_versions registers itself through add_hooks below
+
+    class DatabaseSession(Session):
+        """The ORM sessions of one factory: the hooks registered on this class are this factory's alone."""
+
+    sessions = async_sessionmaker(engine, sync_session_class=DatabaseSession, expire_on_commit=False,
+                                  autoflush=False)
+    data_versions.install(sessions)
+    return sessions
+
+
+def session_class(sessions: async_sessionmaker[AsyncSession]) -> type[Session]:
+    """The ORM session class of a factory made by `session_factory`."""
+    cls = sessions.kw.get("sync_session_class")
+    if not (isinstance(cls, type) and issubclass(cls, Session)) or cls is Session:
+        raise ValueError("hooks go on a factory's own session class (models.db.session_factory), not on Session")
+    return cls
+
+
+def add_hooks(sessions: async_sessionmaker[AsyncSession], hooks: Mapping[str, Callable[..., Any]]) -> None:
+    """Registers session events (name: listener) on this factory's sessions; again changes nothing."""
+    target = session_class(sessions)
+    for name, listener in hooks.items():
+        if not event.contains(target, name, listener):
+            event.listen(target, name, listener)

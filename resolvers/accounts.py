@@ -64,7 +64,8 @@ async def _accept_invitations(uow: UnitOfWork, user: User) -> list[Membership]:
         membership.status, membership.activated_at = MembershipStatus.ACTIVE, now
         uow.audit("membership.invitation_accepted", membership,
                   f"{user.name} accepted the invitation to {company_name} by signing in with BankID"[:500],
-                  before=before, after=after, company_id=membership.company_id, actor_user_id=user.id)
+                  before=before, after=after, company_id=membership.company_id, actor_user_id=user.id,
+                  affects=[membership])
     if not rows and user_was is not user.status:
         uow.audit("user.account_set_up", user, f"{user.name} signed in with BankID"[:500],
                   before={"userStatus": user_was.value}, after={"userStatus": user.status.value},

@@ -195,5 +195,5 @@ async def move_company(
     await uow.session.flush()
     uow.audit("company.moved", company, f"Company {company.name} moved to {target.name}",
               before={"agreement": global_ids.of(source)}, after={"agreement": global_ids.of(target)},
-              company_id=company.id)
+              company_id=company.id, affects=[source, target])
     return company, source, target

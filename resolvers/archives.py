@@ -56,7 +56,8 @@ async def archive_company(uow: UnitOfWork, company: Company, *, field: list[str]
     await uow.session.flush()
     uow.audit("company.archived", company, f"Company {company.name} archived",
               before={"archivedAt": None}, after={"archivedAt": company.archived_at.isoformat(),
-                                                  "membershipsEnded": ended}, company_id=company.id)
+                                                  "membershipsEnded": ended}, company_id=company.id,
+              affects=[company])
     return company
 
 
@@ -85,7 +86,8 @@ async def unarchive_company(uow: UnitOfWork, company: Company, *, field: list[st
     await uow.session.flush()
     uow.audit("company.unarchived", company, f"Company {company.name} taken out of the archive",
               before={"archivedAt": archived_at.isoformat() if archived_at else None},
-              after={"archivedAt": None, "membershipsGivenBack": given_back}, company_id=company.id)
+              after={"archivedAt": None, "membershipsGivenBack": given_back}, company_id=company.id,
+              affects=[company])
     return company
 
 

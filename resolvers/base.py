@@ -9,7 +9,7 @@ retrying did not help.
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -21,14 +21,11 @@ from auth.policy import Action, authorize, tenancy_of
 from auth.principal import Principal
 from auth.visibility import VISIBILITY
 from licensing.errors import RuleViolation
+from live.publish import Seats, record_affects  # Seats: for the callers of UnitOfWork.audit
 from models import AuditEvent, Base
 from models import ids as global_ids
 from models.enums import UserErrorCode
 from observability import tracing
-from resolvers import (
-    events,  # noqa: F401 - announces committed audit rows to live subscriptions
-    webhook_events,  # noqa: F401 - writes webhook events with the audit rows of each commit (R68)
-)
 from resolvers.runtime import Runtime
 
 log = logging.getLogger("bureau.mutations")
@@ -99,8 +96,14 @@ class UnitOfWork:
         company_id: int | None = None,
         subscription_id: int | None = None,
         actor_user_id: int | None = None,
+        affects: Iterable[Seats] = (),
     ) -> AuditEvent:
-        """R29. The actor is the caller, or `actor_user_id` where the caller is a link's holder."""
+        """R29. The actor is the caller, or `actor_user_id` where the caller is a link's holder.
+
+        `affects`: whose seat usage the change may move (R72), announced with the row when it
+        commits (live.publish): a subscription, an agreement (its subscription), a company (its
+        agreement's, as it is now), a firm (its master licence's CLIENT_USER pool). A change that
+        moves seats and says nothing leaves seatUsageChanged subscribers unaware."""
         event = AuditEvent(
             firm_id=firm_id if firm_id is not None else _firm_of(subject),
             company_id=company_id,
@@ -115,6 +118,7 @@ class UnitOfWork:
             after=_json(after),
         )
         self.session.add(event)
+        record_affects(self.session.sync_session, event, affects)
         return event
 
 

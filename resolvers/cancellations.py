@@ -81,7 +81,7 @@ async def _cancel_now(uow: UnitOfWork, s: Situation) -> ChangeResult:
               before={"status": SubscriptionStatus.ACTIVE.value},
               after={"status": SubscriptionStatus.CANCELLED.value, "endedOn": cut.isoformat(),
                      **({"creditOrder": credit_order.number} if credit_order else {})},
-              subscription_id=subscription.id)
+              subscription_id=subscription.id, affects=[subscription])  # its pending seat decreases go
     return ChangeResult(subscription.id, s.preview(cut, credit_order, warnings),
                         credit_order.id if credit_order else None)
 

@@ -134,6 +134,7 @@ async def assign_client_user(
     uow.audit(
         "client_user.assigned", client_user, f"{user.name} assigned as a client user of {firm.name}",
         after={"user": global_ids.of(user), "companies": [global_ids.of(c) for c in companies]},
+        affects=[firm],  # a CLIENT_USER seat of its master licence
     )
     for index, company in enumerate(companies):
         await _add_company(uow, client_user, user, company, [*field, "companyIds", str(index)])
@@ -210,7 +211,8 @@ async def remove_client_user(uow: UnitOfWork, client_user: ClientUser) -> str:
     await uow.session.flush()  # the links go before their client user (no ORM relationship orders them)
     gid = global_ids.of(client_user)
     uow.audit("client_user.removed", client_user, "Client user released; its seat is free",
-              before={"user": global_ids.encode("User", client_user.user_id), "companies": companies})
+              before={"user": global_ids.encode("User", client_user.user_id), "companies": companies},
+              affects=[await uow.session.get_one(Firm, client_user.firm_id)])
     await uow.session.delete(client_user)
     await uow.session.flush()
     return gid

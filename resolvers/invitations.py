@@ -261,4 +261,5 @@ def _activate(uow: UnitOfWork, link: Link, changed: dict[str, Any], before: dict
         action = "user.account_set_up"
     uow.audit(action, membership if membership is not None else user, f"{user.name} finished {link.what}"[:500],
               before=was, after=after, firm_id=link.row.firm_id,
-              company_id=membership.company_id if membership else None, actor_user_id=user.id)
+              company_id=membership.company_id if membership else None, actor_user_id=user.id,
+              affects=[membership] if membership is not None else [])

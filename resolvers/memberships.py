@@ -261,4 +261,4 @@ def _audit(uow: UnitOfWork, action: str, membership: Membership, company: Compan
            before: dict[str, Any], after: dict[str, Any]) -> None:
     """R29: who, which client, what, the subject and the values before and after."""
     uow.audit(action, membership, f"Membership in {company.name} {what}", before=_api_values(before),
-              after=_api_values(after), company_id=company.id)
+              after=_api_values(after), company_id=company.id, affects=[company])

@@ -96,7 +96,7 @@ async def advance(uow: UnitOfWork, subscription_id: int, until: date) -> Advance
                   f"Period {following.start.isoformat()} to {following.end.isoformat()} began",
                   before={"period": [ended.start.isoformat(), ended.end.isoformat()]},
                   after={"period": [following.start.isoformat(), following.end.isoformat()]},
-                  subscription_id=subscription.id)
+                  subscription_id=subscription.id, affects=[subscription])
         done.periods += 1
     return done
 
@@ -125,7 +125,7 @@ async def _apply_changes(uow: UnitOfWork, subscription: Subscription, on: date) 
             uow.audit("subscription.cancelled", subscription, f"Cancelled at the end of the period, {on.isoformat()}",
                       before={"status": SubscriptionStatus.ACTIVE.value},
                       after={"status": SubscriptionStatus.CANCELLED.value, "endedOn": on.isoformat()},
-                      subscription_id=subscription.id)
+                      subscription_id=subscription.id, affects=[subscription])
             continue
         if change.kind is ScheduledChangeKind.INTERVAL_CHANGE:
             before_interval = subscription.billing_interval
@@ -164,7 +164,7 @@ async def _apply_changes(uow: UnitOfWork, subscription: Subscription, on: date) 
                   f"{change.license_type.value} seats {before_count} -> {seats}",
                   before={"purchased": before_count},
                   after={"purchased": seats, "scheduled": int(change.to_value), "inUse": in_use},
-                  subscription_id=subscription.id)
+                  subscription_id=subscription.id, affects=[subscription])
     return len(due)
 
 

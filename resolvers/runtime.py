@@ -4,11 +4,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from auth import principals
 from auth.budget import Budget, budget_for
 from auth.keys import KeyRing
 from auth.principals import PrincipalCache
 from auth.tokens import TokenService
+from live import publish
 from models.db import Database
+from resolvers import webhook_events
 from settings import Settings
 
 
@@ -30,6 +33,12 @@ class Runtime:
     principals: PrincipalCache = field(init=False)
 
     def __post_init__(self) -> None:
+        # The hooks every commit through this database needs, on its session factory (models.db):
+        # live events (live.publish), the principals' version (R77) and webhook events (R68). Data
+        # versions come with it.
+        publish.install(self.database.sessions)
+        principals.install(self.database.sessions)
+        webhook_events.install(self.database.sessions)
         self.principals = PrincipalCache(self.settings.principal_cache_seconds)
         self.budget = budget_for(self.settings.redis_url, self.settings.cost_bucket, self.settings.cost_restore_rate,
                                  self.settings.cost_key_prefix)

@@ -97,7 +97,7 @@ async def start_session(uow: UnitOfWork, company: Company) -> LicenseSession:
         "session.started", session, f"Concurrent session started in {company.name}",
         after={"user": global_ids.encode("User", user_id), "company": global_ids.of(company),
                "expiresAt": session.expires_at.isoformat()},
-        company_id=company.id, subscription_id=subscription.id,
+        company_id=company.id, subscription_id=subscription.id, affects=[subscription],
     )
     return session
 
@@ -127,6 +127,6 @@ async def end_session(uow: UnitOfWork, session: LicenseSession) -> LicenseSessio
         "session.ended", session, "Concurrent session ended" if was_live else "Expired concurrent session closed",
         before={"endedAt": None, "expiresAt": session.expires_at.isoformat()},
         after={"endedAt": session.ended_at.isoformat(), "expired": not was_live},
-        company_id=session.company_id, subscription_id=session.subscription_id,
+        company_id=session.company_id, subscription_id=session.subscription_id, affects=[session],
     )
     return session

@@ -124,7 +124,7 @@ async def create_subscription(
         after={"owner": global_ids.of(owner), "edition": edition.code, "interval": billing_interval.value,
                "seats": {t.value: c for t, c in counts.items()}, "startsOn": anchor.isoformat(),
                "channel": channel.value},
-        subscription_id=subscription.id,
+        subscription_id=subscription.id, affects=[subscription],
     )
     return subscription
 
@@ -377,7 +377,7 @@ async def change_seats(uow: UnitOfWork, subscription: Subscription, *, license_t
     if order is not None or after != before:  # asking for what is already so changes nothing (R29)
         uow.audit(action, subscription, f"{license_type.value} seats: asked for {seats}",
                   before=before, after={**after, **({"order": order.number} if order else {})},
-                  subscription_id=subscription.id)
+                  subscription_id=subscription.id, affects=[subscription])
     return ChangeResult(subscription.id, s.preview(plan.effective_on, order, plan.warnings),
                         order.id if order else None, snapshot(scheduled) if scheduled else None)
 
@@ -402,7 +402,8 @@ async def _change_seats_ahead(uow: UnitOfWork, s: Situation, pool: SeatPool, pen
     await record_period(uow, s.subscription, s.period)
     uow.audit("subscription.seats_changed", s.subscription,
               f"{pool.license_type.value} seats: {seats} from {s.period.start.isoformat()}",
-              before=before, after={"purchased": seats, "pendingDecreaseTo": None}, subscription_id=s.subscription.id)
+              before=before, after={"purchased": seats, "pendingDecreaseTo": None}, subscription_id=s.subscription.id,
+              affects=[s.subscription])
     return ChangeResult(s.subscription.id, s.preview(s.period.start, None, warnings))
 
 
@@ -487,7 +488,7 @@ async def cancel_scheduled_change(uow: UnitOfWork, subscription: Subscription, *
     uow.audit("subscription.scheduled_change_cancelled", subscription,
               f"Cancelled {kind.value} to {change.to_value}",
               before={"kind": kind.value, "to": change.to_value, "effectiveOn": change.effective_on.isoformat()},
-              after=None, subscription_id=subscription.id)
+              after=None, subscription_id=subscription.id, affects=[subscription])
     return ChangeResult(subscription.id, s.preview(s.today, None, []))
 
 

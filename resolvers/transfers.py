@@ -9,6 +9,7 @@ invoices keep their firm), what comes after is the new firm's. Client users of t
 lose their assignments there. Every step is audited for both firms.
 """
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -33,7 +34,7 @@ from models import (
 from models import ids as global_ids
 from models.enums import BillingMode, LicenseType, SubscriptionStatus, TransferStatus, UserErrorCode
 from models.oauth_grants import InvitationToken
-from resolvers.base import UnitOfWork
+from resolvers.base import Seats, UnitOfWork
 
 OFFER_DAYS = 30
 OPEN = (TransferStatus.OFFERED, TransferStatus.ACCEPTED)
@@ -54,9 +55,9 @@ async def open_transfer(uow: UnitOfWork, agreement_id: int) -> AgreementTransfer
 
 
 def _audit_both(uow: UnitOfWork, action: str, transfer: AgreementTransfer, summary: str, after: dict[str, object],
-                before: dict[str, object] | None = None) -> None:
+                before: dict[str, object] | None = None, affects: Sequence[Seats] = ()) -> None:
     for firm_id in (transfer.from_firm_id, transfer.to_firm_id):
-        uow.audit(action, transfer, summary, before=before, after=after, firm_id=firm_id)
+        uow.audit(action, transfer, summary, before=before, after=after, firm_id=firm_id, affects=affects)
 
 
 async def offer(uow: UnitOfWork, agreement: Agreement, *, to_firm_id: str) -> AgreementTransfer:
@@ -186,4 +187,4 @@ async def _complete(uow: UnitOfWork, transfer: AgreementTransfer, on: date) -> N
     _audit_both(uow, "agreement.transferred", transfer, f"Agreement moved to firm {new_firm.name} on {on.isoformat()}",
                 {"firm": global_ids.of(new_firm), "customerNumber": transfer.customer_number,
                  "billingMode": agreement.billing_mode.value, "clientUserAssignmentsEnded": len(links)},
-                before=before)
+                before=before, affects=[agreement])  # its live sessions ended

@@ -147,7 +147,7 @@ async def invite_user(
     if access_ends_at is not None:
         after["accessEndsOn"] = str(membership_rules.access_ends_on(access_ends_at))
     uow.audit(action, membership, f"{user.name} invited to {company.name} as {role.value}", after=after,
-              company_id=company.id)
+              company_id=company.id, affects=[company])
     return membership, queued
 
 

@@ -1,11 +1,12 @@
 """Webhook events are written in the transaction of the change that makes them (R68).
 
-The hook point is the ORM session, as for live events (`resolvers.events`): when a transaction
-that added audit rows commits, `before_commit` turns the rows of firms with enabled endpoints
-into `WebhookEvent`s (licensing.webhooks says which) and one `WebhookDelivery` per endpoint that
-wants each, so they commit, or roll back, with the change. A firm without endpoints costs one
-SELECT per committed transaction that wrote audit rows. Seat usage: the subscriptions whose seat
-usage a change may have moved are the ones `resolvers.events` computes for live subscriptions.
+The hook point is the session factory's `before_commit` (`install`, called by resolvers.runtime
+beside live.publish): when a transaction that added audit rows commits, the rows of firms with
+enabled endpoints become `WebhookEvent`s (licensing.webhooks says which) and one `WebhookDelivery`
+per endpoint that wants each, so they commit, or roll back, with the change. A firm without
+endpoints costs one SELECT per committed transaction that wrote audit rows. Seat usage: the
+subscriptions whose seats a change may have moved are what its writer said (`affects`, read
+through live.publish.affected_subscriptions), the same ones live subscriptions hear of.
 
 Every event has a unique key (`evt_...`) and a sequence number per subject, given in commit
 order: the subject's `webhook_sequences` row is locked by the upsert until the commit.
@@ -19,31 +20,40 @@ from typing import Any
 from sqlalchemy import event, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from licensing.webhooks import EventType, decode_types, event_type_of, moves_seats
+from licensing.webhooks import EventType, decode_types, event_type_of
+from live.publish import affected_subscriptions
 from models import AuditEvent, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookSequence
 from models import ids as global_ids
-from resolvers import events as live_events
+from models.db import add_hooks, session_class
 
 _ADDED = "bureau.webhooks.added"  # session.info: audit rows flushed in the transaction
 
 
-@event.listens_for(Session, "after_flush")
 def _collect(session: Session, flush_context: object) -> None:
     added = [obj for obj in session.new if isinstance(obj, AuditEvent)]
     if added:
         session.info.setdefault(_ADDED, []).extend(added)
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint: the outer transaction's rows still count
+        return
     session.info.pop(_ADDED, None)
 
 
-# First of the before_commit hooks, so that those after it (the data versions of R82, live events)
-# see the rows it writes.
-@event.listens_for(Session, "before_commit", insert=True)
+def install(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Audit rows committed through these sessions make the webhook events of their firms."""
+    add_hooks(sessions, {"after_flush": _collect, "after_rollback": _forget})
+    # First of the before_commit hooks, so that those after it (the data versions of R82, live
+    # events) see the rows it writes.
+    target = session_class(sessions)
+    if not event.contains(target, "before_commit", _enqueue):
+        event.listen(target, "before_commit", _enqueue, insert=True)
+
+
 def _enqueue(session: Session) -> None:
     if any(isinstance(obj, AuditEvent) for obj in session.new):
         session.flush()  # the commit would flush next anyway; the rows need their ids now
@@ -65,11 +75,8 @@ def write_events(session: Session, rows: list[AuditEvent]) -> None:
     if not wants:
         return
     wanted = {firm_id: set().union(*(types for _, types in endpoints)) for firm_id, endpoints in wants.items()}
-    seat_rows = [row for row in rows if moves_seats(row.action)
-                 and EventType.SEAT_USAGE_CHANGED in wanted.get(row.firm_id or 0, set())]
-    moved: dict[int, list[int]] = {}
-    if seat_rows:
-        moved = {e["audit_event_id"]: e["subscription_ids"] for e in live_events._events(session, seat_rows)}
+    seat_rows = [row for row in rows if EventType.SEAT_USAGE_CHANGED in wanted.get(row.firm_id or 0, set())]
+    moved = affected_subscriptions(session, seat_rows) if seat_rows else {}
     planned: list[tuple[AuditEvent, EventType, str, dict[str, Any]]] = []
     announced: set[int] = set()  # one SEAT_USAGE_CHANGED per subscription and transaction
     for row in rows:
@@ -78,7 +85,7 @@ def write_events(session: Session, rows: list[AuditEvent]) -> None:
         if kind is not None and kind in firm_wants:
             planned.append((row, kind, row.subject_id or global_ids.encode("Firm", row.firm_id or 0), {
                 "before": _loads(row.before), "after": _loads(row.after)}))
-        for subscription_id in moved.get(row.id, []):
+        for subscription_id in sorted(moved.get(row, set())):
             if subscription_id in announced:
                 continue
             announced.add(subscription_id)

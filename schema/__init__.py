@@ -23,6 +23,7 @@ from schema.mutations.transfers import TransferMutations
 from schema.mutations.users import UserMutations
 from schema.mutations.webhooks import WebhookMutations
 from schema.observation import Observation
+from schema.persisted_queries import PersistedOnly
 from schema.query import Query
 from schema.scopes import ScopeCheck
 from schema.subscriptions import LiveOperations, Subscription
@@ -55,11 +56,12 @@ schema = Schema(
     subscription=Subscription,
     types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
            LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer, WebhookEndpoint],
+    # PersistedOnly refuses a document not in the allow-list before RequestLimits looks at it (R75).
     # RequestLimits and InputChecks add validation rules in on_operation, before ScopeCheck validates;
     # QueryCost costs the document ScopeCheck has validated; CompiledReads, last, answers in place of
     # execution what compiles (schema.compiled_reads). Observation is first so that it finishes last,
     # when ErrorCodes has coded every error.
-    extensions=[Observation, ErrorCodes, RequestLimits, InputChecks, ScopeCheck, QueryCost, LiveOperations,
-                MarkQueries, CompiledReads],
+    extensions=[Observation, ErrorCodes, PersistedOnly, RequestLimits, InputChecks, ScopeCheck, QueryCost,
+                LiveOperations, MarkQueries, CompiledReads],
 )
 guard_field_reads(schema._schema.type_map)

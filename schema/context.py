@@ -25,6 +25,10 @@ class Context:
     cache_key: str | None = None
     cache_until: datetime | None = None  # when the answer next changes with time alone (R84)
     is_query: bool = False
+    # Persisted queries (schema.persisted_queries): the app's store, and the hash to store this request's
+    # document under once it reaches execution (R74).
+    persisted: Any = None
+    persisted_register: str | None = None
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db, self.principal)

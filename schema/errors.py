@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from auth.policy import Forbidden
 from licensing.errors import RuleViolation
@@ -21,6 +23,9 @@ from models.outage import MESSAGE as OUTAGE_MESSAGE
 from models.outage import is_outage
 from observability.logs import log_unexpected, new_error_id
 from schema.limits import token_limit_code
+
+# What strawberry lets out of an operation on purpose, for its HTTP view to answer (400, 405).
+STRAWBERRY_ANSWERS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 log = logging.getLogger("bureau.graphql")
 
@@ -108,7 +113,7 @@ class ErrorCodes(SchemaExtension):
         context = self.execution_context
         try:
             yield
-        except GraphQLError:
+        except (GraphQLError, *STRAWBERRY_ANSWERS):
             raise
         except Exception as exc:
             # Raised by an extension (a database outage during a compiled read, a bug): strawberry

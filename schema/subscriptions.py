@@ -2,7 +2,7 @@
 
 A websocket connection authenticates once, with the token of its connection_init payload
 (`{"Authorization": "Bearer ..."}`); scopes are checked per operation as for HTTP. The
-events themselves come from resolvers/events.py. Each event is read in a fresh session,
+events themselves come from live/ (live.publish, live.hub). Each event is read in a fresh session,
 as the principal stands at that moment: the token is validated again and the grants
 reloaded, so an expired or revoked token ends the stream with UNAUTHENTICATED, and what
 the caller may no longer see is not sent. No session stays open between events.
@@ -30,11 +30,11 @@ from auth.principal import Principal
 from auth.tokens import InvalidToken
 from auth.visibility import visible_audit_events, visible_firms, visible_subscriptions
 from licensing.usage import holds_seat
+from live.hub import RESYNC, Event, Subscriber, hub_for
 from loaders import Loaders
 from loaders.base import RequestDb
 from models import ids
 from models.enums import LicenseType, MembershipStatus
-from resolvers.events import RESYNC, Event, Subscriber, hub_for
 from resolvers.runtime import Runtime
 from schema.context import Context, Info
 from schema.errors import _classify
@@ -60,6 +60,7 @@ class LiveContext(Context):
         self.authorization = authorization  # the upgrade request's header, for non-browser clients
         self.connection_params: dict[str, Any] = {}
         self.request = self.response = None
+        self.persisted_pending: set[str] = set()  # hashes sent with their query, stored once they run (R74)
 
     def __repr__(self) -> str:
         return f"LiveContext(client_id={self.principal.client_id!r})"

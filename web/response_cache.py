@@ -64,11 +64,17 @@ class Read:
 
     @classmethod
     def of_params(cls, params: Mapping[str, str]) -> "Read | None":
+        value = cls.value_of_params(params)
+        return None if value is None else cls.of_json(value)
+
+    @staticmethod
+    def value_of_params(params: Mapping[str, str]) -> dict[str, Any] | None:
+        """A GET request's parameters as a JSON request holds them; None for JSON that does not decode."""
         try:
             decoded = {key: json.loads(params[key]) for key in ("variables", "extensions") if params.get(key)}
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
-        return cls.of_json({"query": params.get("query"), "operationName": params.get("operationName"), **decoded})
+        return {"query": params.get("query"), "operationName": params.get("operationName"), **decoded}
 
 
 # Strings and comments, which may hold anything; then braces and the keywords that start an operation.

@@ -3,6 +3,7 @@ contract's code or a top-level error with `extensions.code`, never a 500, and no
 stored (no audit event, which every successful change writes: R29). Grow it with every
 new way in."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -205,6 +206,21 @@ OVERFLOW_FIRM = ids.encode("Firm", 99999999999999999999999)
 CREATE_AGREEMENT = ("mutation($input: CreateAgreementInput!) { createAgreement(input: $input) "
                     "{ agreement { id } userErrors { code field } } }")
 VIEWER = "{ viewer { clientId } }"
+# extensions.persistedQuery values Apollo's protocol does not know (R74)
+HOSTILE_PERSISTED: dict[str, Any] = {
+    "a string": "abc", "a list": [1], "a number": 1, "true": True, "empty": {},
+    "version 2": {"version": 2, "sha256Hash": "a" * 64}, "version as text": {"version": "1", "sha256Hash": "a" * 64},
+    "version true": {"version": True, "sha256Hash": "a" * 64}, "without a hash": {"version": 1},
+    "a hash of null": {"version": 1, "sha256Hash": None}, "a hash that is a number": {"version": 1, "sha256Hash": 7},
+    "a hash that is a list": {"version": 1, "sha256Hash": ["a" * 64]},
+    "an uppercase hash": {"version": 1, "sha256Hash": "A" * 64},
+    "a short hash": {"version": 1, "sha256Hash": "a" * 63}, "a long hash": {"version": 1, "sha256Hash": "a" * 65},
+    "a hash that is no hex": {"version": 1, "sha256Hash": "g" * 64},
+    "a hash with a newline": {"version": 1, "sha256Hash": "a" * 64 + "\n"},
+    "a huge hash": {"version": 1, "sha256Hash": "a" * 500_000},
+    "a hash of a path": {"version": 1, "sha256Hash": "../../" + "a" * 58},
+    "a hash of a Redis pattern": {"version": 1, "sha256Hash": "*"},
+}
 
 
 @dataclass(frozen=True)
@@ -380,6 +396,29 @@ REQUESTS: dict[str, Raw] = {
         "variables": {"input": {"ownerId": s.our_agreement, "editionCode": "STANDARD", "billingInterval": "MONTHLY",
                                 "seats": [{"licenseType": "NAMED", "count": 1}] * 3}}},
         answer=(200, GRAPHQL, None), check=userError("INVALID_INPUT", "createSubscription")),
+    # automatic persisted queries (R74): a malformed extension is 400 BAD_REQUEST, never a 500, nothing stored
+    **{f"persistedQuery {name}": Raw("POST", "/graphql", lambda s, value=value: {  # type: ignore[misc]
+        "query": VIEWER, "extensions": {"persistedQuery": value}})
+       for name, value in HOSTILE_PERSISTED.items()},
+    **{f"persistedQuery {name}, without a query, over GET": Raw(
+        "GET", "/graphql?extensions=" + quote(json.dumps({"persistedQuery": value})))
+       for name, value in HOSTILE_PERSISTED.items() if name != "a huge hash"},  # a URL has a length of its own
+    "extensions that are no JSON over GET": Raw("GET", "/graphql?extensions=" + quote('{"persistedQuery":')),
+    "extensions that are a list": Raw("POST", "/graphql", lambda s: {"extensions": [{"persistedQuery": {}}]}),
+    "a persisted query hash with NUL": Raw("POST", "/graphql", lambda s: {"extensions": {"persistedQuery": {
+        "version": 1, "sha256Hash": "a" * 63 + "\x00"}}}),
+    "a persisted query hash of another query": Raw("POST", "/graphql", lambda s: {
+        "query": VIEWER, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}},
+        answer=(400, GRAPHQL, "PERSISTED_QUERY_HASH_MISMATCH")),
+    "an unknown persisted query hash": Raw("POST", "/graphql", lambda s: {
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "f" * 64}}},
+        answer=(200, GRAPHQL, "PERSISTED_QUERY_NOT_FOUND")),
+    "a persisted query hash and a query that is no string": Raw("POST", "/graphql", lambda s: {
+        "query": 7, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "f" * 64}}}),
+    "a persisted query with a document over the byte limit": Raw("POST", "/graphql", lambda s: {
+        "query": (big := VIEWER + " #" + "x" * LIMITS.max_query_bytes),
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(big.encode()).hexdigest()}}},
+        answer=(200, GRAPHQL, "QUERY_TOO_LARGE")),
     # the CSV export: RFC 9457 problem details
     "an export without a firm": Raw("GET", "/exports/reinvoicing.csv?month=2026-01",
                                     answer=(400, PROBLEM, "INVALID_INPUT")),

@@ -21,9 +21,9 @@ from websockets.typing import Subprotocol
 
 from app import create_app
 from auth.clients import ALL_SCOPES, register_client
+from live.hub import Hub, hub_for
 from models.db import connect
 from models.migrate import migrate
-from resolvers.events import Hub, hub_for
 from resolvers.runtime import Runtime
 from settings import Settings
 from tests.api.client import USER_SCOPES, Api, unique

@@ -114,3 +114,17 @@ async def test_the_partner_dashboard_example(served: tuple[Path, dict[str, str],
                                                    stderr=asyncio.subprocess.PIPE)
     await revoked.communicate()
     assert revoked.returncode != 0  # no token for a revoked client: the response has no access_token
+
+
+async def test_the_persisted_query_handshake(served: tuple[Path, dict[str, str], int]) -> None:
+    """R74: the README's three curls, the hash alone, the query with its hash, the hash alone over GET."""
+    folder, env, port = served
+    block = indented_block(section("## Persisted queries", "## Load and soak"), "QUERY='{ viewer")
+    out = await shell("TOKEN=$(.venv/bin/bureau demo | tail -n 1)\n" + block, folder, env, port)
+    decoder, answers, at = json.JSONDecoder(), [], 0
+    while at < len(out.strip()):
+        answer, at = decoder.raw_decode(out, at)
+        answers.append(answer)
+    assert [a.get("errors", [{}])[0].get("message") for a in answers] == ["PersistedQueryNotFound", None, None]
+    assert answers[0]["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    assert answers[1]["data"] == answers[2]["data"] and answers[2]["data"]["viewer"]["user"]["name"]

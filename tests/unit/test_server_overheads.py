@@ -1,14 +1,16 @@
 """R77 and R78: `bureau serve`'s production defaults and the server's garbage-collector settings."""
 
+import asyncio
 import dataclasses
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
 
 from cli import parser
 from settings import Settings
-from web.serving import cores, default_workers, tune_garbage_collector
+from web.serving import collect_fully, cores, default_workers, tune_garbage_collector
 
 
 @pytest.fixture
@@ -52,11 +54,14 @@ def test_python_s_own_collector_when_asked(restore_gc: None) -> None:
 
 def test_overhead_settings_are_read_with_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BUREAU_GC_THRESHOLDS", "BUREAU_GC_FREEZE", "BUREAU_PRINCIPAL_CACHE_SECONDS",
-                 "BUREAU_DOCUMENT_CACHE_SIZE", "BUREAU_DOCUMENT_CACHE_TEXT"):
+                 "BUREAU_DOCUMENT_CACHE_SIZE", "BUREAU_DOCUMENT_CACHE_TEXT", "BUREAU_GC_FULL_SECONDS"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.gc_thresholds == (50_000, 50, 100) and settings.gc_freeze
     assert settings.principal_cache_seconds == 5 and settings.document_cache_size == 500
+    assert settings.gc_full_seconds == 10
+    monkeypatch.setenv("BUREAU_GC_FULL_SECONDS", "0")
+    assert Settings().gc_full_seconds == 0
     monkeypatch.setenv("BUREAU_GC_THRESHOLDS", "python")
     monkeypatch.setenv("BUREAU_GC_FREEZE", "off")
     monkeypatch.setenv("BUREAU_PRINCIPAL_CACHE_SECONDS", "0")
@@ -70,8 +75,32 @@ def test_overhead_settings_are_read_with_safe_defaults(monkeypatch: pytest.Monke
     ("BUREAU_GC_THRESHOLDS", "1,2"), ("BUREAU_GC_THRESHOLDS", "0,10,10"), ("BUREAU_GC_THRESHOLDS", "a,b,c"),
     ("BUREAU_GC_FREEZE", "yes"), ("BUREAU_PRINCIPAL_CACHE_SECONDS", "-1"), ("BUREAU_PRINCIPAL_CACHE_SECONDS", "nan"),
     ("BUREAU_DOCUMENT_CACHE_SIZE", "-5"), ("BUREAU_DOCUMENT_CACHE_SIZE", "many"),
+    ("BUREAU_GC_FULL_SECONDS", "-1"), ("BUREAU_GC_FULL_SECONDS", "inf"),
 ])
 def test_bad_overhead_settings_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):
         Settings()
+
+
+class _Cyclic:
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_a_full_collection_runs_every_so_often(restore_gc: None) -> None:
+    """R100: a cycle is freed by the server's own full collections, whatever the thresholds."""
+    gc.disable()
+    try:
+        cycle = _Cyclic()
+        alive = weakref.ref(cycle)
+        del cycle
+        collector = asyncio.create_task(collect_fully(0.01))
+        for _ in range(500):  # a bound, not a timing: the first collection frees it
+            if alive() is None:
+                break
+            await asyncio.sleep(0.01)
+        collector.cancel()
+        assert alive() is None
+    finally:
+        gc.enable()
