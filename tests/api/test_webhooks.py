@@ -722,3 +722,41 @@ async def test_removing_a_client_user_changes_the_firms_licence_only(hooks: Hook
         await hooks.deliver()
         subjects = sorted(r.event["subject"] for r in receiver.received)
         assert subjects == [master] and subscription != master
+
+
+async def test_an_endpoint_can_be_changed_within_the_same_rules(hooks: Hooks) -> None:
+    api = hooks.api
+    firm = await api.firm()
+    endpoint = (await register(api, firm, "http://127.0.0.1:9/a", ["ARCHIVED"]))["webhookEndpoint"]["id"]
+    changed = await api.mutate("updateWebhookEndpoint", {"webhookEndpointId": endpoint, "url": "http://127.0.0.1:9/b",
+                                                         "eventTypes": ["RESTORED", "ARCHIVED", "RESTORED"]},
+                               "webhookEndpoint { url eventTypes enabled }", token=firm.admin)
+    assert changed["webhookEndpoint"] == {"url": "http://127.0.0.1:9/b", "eventTypes": ["ARCHIVED", "RESTORED"],
+                                          "enabled": True}
+    for input, field in (({"url": "https://192.168.0.1/"}, "url"), ({"eventTypes": []}, "eventTypes")):
+        refused = await api.mutate("updateWebhookEndpoint", {"webhookEndpointId": endpoint, **input},
+                                   "webhookEndpoint { url }", token=firm.admin, expect_errors=True)
+        assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("INVALID_INPUT", ["input", field])]
+    node = await api.ok("query($id: ID!) { node(id: $id) { ... on WebhookEndpoint { url eventTypes } } }",
+                        {"id": endpoint}, token=firm.admin)
+    assert node["node"] == {"url": "http://127.0.0.1:9/b", "eventTypes": ["ARCHIVED", "RESTORED"]}
+
+
+async def test_secrets_are_never_logged(hooks: Hooks, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    api = hooks.api
+    firm, _, company, _ = await world(api)
+    caplog.set_level(logging.DEBUG)
+    with Receiver().start() as receiver:
+        receiver.status = 500  # failures are logged: with what?
+        created = await register(api, firm, receiver.url, ["MEMBERSHIP_INVITED"])
+        endpoint = created["webhookEndpoint"]["id"]
+        rolled = await api.mutate("rollWebhookSecret", {"webhookEndpointId": endpoint}, "secret", token=firm.admin)
+        await invite(api, firm, company)
+        await hooks.deliver()
+        assert len(receiver.received) == 1
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "webhooks: delivery" in logged  # the failure was logged
+    for secret in (created["secret"], rolled["secret"]):
+        assert secret not in logged and secret[6:] not in logged
