@@ -317,6 +317,9 @@ REQUESTS: dict[str, Raw] = {
     "a mutation over GET": Raw("GET", "/graphql?query=" + quote("mutation { requestEmailChange(input: "
                                                                  '{email: "a@b.example"}) { userErrors { code } } }'),
                                answer=(400, GRAPHQL, "BAD_REQUEST")),
+    "a subscription over HTTP": Raw("POST", "/graphql", lambda s: {
+        "query": "subscription($id: ID!) { auditEvents(firmId: $id) { action } }", "variables": {"id": s.ours.id}},
+        answer=(200, GRAPHQL, "BAD_REQUEST")),
     "no token and a broken body": Raw("POST", "/graphql", lambda s: b"\xff", token=False,
                                       answer=(401, GRAPHQL, "UNAUTHENTICATED")),
     # control characters and overlong strings anywhere in a GraphQL request: INVALID_INPUT

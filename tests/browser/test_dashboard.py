@@ -25,11 +25,11 @@ from sqlalchemy import select, update
 from app import create_app
 from auth.clients import register_client
 from auth.passwords import hash_password
+from live.hub import hub_for
 from models import User
 from models import ids as global_ids
 from models.db import connect
 from models.enums import UserStatus
-from resolvers.events import hub_for
 from resolvers.runtime import Runtime
 from settings import Settings
 from tests.api.client import USER_SCOPES, Api, unique
