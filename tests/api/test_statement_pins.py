@@ -50,11 +50,13 @@ READS = {
 WRITES = {
     # 12 reads checking and pricing the change (subscription twice, firm, agreement, pools,
     # changes, features, the catalog's 4 tables, seats in use), 5 writes, pg_notify, 2 reads
-    # of the answer, and the data-version bump the response cache reads (R82)
-    "changeSeats": AUTH + 21,
+    # of the answer, the data-version bump the response cache reads (R82), and the firm's
+    # webhook endpoints (R68: none here, so no more)
+    "changeSeats": AUTH + 22,
     # company, user by email, 3 writes (user, membership, audit) and the duplicate check, the
-    # firms and subscriptions to notify, pg_notify, the data-version bump (R82)
-    "inviteUser": AUTH + 10,
+    # firms and subscriptions to notify, pg_notify, the data-version bump (R82), the firm's webhook
+    # endpoints (R68)
+    "inviteUser": AUTH + 11,
 }
 
 
