@@ -34,7 +34,8 @@ import aiosmtplib
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import OutboxEmail
+from licensing.memberships import grants_access
+from models import Membership, OutboxEmail
 from models.db import Database
 from models.oauth_grants import InvitationToken
 from models.outbox import LINK_PLACEHOLDER
@@ -233,7 +234,8 @@ async def _send_one(mailer: _Mailer, now: datetime, sender: str, issuer: str, se
     if row.link_id is not None:
         token_row = await session.scalar(select(InvitationToken).where(InvitationToken.id == row.link_id)
                                          .with_for_update())
-        if token_row is None or token_row.used_at is not None or token_row.expires_at <= now:
+        if token_row is None or token_row.used_at is not None or token_row.expires_at <= now \
+                or not await _membership_stands(session, token_row, now):
             row.discarded_at = now
             return None
         # The secret is made now and exists only in the message: the database keeps its hash.
@@ -314,3 +316,11 @@ async def run_worker(
     log.info("outbox: delivering to %s every %ss", target, interval)
     await run_periodically(lambda now: deliver_due(database, target, now, sender=sender, issuer=issuer),
                            clock, stop, interval, log)
+
+
+async def _membership_stands(session: AsyncSession, link: InvitationToken, now: datetime) -> bool:
+    """R104: a link of a membership deactivated (or ended) since the email was queued is not sent."""
+    if link.membership_id is None:
+        return True
+    membership = await session.get(Membership, link.membership_id)
+    return membership is not None and grants_access(membership.status, membership.access_ends_at, now)
