@@ -65,8 +65,9 @@ from observability import requests as observed_requests
 from observability import tracing
 from resolvers import accounts
 from resolvers.base import run_in_transaction
-from resolvers.outbox import record_backlog as outbox_metrics
+from resolvers.outbox import record_backlog as email_backlog
 from resolvers.runtime import Runtime
+from resolvers.webhook_delivery import record_backlog as webhook_backlog
 from schema import schema
 from schema.context import Context
 from schema.cost import budget_key
@@ -437,6 +438,12 @@ def metrics_registry(settings: Settings) -> CollectorRegistry:
     return registry
 
 
+async def outbox_metrics(database: Database) -> None:
+    """Both outboxes' gauges, read before a scrape: email (R20) and webhooks (R70)."""
+    await email_backlog(database)
+    await webhook_backlog(database)
+
+
 def metrics_endpoint(token: str, settings: Settings, refresh: Callable[[], Awaitable[None]] | None = None,
                      ) -> Callable[[Request], Awaitable[Response]]:
     """/metrics for the holders of BUREAU_METRICS_TOKEN only: they show traffic and timings of every firm.
@@ -550,6 +557,14 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             worker = asyncio.create_task(run_worker(runtime.database, parse_smtp_url(runtime.settings.smtp_url),
                                                     runtime.now, stop, sender=runtime.settings.mail_from,
                                                     issuer=runtime.settings.issuer))
+        hooks = None
+        if runtime.settings.webhooks_worker:
+            # Webhook deliveries (R70); SKIP LOCKED lets every instance and worker run one.
+            from resolvers.webhook_delivery import run_worker as deliver_webhooks
+
+            hooks = asyncio.create_task(deliver_webhooks(
+                runtime.database, runtime.now, stop, request_seconds=runtime.settings.webhook_timeout,
+                allow_loopback=runtime.settings.webhooks_allow_http_loopback))
         # Live events: this process LISTENs for every instance's (DESIGN.md section 5).
         async with listening(runtime.database.engine):
             yield
@@ -558,6 +573,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             collector.cancel()
         if worker is not None:
             await worker
+        if hooks is not None:
+            await hooks
         await runtime.budget.close()
         if graphql.graphql.cache is not None:
             await graphql.graphql.cache.close()

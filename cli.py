@@ -277,6 +277,33 @@ async def _deliver(once: bool) -> str:
         await runtime.database.dispose()
 
 
+async def _deliver_webhooks(once: bool) -> str:
+    import signal
+
+    from resolvers.webhook_delivery import deliver_due, run_worker
+
+    runtime = _runtime()
+    settings = runtime.settings
+    options = {"request_seconds": settings.webhook_timeout, "allow_loopback": settings.webhooks_allow_http_loopback}
+    try:
+        if once:
+            report = await deliver_due(runtime.database, runtime.now(), **options)  # type: ignore[arg-type]
+            return json.dumps({"delivered": report.delivered, "failed": report.failed, "dead": report.dead})
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(runtime.database, runtime.now, stop, **options)  # type: ignore[arg-type]
+        return "stopped"
+    finally:
+        await runtime.database.dispose()
+
+
+def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
+    print(asyncio.run(_deliver_webhooks(args.once)))
+    return 0
+
+
 async def _rollover(on: date | None) -> tuple[dict[str, object], list[int]]:
     from resolvers.rollover import rollover
 
@@ -465,6 +492,12 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("files", nargs="+", metavar="FILE.graphql")
     add.add_argument("--manifest", help="the manifest to write (default: BUREAU_PERSISTED_QUERIES)")
     add.set_defaults(run=cmd_persisted_queries_add)
+
+    webhooks = sub.add_parser("webhooks", help="webhooks for partner integrations (R70)").add_subparsers(
+        dest="webhooks_command", required=True)
+    deliver_hooks = webhooks.add_parser("deliver", help="send due webhook deliveries, signed, with retries")
+    deliver_hooks.add_argument("--once", action="store_true", help="one pass over all due deliveries, then exit")
+    deliver_hooks.set_defaults(run=cmd_webhooks_deliver)
 
     schema_cmd = sub.add_parser("schema", help="the GraphQL schema").add_subparsers(dest="schema_command",
                                                                                    required=True)

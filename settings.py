@@ -242,6 +242,12 @@ class Settings:
     # R100: a full collection this often (0: only when Python's own heuristic runs one), so that what
     # requests left in the oldest generation does not grow the process between Python's rare ones.
     gc_full_seconds: float = field(default_factory=lambda: _seconds_or_zero("BUREAU_GC_FULL_SECONDS", 10.0))
+    # Webhooks (R67-R70): plain http to a loopback host (and loopback addresses) only in development;
+    # each delivery's time limit; whether `bureau serve` runs the delivery worker beside the server.
+    webhooks_allow_http_loopback: bool = field(
+        default_factory=lambda: _switch("BUREAU_WEBHOOKS_ALLOW_HTTP_LOOPBACK", False))
+    webhook_timeout: float = field(default_factory=lambda: _seconds("BUREAU_WEBHOOK_TIMEOUT", 10.0))
+    webhooks_worker: bool = field(default_factory=lambda: _switch("BUREAU_WEBHOOKS_WORKER", True))
 
     def __post_init__(self) -> None:
         if self.cost_bucket < self.cost_limit:

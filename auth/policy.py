@@ -37,6 +37,8 @@ class Action(enum.Enum):
     OWN_SESSION = enum.auto()
     # A signed-in user acting on their own account (e.g. their email); never a client token.
     OWN_ACCOUNT = enum.auto()
+    # The firm's webhook endpoints and their deliveries (R71).
+    MANAGE_WEBHOOKS = enum.auto()
 
 
 # The table of section 3: which roles may do what.
@@ -55,6 +57,7 @@ ALLOWED: dict[Action, frozenset[Role | FirmRole]] = {
     Action.PLATFORM: frozenset(),
     Action.OWN_SESSION: frozenset(),
     Action.OWN_ACCOUNT: frozenset(),
+    Action.MANAGE_WEBHOOKS: frozenset({FA}),
 }
 
 # Fields whose reading carries a rule of its own, beyond the visibility of their object

@@ -28,6 +28,10 @@ from models import (
     Order,
     Subscription,
     User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from models.enums import FirmRole, Role
 
@@ -91,6 +95,27 @@ def visible_client_users(p: Principal) -> Filter:
         return true()
     admin_of = {firm_id for firm_id in p.staff_firm_ids() if p.firm_role(firm_id) is FirmRole.FIRM_ADMIN}
     return ClientUser.firm_id.in_(_ids(admin_of))
+
+
+def _firm_admin_of(p: Principal) -> list[int]:
+    return _ids({firm_id for firm_id in p.staff_firm_ids() if p.firm_role(firm_id) is FirmRole.FIRM_ADMIN})
+
+
+def visible_webhook_endpoints(p: Principal) -> Filter:
+    """Webhooks (R71): the firm's admins only, reading included (the rows name every event kind)."""
+    return true() if p.is_platform_admin else WebhookEndpoint.firm_id.in_(_firm_admin_of(p))
+
+
+def visible_webhook_deliveries(p: Principal) -> Filter:
+    return true() if p.is_platform_admin else WebhookDelivery.firm_id.in_(_firm_admin_of(p))
+
+
+def visible_webhook_events(p: Principal) -> Filter:
+    return true() if p.is_platform_admin else WebhookEvent.firm_id.in_(_firm_admin_of(p))
+
+
+def visible_webhook_attempts(p: Principal) -> Filter:
+    return true() if p.is_platform_admin else WebhookAttempt.firm_id.in_(_firm_admin_of(p))
 
 
 def visible_users(p: Principal, among: Sequence[int] | None = None) -> Filter:
@@ -212,4 +237,8 @@ VISIBILITY = {
     AuditEvent: visible_audit_events,
     LicenseSession: visible_sessions,
     AgreementTransfer: visible_transfers,
+    WebhookEndpoint: visible_webhook_endpoints,
+    WebhookDelivery: visible_webhook_deliveries,
+    WebhookAttempt: visible_webhook_attempts,
+    WebhookEvent: visible_webhook_events,
 }

@@ -3,10 +3,14 @@ answer's `data` as JSON (issue 13 item 3; R79-R81), as PostGraphile does: json_b
 and json_agg over correlated subqueries, each level filtered by its type's visibility
 expression from auth.visibility, connections paged as loaders.base.PageLoader pages them.
 
-Only what is listed in FIELDS compiles; anything else (a field with a rule of its own, an
-argument the resolver would refuse, a directive we do not know) raises Unsupported and the
-whole operation runs through the resolvers instead. Every level reads a fresh alias of its
-table, so that no subquery of a visibility filter correlates with an enclosing level.
+Only what is listed in FIELDS compiles. A field that does not (a field with a rule of its own, an
+argument the resolver would refuse) is left to the resolvers, for that subtree only (R101): under
+the nearest object that is a node, the statement writes a placeholder naming the object's ID,
+and schema.compiled_reads has the resolvers answer those fields through `node(id)` and puts
+their answers in its place. What cannot be split so (a directive we do not know, too many such
+places) raises Unsupported and the whole operation runs through the resolvers instead. Every
+level reads a fresh alias of its table, so that no subquery of a visibility filter correlates
+with an enclosing level.
 """
 
 from collections.abc import Callable, Mapping
@@ -78,6 +82,27 @@ class Unsupported(Exception):
     """The selection leaves what compiles: the resolver path answers the whole operation."""
 
 
+class Whole(Unsupported):
+    """Not to be split: the resolvers refuse it (an argument out of range), or answer it as one."""
+
+
+# A subtree left to the resolvers is this object in the JSON: {"$bureau_fallback": n, "id": ...}.
+# No data of ours is an object with this key, so its presence means: answered by the resolvers.
+FALLBACK_KEY = "$bureau_fallback"
+MOST_FALLBACKS = 20  # fields left to the resolvers in one operation; beyond, all of it is
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A field the statement leaves to the resolvers: at the root (type_name None), or of each
+    object of type `type_name` the statement found, whose ID its placeholder carries."""
+
+    index: int
+    type_name: str | None
+    key: str
+    nodes: tuple[FieldNode, ...]
+
+
 def _adapt(expression: ColumnElement[bool], alias: FromClause) -> ColumnElement[bool]:
     """A visibility filter written over a model's table, over one alias of that table."""
     adapted: ColumnElement[bool] = sql_util.ClauseAdapter(alias).traverse(expression)
@@ -86,7 +111,7 @@ def _adapt(expression: ColumnElement[bool], alias: FromClause) -> ColumnElement[
 
 def _object(pairs: list[tuple[str, Json]]) -> Json:
     if len(pairs) > MAX_KEYS:
-        raise Unsupported("too many keys for one json_build_object")
+        raise Whole("too many keys for one json_build_object")
     args: list[Any] = []
     for key, value in pairs:
         args += [text_literal(key), value]
@@ -104,7 +129,7 @@ def decode_cursor(after: str) -> int:
             return int(pk)
     except ValueError:
         pass
-    raise Unsupported("not a cursor")
+    raise Whole("not a cursor")
 
 
 @dataclass(frozen=True)
@@ -185,6 +210,7 @@ class Compiler:
         self.node_scopes = node_scopes
         self.reads = False  # whether any root field reads a row
         self.max_node_ids = max_node_ids
+        self.fallbacks: list[Fallback] = []
 
     # ------------------------------------------------------------------ the root
 
@@ -193,8 +219,18 @@ class Compiler:
         assert query is not None
         grouped = collect_fields(self.schema, self.fragments, self.variables, query, self.operation)
         if grouped.new_defer_usages or grouped.forbidden_directive_instances:
-            raise Unsupported("@defer")
-        pairs = [(key, self.root_field(query, details)) for key, details in grouped.grouped_field_set.items()]
+            raise Whole("@defer")
+        pairs = []
+        for key, details in grouped.grouped_field_set.items():
+            mark, reads = len(self.fallbacks), self.reads
+            try:
+                pairs.append((key, self.root_field(query, details)))
+            except Whole:
+                raise
+            except Unsupported:
+                del self.fallbacks[mark:]  # the field's own, inside what is now left to the resolvers whole
+                self.reads = reads  # what it began to read is not read
+                pairs.append((key, self._fallback(None, key, details, None)))
         if not self.reads:
             raise Unsupported("nothing to read: the resolvers answer without SQL")
         return select(cast(_object(pairs), Text))
@@ -206,7 +242,7 @@ class Compiler:
         if name == "nodes":
             global_ids = self._args(query.fields[name], details)["ids"]
             if len(global_ids) > min(self.max_node_ids, MAX_KEYS * 2):
-                raise Unsupported("too many ids: the resolver refuses them (R59)")
+                raise Whole("too many ids: the resolver refuses them (R59)")
             if not global_ids:
                 return literal_column("'[]'::json")
             return func.json_build_array(*(self.node(global_id, None, details) for global_id in global_ids))
@@ -242,9 +278,31 @@ class Compiler:
         grouped = collect_subfields(self.schema, self.fragments, self.variables, self.operation, graphql_type,
                                     details)
         if grouped.new_defer_usages or grouped.forbidden_directive_instances:
-            raise Unsupported("@defer")
-        return _object([(key, self.field(graphql_type, row, sub))
-                        for key, sub in grouped.grouped_field_set.items()])
+            raise Whole("@defer")
+        pairs = []
+        for key, sub in grouped.grouped_field_set.items():
+            mark = len(self.fallbacks)
+            try:
+                pairs.append((key, self.field(graphql_type, row, sub)))
+            except Whole:
+                raise
+            except Unsupported:
+                del self.fallbacks[mark:]  # the field's own, inside what is now left to the resolvers whole
+                if type_name not in self.node_scopes:
+                    raise  # not a node: the enclosing object leaves this whole object to the resolvers
+                pairs.append((key, self._fallback(type_name, key, sub, row)))
+        return _object(pairs)
+
+    def _fallback(self, type_name: str | None, key: str, details: FieldDetailsList, row: FromClause | None) -> Json:
+        """R101: the placeholder of a field left to the resolvers."""
+        if len(self.fallbacks) >= MOST_FALLBACKS or any(d.fragment_variable_values is not None for d in details):
+            raise Whole("too many fields left to the resolvers")
+        fallback = Fallback(len(self.fallbacks), type_name, key, tuple(d.node for d in details))
+        self.fallbacks.append(fallback)
+        marker: list[Any] = [text_literal(FALLBACK_KEY), literal_column(str(fallback.index))]
+        if type_name is not None and row is not None:
+            marker += [text_literal("id"), global_id(type_name, row.c.id)]
+        return func.json_build_object(*marker)
 
     def field(self, parent: GraphQLObjectType, row: FromClause, details: FieldDetailsList) -> Json:
         type_name, name = parent.name, self._field_name(details)
@@ -311,7 +369,7 @@ class Compiler:
         grouped = collect_subfields(self.schema, self.fragments, self.variables, self.operation, connection_type,
                                     details)
         if grouped.new_defer_usages or grouped.forbidden_directive_instances:
-            raise Unsupported("@defer")
+            raise Whole("@defer")
         pairs: list[tuple[str, Json]] = []
         for key, sub in grouped.grouped_field_set.items():
             name = self._field_name(sub)
@@ -384,7 +442,7 @@ class Compiler:
         if first is None:
             first = DEFAULT_PAGE
         if not isinstance(first, int) or first < 0 or first > MAX_PAGE:
-            raise Unsupported("`first` out of range")
+            raise Whole("`first` out of range")
         after = args.get("after")
         search = args.get("search")
         search = search.strip() if search and search.strip() else None
@@ -395,7 +453,7 @@ class Compiler:
             filters = (("role", args["role"]),)
         known = {"first", "after", "search", "includeArchived", "role"}
         if set(args) - known:
-            raise Unsupported("an argument the compiler does not know")
+            raise Whole("an argument the compiler does not know")
         return PageArgs(first, decode_cursor(after) if after else None, search, filters)
 
     # ------------------------------------------------------------------ seats
@@ -407,7 +465,7 @@ class Compiler:
         pool = SeatPool.__table__.alias()
         grouped = collect_subfields(self.schema, self.fragments, self.variables, self.operation, seat_type, details)
         if grouped.new_defer_usages or grouped.forbidden_directive_instances:
-            raise Unsupported("@defer")
+            raise Whole("@defer")
         in_use = self.in_use(subscription, pool)
         pairs: list[tuple[str, Json]] = []
         for key, sub in grouped.grouped_field_set.items():
@@ -475,7 +533,7 @@ class Compiler:
     def _field_name(details: FieldDetailsList) -> str:
         first: FieldDetails = details[0]
         if first.fragment_variable_values is not None:
-            raise Unsupported("fragment variables")
+            raise Whole("fragment variables")
         node: FieldNode = first.node
         return node.name.value
 

@@ -38,6 +38,10 @@ from models import (
     SubscriptionFeature,
     SubscriptionPeriod,
     User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from models.enums import LicenseType, TransferStatus
 
@@ -267,6 +271,27 @@ class StaffByFirmLoader(PageLoader[FirmMember]):
 
 class StaffByUserLoader(PageLoader[FirmMember]):
     model, parent, visible = FirmMember, FirmMember.user_id, v.visible_firm_members
+
+
+class WebhookEndpointByIdLoader(ByIdLoader[WebhookEndpoint]):
+    model, visible = WebhookEndpoint, v.visible_webhook_endpoints
+
+
+class WebhookEndpointsByFirmLoader(PageLoader[WebhookEndpoint]):
+    model, parent, visible = WebhookEndpoint, WebhookEndpoint.firm_id, v.visible_webhook_endpoints
+
+
+class WebhookDeliveriesByEndpointLoader(PageLoader[WebhookDelivery]):
+    model, parent, visible = WebhookDelivery, WebhookDelivery.endpoint_id, v.visible_webhook_deliveries
+    newest_first = True
+
+
+class WebhookEventByIdLoader(ByIdLoader[WebhookEvent]):
+    model, visible = WebhookEvent, v.visible_webhook_events
+
+
+class WebhookAttemptsByDeliveryLoader(ByKeyLoader[WebhookAttempt]):
+    model, key, visible = WebhookAttempt, WebhookAttempt.delivery_id, v.visible_webhook_attempts
 
 
 class ClientUsersByFirmLoader(PageLoader[ClientUser]):

@@ -21,6 +21,7 @@ from models.subscriptions import (
     SubscriptionPeriod,
 )
 from models.users import Membership, User
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookSequence
 
 __all__ = [
     "Agreement", "AgreementTransfer", "AuditEvent", "Base", "ClientUser", "ClientUserCompany", "Company", "DataVersion",
@@ -28,4 +29,5 @@ __all__ = [
     "IdempotencyRecord", "Invoice", "InvoiceLine", "LicenseSession", "Membership",
     "OAuthClient", "Order", "OrderLine", "OutboxEmail", "ScheduledChange", "SeatPool",
     "ServerSecret", "SigningKey", "Subscription", "SubscriptionFeature", "SubscriptionPeriod", "User",
+    "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WebhookSequence",
 ]

@@ -50,6 +50,7 @@ UNREAD = frozenset({
     "data_versions", "idempotency_records", "oauth_authorization_codes", "oauth_refresh_tokens",
     "oauth_revoked_access_tokens", "oauth_clients", "outbox_emails", "server_secrets", "sign_in_attempts",
     "signing_keys", "external_subject_links",
+    "webhook_sequences",  # counters only; the events they number are read as the firm's (R68)
 })
 
 _TOUCHED = "bureau.data_versions.scopes"

@@ -35,8 +35,12 @@ OUTBOX_BACKLOG = Gauge("bureau_outbox_backlog", "Messages waiting in an outbox (
                        multiprocess_mode="mostrecent")
 OUTBOX_FAILING = Gauge("bureau_outbox_failing", "Waiting messages whose last delivery attempt failed", ["outbox"],
                        multiprocess_mode="mostrecent")
-OUTBOX_DELIVERIES = Counter("bureau_outbox_deliveries_total", "Delivery attempts by outcome (sent, failed)",
+OUTBOX_DELIVERIES = Counter("bureau_outbox_deliveries_total",
+                            "Delivery attempts by outcome (sent, failed; dead for a webhook given up)",
                             ["outbox", "outcome"])
+# Webhooks use the three above with outbox="webhook"; this one counts what they gave up on (R70).
+WEBHOOKS_DEAD = Gauge("bureau_webhook_deliveries_dead", "Webhook deliveries given up after a day of failures",
+                      multiprocess_mode="mostrecent")
 
 _labelled: set[str] = set()
 _lock = threading.Lock()

@@ -36,6 +36,7 @@ from models import ids as global_ids
 from models.enums import LicenseType, MembershipStatus, Role, UserErrorCode
 from resolvers.base import UnitOfWork
 from resolvers.memberships import End, change_access
+from resolvers.periods import advance
 from resolvers.users import check_identity, find_or_create_user
 
 
@@ -120,6 +121,10 @@ async def assign_client_user(
         who = await check_identity(uow, email, None, field)
         user = await find_or_create_user(uow, name or "", who, field)
         who_field = [*field, "email"]
+    # R105 (R38): the master licence's period that is over ends first, with its scheduled changes.
+    master = await uow.session.scalar(select(Subscription.id).where(Subscription.master_firm_id == firm.id))
+    if master is not None:
+        await advance(uow, master, uow.runtime.today())
     pool = await lock_client_user_pool(uow, firm.id)
     taken = await uow.session.scalar(
         select(ClientUser.id).where(ClientUser.firm_id == firm.id, ClientUser.user_id == user.id)

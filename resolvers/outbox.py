@@ -14,37 +14,48 @@ Nothing is lost: a row is marked sent only after the SMTP server accepted it; an
 (server down, refusing, timing out) leaves it unsent with `attempts` counted and
 `next_attempt_at` pushed back exponentially, so a later pass tries again.
 
-Nothing is sent twice: on PostgreSQL each row is claimed with `SELECT ... FOR UPDATE SKIP
-LOCKED` in its own transaction, which stays open while the message is handed to the SMTP
-server and commits `sent_at` right after; a concurrent worker skips the locked row and, once
-committed, no longer sees it as unsent. SQLite has no SKIP LOCKED; there the worker is a single
-process and a plain select is enough.
+Nothing is sent twice: each row is claimed with `SELECT ... FOR UPDATE SKIP LOCKED` in its own
+transaction, which stays open while the message is handed to the SMTP server and commits
+`sent_at` right after. The claiming, backoff and worker loop are `resolvers.outbox_loop`, shared
+with the webhook outbox (R70).
 """
 
 import asyncio
 import email.utils
+import functools
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import OutboxEmail
+from licensing.memberships import grants_access
+from models import Membership, OutboxEmail
 from models.db import Database
 from models.oauth_grants import InvitationToken
 from models.outbox import LINK_PLACEHOLDER
 from observability import metrics
+from resolvers.outbox_loop import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    DeliveryReport,
+    backoff,
+    deliver_due_rows,
+    record_failure,
+    run_periodically,
+)
 from settings import Settings
 
 log = logging.getLogger("bureau.outbox")
 
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_CAP = timedelta(hours=1)
+__all__ = ["BACKOFF_BASE", "BACKOFF_CAP", "DeliveryReport", "SmtpTarget", "backoff", "deliver_due", "parse_smtp_url",
+           "run_worker"]
+
 SMTP_TIMEOUT = 30.0
 _ERROR_LENGTH = 300
 _DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
@@ -112,19 +123,6 @@ def parse_smtp_url(url: str) -> SmtpTarget:
 
 
 # --------------------------------------------------------------------------- delivery
-
-
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0
-
-
-def backoff(attempts: int) -> timedelta:
-    """Delay after the `attempts`-th failure: 30s, 60s, 120s, ... capped at one hour, plus up to 10% jitter."""
-    exponent = min(max(attempts - 1, 0), 16)
-    delay = min(BACKOFF_BASE * (2 ** exponent), BACKOFF_CAP)
-    return delay + delay * (random.random() / 10)
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
@@ -228,43 +226,35 @@ def describe_error(exc: BaseException, target: SmtpTarget) -> str:
     return text[:_ERROR_LENGTH]
 
 
-async def _deliver_one(database: Database, mailer: _Mailer, row_id: int, now: datetime, sender: str,
-                       issuer: str) -> bool | None:
-    """Claims, sends and records one row; None when another worker has it, it is no longer
-    due, or its link can no longer be used (then it is discarded, never sent)."""
-    query = select(OutboxEmail).where(OutboxEmail.id == row_id, _due(now))
-    if not database.is_sqlite:
-        query = query.with_for_update(skip_locked=True)
-    async with database.sessions.begin() as session:
-        row = await session.scalar(query)
-        if row is None:
+async def _send_one(mailer: _Mailer, now: datetime, sender: str, issuer: str, session: AsyncSession,
+                    row: OutboxEmail) -> bool | None:
+    """Sends and records one claimed row (resolvers.outbox_loop); None when its link can no
+    longer be used (then it is discarded, never sent)."""
+    link = None
+    if row.link_id is not None:
+        token_row = await session.scalar(select(InvitationToken).where(InvitationToken.id == row.link_id)
+                                         .with_for_update())
+        if token_row is None or token_row.used_at is not None or token_row.expires_at <= now \
+                or not await _membership_stands(session, token_row, now):
+            row.discarded_at = now
             return None
-        link = None
-        if row.link_id is not None:
-            token_row = await session.scalar(select(InvitationToken).where(InvitationToken.id == row.link_id)
-                                             .with_for_update())
-            if token_row is None or token_row.used_at is not None or token_row.expires_at <= now:
-                row.discarded_at = now
-                return None
-            # The secret is made now and exists only in the message: the database keeps its hash.
-            link = f"{issuer.rstrip('/')}/invitations/{token_row.renew_secret()}"
-        try:
-            await mailer.send(build_message(row, sender, link))
-        except (_Unreachable, aiosmtplib.SMTPException, OSError, ValueError) as exc:
-            row.attempts = (row.attempts or 0) + 1
-            row.last_error = describe_error(exc, mailer.target)
-            row.next_attempt_at = now + backoff(row.attempts)
-            metrics.OUTBOX_DELIVERIES.labels("email", "failed").inc()
-            if not isinstance(exc, _Unreachable):
-                log.warning("outbox: email %s failed (attempt %s): %s", row.id, row.attempts, row.last_error)
-            return False
-        row.sent_at = now
-        row.last_error = None
-        metrics.OUTBOX_DELIVERIES.labels("email", "sent").inc()
-        # The server has accepted the message; committing sent_at is what makes it "sent".
-        # Should the process die or the database fail between here and the commit, the row stays
-        # unsent and a later pass sends it again: the only window for a duplicate (at-least-once),
-        # kept as short as one UPDATE. The Message-ID stays the same, so receivers can tell.
+        # The secret is made now and exists only in the message: the database keeps its hash.
+        link = f"{issuer.rstrip('/')}/invitations/{token_row.renew_secret()}"
+    try:
+        await mailer.send(build_message(row, sender, link))
+    except (_Unreachable, aiosmtplib.SMTPException, OSError, ValueError) as exc:
+        record_failure(row, now, describe_error(exc, mailer.target))
+        metrics.OUTBOX_DELIVERIES.labels("email", "failed").inc()
+        if not isinstance(exc, _Unreachable):
+            log.warning("outbox: email %s failed (attempt %s): %s", row.id, row.attempts, row.last_error)
+        return False
+    row.sent_at = now
+    row.last_error = None
+    metrics.OUTBOX_DELIVERIES.labels("email", "sent").inc()
+    # The server has accepted the message; committing sent_at is what makes it "sent".
+    # Should the process die or the database fail between here and the commit, the row stays
+    # unsent and a later pass sends it again: the only window for a duplicate (at-least-once),
+    # kept as short as one UPDATE. The Message-ID stays the same, so receivers can tell.
     return True
 
 
@@ -279,37 +269,16 @@ async def deliver_due(
 ) -> DeliveryReport:
     """One pass over all unsent mail that is due at `now` (never-tried mail is due).
 
-    Candidates are read `batch_size` ids at a time, in id order; each one is then claimed,
-    sent and committed on its own (see the module docstring). A failed row gets
+    Rows are claimed, sent and committed one by one (resolvers.outbox_loop). A failed row gets
     `attempts + 1`, a short `last_error` and `next_attempt_at = now + backoff(attempts)`,
     which takes it out of this pass. If the server cannot be reached, every due row counts
     as failed and is rescheduled. The CLI calls
     `deliver_due(runtime.database, parse_smtp_url(settings.smtp_url), runtime.now())`.
     """
-    if now.tzinfo is None:
-        raise ValueError("deliver_due needs an aware datetime")
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    report = DeliveryReport()
     mailer = _Mailer(target)
-    issuer = issuer or Settings().issuer
-    after = 0
+    send = functools.partial(_send_one, mailer, now, sender, issuer or Settings().issuer)
     try:
-        while True:
-            async with database.sessions() as session:
-                ids = list(await session.scalars(
-                    select(OutboxEmail.id).where(_due(now), OutboxEmail.id > after)
-                    .order_by(OutboxEmail.id).limit(batch_size)
-                ))
-            if not ids:
-                break
-            for row_id in ids:
-                outcome = await _deliver_one(database, mailer, row_id, now, sender, issuer)
-                if outcome is True:
-                    report.sent += 1
-                elif outcome is False:
-                    report.failed += 1
-            after = ids[-1]
+        report = await deliver_due_rows(database, OutboxEmail, _due, now, send, batch_size=batch_size)
     finally:
         await mailer.quit()
     if report.sent or report.failed:
@@ -345,14 +314,13 @@ async def run_worker(
     (say, the database is briefly unavailable) is logged and the loop goes on.
     """
     log.info("outbox: delivering to %s every %ss", target, interval)
-    while not stop.is_set():
-        try:
-            await deliver_due(database, target, clock(), sender=sender, issuer=issuer)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the worker must outlive a failed pass; the rows stay queued
-            log.exception("outbox: delivery pass failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            pass
+    await run_periodically(lambda now: deliver_due(database, target, now, sender=sender, issuer=issuer),
+                           clock, stop, interval, log)
+
+
+async def _membership_stands(session: AsyncSession, link: InvitationToken, now: datetime) -> bool:
+    """R104: a link of a membership deactivated (or ended) since the email was queued is not sent."""
+    if link.membership_id is None:
+        return True
+    membership = await session.get(Membership, link.membership_id)
+    return membership is not None and grants_access(membership.status, membership.access_ends_at, now)

@@ -11,6 +11,7 @@ from auth.principals import PrincipalCache
 from auth.tokens import TokenService
 from live import publish
 from models.db import Database
+from resolvers import webhook_events
 from settings import Settings
 
 
@@ -33,9 +34,11 @@ class Runtime:
 
     def __post_init__(self) -> None:
         # The hooks every commit through this database needs, on its session factory (models.db):
-        # live events (live.publish) and the principals' version (R77). Data versions come with it.
+        # live events (live.publish), the principals' version (R77) and webhook events (R68). Data
+        # versions come with it.
         publish.install(self.database.sessions)
         principals.install(self.database.sessions)
+        webhook_events.install(self.database.sessions)
         self.principals = PrincipalCache(self.settings.principal_cache_seconds)
         self.budget = budget_for(self.settings.redis_url, self.settings.cost_bucket, self.settings.cost_restore_rate,
                                  self.settings.cost_key_prefix)

@@ -28,6 +28,7 @@ from models import Company, LicenseSession, Membership, SeatPool, Subscription
 from models import ids as global_ids
 from models.enums import LicenseType, UserErrorCode
 from resolvers.base import UnitOfWork
+from resolvers.periods import advance_agreements
 
 
 async def lock_concurrent_pool(uow: UnitOfWork, subscription_id: int) -> SeatPool | None:
@@ -62,6 +63,9 @@ async def start_session(uow: UnitOfWork, company: Company) -> LicenseSession:
     if membership is None:
         raise RuleViolation(UserErrorCode.INVALID_INPUT,
                             "You have no CONCURRENT membership in this company.", field)
+    # R105 (R38): a period that is over ends first, with its scheduled changes, so that the seats
+    # counted are those in force today, whether or not the rollover ran.
+    await advance_agreements(uow, {company.agreement_id})
     subscription = await uow.session.scalar(
         select(Subscription).where(Subscription.agreement_id == company.agreement_id)
     )

@@ -44,6 +44,7 @@ from models.enums import (
     UserErrorCode,
 )
 from models.side_by_side import side_by_side
+from resolvers import webhook_events
 from resolvers.base import UnitOfWork
 from resolvers.periods import advance, record_period
 
@@ -267,17 +268,19 @@ async def situation(uow: UnitOfWork, subscription: Subscription) -> Situation:
                             ["input", "subscriptionId"])
     # The same step as the rollover: a period that has ended ends now, its changes apply.
     await advance(uow, subscription.id, today)
-    # The firm, the agreement (its billing mode), the pools, the pending changes, the features and
-    # the catalog: one statement (models.side_by_side).
-    firms, agreements, pools, pending, features, editions, edition_prices, catalog_features, feature_prices = \
-        await side_by_side(
+    # The firm, the agreement (its billing mode), the pools, the pending changes, the features, the
+    # catalog and the firm's webhook endpoints (for the commit's, resolvers.webhook_events): one
+    # statement (models.side_by_side).
+    firms, agreements, pools, pending, features, endpoints, editions, edition_prices, catalog_features, \
+        feature_prices = await side_by_side(
             session, select(Firm).where(Firm.id == subscription.firm_id),
             select(Agreement).where(Agreement.id == subscription.agreement_id),
             select(SeatPool).where(SeatPool.subscription_id == subscription.id),
             select(ScheduledChange).where(ScheduledChange.subscription_id == subscription.id,
                                           ScheduledChange.applied_at.is_(None), ScheduledChange.cancelled_at.is_(None)),
             select(SubscriptionFeature).where(SubscriptionFeature.subscription_id == subscription.id),
-            *catalog_statements())
+            webhook_events.endpoints_of(subscription.firm_id), *catalog_statements())
+    webhook_events.note_endpoints(session.sync_session, subscription.firm_id, endpoints)
     firm = firms[0]
     mode = agreements[0].billing_mode if subscription.agreement_id is not None else BillingMode.FIRM
     return Situation(

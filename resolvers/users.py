@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from auth.secrets import PII_DIGEST_KEY, server_secret
 from licensing import identity, seats
@@ -15,8 +15,9 @@ from live import publish
 from models import Company, Membership, Subscription, User
 from models import ids as global_ids
 from models.enums import LicenseType, LinkPurpose, MembershipStatus, PayType, Role, UserErrorCode, UserStatus
+from models.oauth_grants import ExternalSubjectLink
 from models.side_by_side import side_by_side
-from resolvers import invitations
+from resolvers import invitations, webhook_events
 from resolvers.base import UnitOfWork
 from resolvers.periods import advance_agreements
 
@@ -62,7 +63,7 @@ async def find_or_create_user(uow: UnitOfWork, name: str, who: Identity, field: 
 
 
 async def find_or_create(uow: UnitOfWork, name: str, who: Identity, field: Sequence[str], *,
-                         licence_of: int | None = None) -> tuple[User, bool]:
+                         joining: Company | None = None) -> tuple[User, bool]:
     """Users are matched by email (case-insensitively) and by personal identity number, and
     nobody who names a person changes them: identity is the person's own. A match is reused
     unchanged only when it is one user and every identifier given is the one on file; no
@@ -72,15 +73,19 @@ async def find_or_create(uow: UnitOfWork, name: str, who: Identity, field: Seque
         clauses.append(User.email_normalized == who.email)
     if who.pin_digest is not None:
         clauses.append(User.personal_identity_digest == who.pin_digest)
-    if licence_of is None:
+    if joining is None:
         found = list((await uow.session.scalars(select(User).where(or_(*clauses)).order_by(User.id))).all())
     else:
-        # With the agreement's subscription, which the commit's live event names (live.publish):
-        # one statement for both.
-        found, licences = await side_by_side(uow.session, select(User).where(or_(*clauses)),
-                                             select(Subscription).where(Subscription.agreement_id == licence_of))
+        # With what the commit's hooks need of the company the user joins: its agreement's
+        # subscription, which the live event names (live.publish), and its firm's webhook endpoints
+        # (resolvers.webhook_events). One statement for all three.
+        found, licences, endpoints = await side_by_side(
+            uow.session, select(User).where(or_(*clauses)),
+            select(Subscription).where(Subscription.agreement_id == joining.agreement_id),
+            webhook_events.endpoints_of(joining.firm_id))
         found.sort(key=lambda u: u.id)
-        publish.note_licence(uow.session.sync_session, licence_of, licences[0].id if licences else None)
+        publish.note_licence(uow.session.sync_session, joining.agreement_id, licences[0].id if licences else None)
+        webhook_events.note_endpoints(uow.session.sync_session, joining.firm_id, endpoints)
     if found:
         identity.check_same_person([(u.email_normalized, u.personal_identity_digest) for u in found],
                                    who.email, who.pin_digest, field)
@@ -125,7 +130,7 @@ async def invite_user(
     employee = problems.check(optional_text, employee_number, [*field, "employeeNumber"], "Employee number")
     who = await check_identity(uow, email, personal_identity_number, field, problems)
     problems.done()
-    user, created = await find_or_create(uow, name, who, field, licence_of=company.agreement_id)
+    user, created = await find_or_create(uow, name, who, field, joining=company)
     # A user made just now, in this transaction, has no membership anywhere: nothing to count.
     existing = not created and await uow.session.scalar(
         select(func.count()).select_from(Membership)
@@ -251,6 +256,11 @@ async def correct_identity(uow: UnitOfWork, user: User, *, email: str | None, pe
                             "A user needs an email or a personal identity number.", [*field, "email"])
     if after:
         await invitations.revoke_links(uow, user.id)
+        # R103: a provider's subject was linked to the user as they were; it signs in again only by the
+        # corrected email or number (R51), never by the link.
+        unlinked = await uow.session.execute(delete(ExternalSubjectLink).where(ExternalSubjectLink.user_id == user.id))
+        if getattr(unlinked, "rowcount", 0):
+            after["externalSignInLinks"] = "removed"
         uow.audit("user.identity_corrected", user, f"Identity of {user.name} corrected", before=before, after=after)
     return user
 

@@ -21,6 +21,7 @@ from schema.mutations.sessions import SessionMutations
 from schema.mutations.subscriptions import SubscriptionChangeMutations, SubscriptionMutations
 from schema.mutations.transfers import TransferMutations
 from schema.mutations.users import UserMutations
+from schema.mutations.webhooks import WebhookMutations
 from schema.observation import Observation
 from schema.persisted_queries import PersistedOnly
 from schema.query import Query
@@ -34,12 +35,13 @@ from schema.types.firms import ClientUser, Firm, FirmMember
 from schema.types.subscriptions import LicenseSession, LicenseSubscription
 from schema.types.transfers import AgreementTransfer
 from schema.types.users import Membership, User
+from schema.types.webhooks import WebhookEndpoint
 
 
 @strawberry.type
 class Mutation(FirmMutations, CatalogMutations, AgreementMutations, SubscriptionMutations,
                SubscriptionChangeMutations, UserMutations, MembershipMutations, BillingMutations, ClientUserMutations,
-               SessionMutations, TransferMutations):
+               SessionMutations, TransferMutations, WebhookMutations):
     pass
 
 
@@ -53,7 +55,7 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[Firm, FirmMember, ClientUser, Agreement, Company, User, Membership, LicenseSubscription,
-           LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer],
+           LicenseSession, Order, Invoice, AuditEvent, AgreementTransfer, WebhookEndpoint],
     # PersistedOnly refuses a document not in the allow-list before RequestLimits looks at it (R75).
     # RequestLimits and InputChecks add validation rules in on_operation, before ScopeCheck validates;
     # QueryCost costs the document ScopeCheck has validated; CompiledReads, last, answers in place of

@@ -1,6 +1,9 @@
-"""The compiled read path (R79-R81): a query whose every field compiles (compiled.compiler)
-is answered by one SQL statement in place of execution; any other falls back, whole, to the
-resolvers. It runs after validation, ScopeCheck and QueryCost have let the operation through
+"""The compiled read path (R79-R81): a query whose fields compile (compiled.compiler) is answered
+by one SQL statement in place of execution. A field that does not compile is answered by the
+resolvers for that subtree only (R101): through `node(id)` of each object the statement found it
+under, all of them in one execution, put in place of the statement's placeholders; should that
+execution report any error, the whole operation runs through the resolvers, which then give the
+error where it belongs. It runs after validation, ScopeCheck and QueryCost have let the operation through
 (their verdicts are pre-execution errors, and strawberry executes nothing then), so scopes,
 cost, budget and authentication behave as on the resolver path. BUREAU_COMPILED_READS=off
 turns it off.
@@ -10,16 +13,28 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable
+from dataclasses import dataclass
+from inspect import isawaitable
 from typing import Any
 
-from graphql import ExecutionResult, FragmentDefinitionNode, OperationType, get_operation_ast
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FragmentDefinitionNode,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    print_ast,
+)
 from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.values import get_variable_values
 from sqlalchemy import Select
 from strawberry.extensions import SchemaExtension
 
 from auth.principal import Principal
-from compiled.compiler import MISSING_TEXT, NOW, Compiler, Unsupported
+from compiled.compiler import FALLBACK_KEY, MISSING_TEXT, NOW, Compiler, Fallback, Unsupported
 from models.outage import is_outage
 from schema.query import NODE_TYPES
 
@@ -33,7 +48,15 @@ NODE_SCOPES = {type_name: scope for type_name, (_, _, scope) in NODE_TYPES.items
 # the operation, the variables, and all of the principal that auth.visibility and the node scopes
 # read. Only the request's "now" is a parameter. A failed compilation is remembered as None.
 CACHE_SIZE = 128
-_statements: OrderedDict[Hashable, Select[Any] | None] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class Plan:
+    statement: Select[Any]
+    fallbacks: tuple[Fallback, ...]
+
+
+_statements: OrderedDict[Hashable, Plan | None] = OrderedDict()
 
 
 def principal_key(principal: Principal) -> Hashable:
@@ -42,7 +65,7 @@ def principal_key(principal: Principal) -> Hashable:
             frozenset(grants.firm_roles.items()), frozenset(grants.companies.items()))
 
 
-def _cached(key: Hashable, build: Callable[[], Select[Any] | None]) -> Select[Any] | None:
+def _cached(key: Hashable, build: Callable[[], Plan | None]) -> Plan | None:
     if key in _statements:
         _statements.move_to_end(key)
         return _statements[key]
@@ -80,20 +103,21 @@ class CompiledReads(SchemaExtension):
                      if isinstance(d, FragmentDefinitionNode)}
         request = context.context
 
-        def build() -> Select[Any] | None:
+        def build() -> Plan | None:
+            compiler = Compiler(schema, operation, fragments, variables, request.principal, NODE_SCOPES,
+                                request.runtime.settings.limits.max_node_ids)
             try:
-                return Compiler(schema, operation, fragments, variables, request.principal, NODE_SCOPES,
-                                request.runtime.settings.limits.max_node_ids).statement()
+                return Plan(compiler.statement(), tuple(compiler.fallbacks))
             except Unsupported:
                 return None
 
         key = (context.query, context.operation_name, json.dumps(context.variables, sort_keys=True),
                principal_key(request.principal))
-        statement = _cached(key, build) if context.query is not None else build()
-        if statement is None:
+        plan = _cached(key, build) if context.query is not None else build()
+        if plan is None:
             return None
         try:
-            answer = await request.db.scalar(statement, {NOW: request.db.now})
+            answer = await request.db.scalar(plan.statement, {NOW: request.db.now})
         except Exception as exc:
             if is_outage(exc):
                 raise
@@ -104,4 +128,65 @@ class CompiledReads(SchemaExtension):
         if not isinstance(answer, str) or MISSING_TEXT in answer:
             return None  # a non-null object the caller cannot see: the resolvers give their error
         data: dict[str, Any] = json.loads(answer)
+        if plan.fallbacks and not await self._fill(data, plan.fallbacks, operation, document):
+            return None
         return data
+
+    async def _fill(self, data: dict[str, Any], fallbacks: tuple[Fallback, ...], operation: OperationDefinitionNode,
+                    document: DocumentNode) -> bool:
+        """R101: the resolvers' answers in place of the placeholders; False when they cannot be had
+        without an error (the whole operation then runs through the resolvers)."""
+        places: list[tuple[dict[str, Any], Fallback, str | None]] = []
+        _find_placeholders(data, {f.index: f for f in fallbacks}, places)
+        if not places:
+            return True  # the objects they stood under were not found: nothing to answer
+        if len(places) > MOST_PLACES:
+            return False
+        selections: list[str] = []
+        for n, (_, fallback, node_id) in enumerate(places):
+            fields = " ".join(print_ast(node) for node in fallback.nodes)
+            if fallback.type_name is None:
+                selections.append(fields)
+            else:
+                selections.append(f'{ALIAS}{n}: node(id: {json.dumps(node_id)}) {{ ... on {fallback.type_name} '
+                                  f'{{ {fields} }} }}')
+        definitions = [print_ast(d) for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
+        variables = " ".join(print_ast(v) for v in operation.variable_definitions or ())
+        text = f"query{f'({variables})' if variables else ''} {{ {' '.join(selections)} }} {' '.join(definitions)}"
+        context = self.execution_context
+        result = execute(context.schema._schema, parse(text), context_value=context.context,
+                         variable_values=context.variables or {})
+        if isawaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
+        if result.errors or result.data is None:
+            return False
+        for n, (parent, fallback, _) in enumerate(places):
+            if fallback.type_name is None:
+                parent[fallback.key] = result.data[fallback.key]
+                continue
+            found = result.data[f"{ALIAS}{n}"]
+            if not isinstance(found, dict):
+                return False  # gone since the statement read it: the resolvers answer all of it
+            parent[fallback.key] = found[fallback.key]
+        return True
+
+
+MOST_PLACES = 200  # objects whose subtrees the resolvers answer in one execution; beyond, all of it
+ALIAS = "bureau_fallback_"
+
+
+def _find_placeholders(value: Any, fallbacks: dict[int, Fallback],
+                       places: list[tuple[dict[str, Any], Fallback, str | None]]) -> None:
+    """Every (parent object, fallback, object ID) whose field the statement left to the resolvers."""
+    if isinstance(value, list):
+        for item in value:
+            _find_placeholders(item, fallbacks, places)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict) and FALLBACK_KEY in item:
+                fallback = fallbacks[item[FALLBACK_KEY]]
+                assert fallback.key == key
+                places.append((value, fallback, item.get("id")))
+            else:
+                _find_placeholders(item, fallbacks, places)

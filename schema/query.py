@@ -22,6 +22,7 @@ from schema.types.subscriptions import LicenseSession, LicenseSubscription
 from schema.types.transfers import AgreementTransfer
 from schema.types.users import Membership, User
 from schema.types.viewer import Viewer
+from schema.types.webhooks import WebhookEndpoint
 
 # Global ID type -> (loader, GraphQL type, scope needed to read it). `node` answers null
 # for a type whose read scope the token lacks, as for any object the caller may not see.
@@ -39,6 +40,7 @@ NODE_TYPES: dict[str, tuple[type[ByIdLoader[Any]], Callable[[Any], Any], str]] =
     "Invoice": (r.InvoiceByIdLoader, Invoice.from_model, "billing:read"),
     "AuditEvent": (r.AuditEventByIdLoader, AuditEvent.from_model, "audit:read"),
     "AgreementTransfer": (r.AgreementTransferByIdLoader, AgreementTransfer.from_model, "agreements:read"),
+    "WebhookEndpoint": (r.WebhookEndpointByIdLoader, WebhookEndpoint.from_model, "firms:read"),
 }
 
 

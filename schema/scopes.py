@@ -32,7 +32,7 @@ PUBLIC = "public"
 VALUE_TYPES = {
     "PageInfo", "Money", "UserError", "BillingPeriod", "SeatPool", "FeatureState", "ScheduledChange",
     "Address", "EInvoiceSettings", "ChangePreview", "ChargeableAccess", "ChargeLine", "OrderLine",
-    "InvoiceLine", "Catalog", "Edition", "Feature",
+    "InvoiceLine", "Catalog", "Edition", "Feature", "WebhookAttempt",
 }
 
 SCOPES: dict[str, dict[str, str]] = {
@@ -44,7 +44,7 @@ SCOPES: dict[str, dict[str, str]] = {
     "Firm": {"*": "firms:read", "agreements": "agreements:read", "companies": "companies:read",
              "masterSubscription": "subscriptions:read", "billingDetails": "billing:read",
              "invoices": "billing:read", "upcomingInvoice": "billing:read", "auditLog": "audit:read",
-             "incomingTransfers": "agreements:read"},
+             "incomingTransfers": "agreements:read", "webhookEndpoints": "firms:read"},
     "FirmMember": {"*": "firms:read"},
     "ClientUser": {"*": "firms:read"},
     "Agreement": {"*": "agreements:read", "subscription": "subscriptions:read",
@@ -63,6 +63,8 @@ SCOPES: dict[str, dict[str, str]] = {
     "BillingDetails": {"*": "billing:read"},
     "AuditEvent": {"*": "audit:read"},
     "AgreementTransfer": {"*": "agreements:read"},
+    "WebhookEndpoint": {"*": "firms:read"},
+    "WebhookDelivery": {"*": "firms:read"},
     "Mutation": {
         "createFirm": "platform:admin", "upsertEdition": "platform:admin", "upsertFeature": "platform:admin",
         "updateFirm": "firms:write", "addFirmStaff": "firms:write", "removeFirmStaff": "firms:write",
@@ -88,6 +90,8 @@ SCOPES: dict[str, dict[str, str]] = {
         "removeClientUser": "firms:write", "issueCreditNote": "platform:admin",
         "offerAgreementTransfer": "agreements:write", "acceptAgreementTransfer": "agreements:write",
         "declineAgreementTransfer": "agreements:write", "withdrawAgreementTransfer": "agreements:write",
+        "createWebhookEndpoint": "firms:write", "updateWebhookEndpoint": "firms:write",
+        "deleteWebhookEndpoint": "firms:write", "rollWebhookSecret": "firms:write", "redeliverWebhook": "firms:write",
     },
     "Subscription": {"seatUsageChanged": "subscriptions:read", "auditEvents": "audit:read"},
 }

@@ -282,15 +282,20 @@ class LiveOperations(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if isinstance(context.context, LiveContext) and not context.pre_execution_errors \
-                and context.graphql_document is not None:
+        if not context.pre_execution_errors and context.graphql_document is not None:
+            live = isinstance(context.context, LiveContext)
             try:
                 kind = context.operation_type
             except Exception:  # noqa: BLE001 - strawberry reports a bad operation name itself
-                kind = OperationType.SUBSCRIPTION
-            if kind is not OperationType.SUBSCRIPTION:
+                kind = OperationType.SUBSCRIPTION if live else OperationType.QUERY
+            if live and kind is not OperationType.SUBSCRIPTION:
                 context.pre_execution_errors = [GraphQLError(
                     "Only subscriptions run over the websocket; send queries and mutations over HTTP.",
+                    extensions={"code": "BAD_REQUEST"})]
+            elif not live and kind is OperationType.SUBSCRIPTION:
+                # Refused before it starts: over HTTP a subscription's stream would end in an unexpected error.
+                context.pre_execution_errors = [GraphQLError(
+                    "Subscriptions run over the websocket (graphql-transport-ws on /graphql), not over HTTP.",
                     extensions={"code": "BAD_REQUEST"})]
         yield
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from schema.types.subscriptions import LicenseSubscription
     from schema.types.transfers import AgreementTransfer
     from schema.types.users import User
+    from schema.types.webhooks import WebhookEndpoint
 
 AgreementT = Annotated["Agreement", strawberry.lazy("schema.types.agreements")]
 CompanyT = Annotated["Company", strawberry.lazy("schema.types.companies")]
@@ -29,6 +30,7 @@ SubscriptionT = Annotated["LicenseSubscription", strawberry.lazy("schema.types.s
 InvoiceT = Annotated["Invoice", strawberry.lazy("schema.types.billing")]
 AuditEventT = Annotated["AuditEvent", strawberry.lazy("schema.types.audit")]
 AgreementTransferT = Annotated["AgreementTransfer", strawberry.lazy("schema.types.transfers")]
+WebhookEndpointT = Annotated["WebhookEndpoint", strawberry.lazy("schema.types.webhooks")]
 
 
 @strawberry.type(description="An accounting or administration firm (partner) that manages client companies.")
@@ -95,6 +97,15 @@ class Firm(Node, FromModel):
     ) -> Connection["ClientUser"]:
         return await connection(info, r.ClientUsersByFirmLoader, self.model.id, page_args(first, after),
                                 ClientUser.from_model)
+
+    @strawberry.field(description="The firm's webhook endpoints (its FIRM_ADMINs only).")
+    async def webhook_endpoints(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[WebhookEndpointT]:
+        from schema.types.webhooks import WebhookEndpoint
+
+        return await connection(info, r.WebhookEndpointsByFirmLoader, self.model.id, page_args(first, after),
+                                WebhookEndpoint.from_model)
 
     @strawberry.field
     def billing_details(self) -> BillingDetails | None:

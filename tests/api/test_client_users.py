@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -329,3 +330,20 @@ async def test_every_client_user_change_is_audited(api: Api) -> None:
     actions = [e["node"]["action"] for e in company_log["company"]["auditLog"]["edges"]
                if e["node"]["subjectId"] == client_user["id"]]
     assert sorted(actions) == ["client_user.company_added", "client_user.company_removed"]
+
+
+async def test_after_a_period_end_a_client_user_counts_the_new_periods_seats(api: Api) -> None:
+    """R105 (R38 for client users): a decrease of the master licence's CLIENT_USER seats scheduled for
+    the period's end holds from that end on, whether or not the rollover ran."""
+    from tests.api.test_sessions import clock
+
+    with clock(api, datetime(2026, 11, 11, 10, tzinfo=UTC)) as time:
+        firm, master, (one,) = await firm_with_clients(api, client_user_seats=2, companies=1)
+        assert master is not None
+        decreased = await api.mutate("changeSeats", {"subscriptionId": master, "licenseType": "CLIENT_USER",
+                                                     "seats": 1}, "scheduledChange { effectiveOn }", token=firm.admin)
+        effective = datetime.fromisoformat(decreased["scheduledChange"]["effectiveOn"]).replace(hour=10, tzinfo=UTC)
+        time.now = effective + timedelta(days=1)  # past the period's end; no rollover has run
+        await assign(api, firm, [one])
+        refused = await assign(api, firm, [one], expect_errors=True)
+    assert codes(refused) == [("SEAT_LIMIT_REACHED", ["input", "firmId"])]

@@ -64,8 +64,9 @@ async def both(api: Api, statements: StatementCounter, query: str, variables: di
 
 
 def is_authentication(statement: str) -> bool:
-    """The one statement that reads a principal (auth.authenticate: a UNION ALL of row kinds)."""
-    return " AS kind, " in statement and "UNION ALL" in statement
+    """The one statement that reads a principal (auth.authenticate: rows of a `kind`, a UNION ALL of
+    them for a user's token, the client's row alone for a client-credentials token)."""
+    return " AS kind, " in statement and ("UNION ALL" in statement or "FROM oauth_clients" in statement)
 
 
 async def data_statements(api: Api, statements: StatementCounter, token: str, run: Run) -> list[str]:
@@ -253,22 +254,47 @@ async def test_an_ended_membership_reads_deactivated_on_both_paths(world: World,
     assert json.loads(compiled.body)["data"]["node"] == {"status": "DEACTIVATED"}
 
 
-@pytest.mark.parametrize("query", [
-    # a field with a read rule of its own (auth.policy.FIELD_READS), one that is not compiled, a mutation,
-    # introspection: the resolvers answer the whole operation
-    "query($id: ID!) { firm(id: $id) { name hasResellerAgreement } }",
-    "query($id: ID!) { firm(id: $id) { name agreements { edges { node { companyCount } } } } }",
-    "query($id: ID!) { firm(id: $id) { name } viewer { clientId } }",
-    "query($id: ID!) { node(id: $id) { id } __typename __schema { queryType { name } } }",
-    # an order: a type the compiler leaves out
-    "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+@pytest.mark.parametrize(("query", "split"), [
+    # a field with a read rule of its own (auth.policy.FIELD_READS), one that is not compiled, a root
+    # field that is not, introspection: the statement answers the rest, the resolvers these (R101)
+    ("query($id: ID!) { firm(id: $id) { name hasResellerAgreement } }", True),
+    ("query($id: ID!) { firm(id: $id) { name agreements { edges { node { name companyCount } } } } }", True),
+    ("query($id: ID!) { firm(id: $id) { name } viewer { clientId } }", True),
+    ("query($id: ID!) { node(id: $id) { id } __typename __schema { queryType { name } } }", True),
+    ("query($id: ID!) { firm(id: $id) { agreements { edges { node { id subscription { id seats { licenseType } "
+     "totalPrice { amount currency } } chargeableAccesses { licenseType users } } } } } }", True),
+    # an order: a type the compiler leaves out, and nothing else to read
+    ("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", False),
+    ("{ viewer { clientId } }", False),
 ])
 async def test_what_does_not_compile_is_answered_by_the_resolvers(world: World, statements: StatementCounter,  # noqa: F811
-                                                                  query: str) -> None:
+                                                                  query: str, split: bool) -> None:
+    """Byte for byte as the resolvers alone answer (`both`); the statement first when there is a part
+    of it that compiles, none otherwise."""
     variables = {"ids": [world.firm.id, world.order_id]} if "$ids" in query else {"id": world.firm.id}
     compiled, _ = await both(world.api, statements, query, variables, world.firm.admin)
     sent = await data_statements(world.api, statements, world.firm.admin, compiled)
-    assert not any(s.startswith("SELECT CAST(json_build_object(") for s in sent), sent
+    is_compiled = [s.startswith("SELECT CAST(json_build_object(") for s in sent]
+    if split:
+        assert is_compiled[:1] == [True] and not any(is_compiled[1:]), sent
+    else:
+        assert not any(is_compiled), sent
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_a_subtree_left_to_the_resolvers_reads_alike_for_every_caller(world: World,  # noqa: F811
+                                                                           statements: StatementCounter,
+                                                                           caller: str) -> None:
+    """R101 under every kind of caller: a compiled dashboard with fields only the resolvers answer,
+    some with read rules of their own, the same answer byte for byte as the resolvers alone give."""
+    query = """query($id: ID!) { firm(id: $id) { id name hasResellerAgreement
+      agreements(first: 3) { edges { node { id name companyCount
+        subscription { id status seats { licenseType purchased inUse } totalPrice { amount currency } }
+        chargeableAccesses { licenseType users }
+        companies(first: 2) { edges { node { id name members { totalCount } } } } } } } } }"""
+    compiled, _ = await both(world.api, statements, query, {"id": world.firm.id}, world.tokens[caller])
+    sent = await data_statements(world.api, statements, world.tokens[caller], compiled)
+    assert sent[0].startswith("SELECT CAST(json_build_object("), sent  # the statement answered the rest
 
 
 # ------------------------------------------------------------------ generated queries

@@ -21,7 +21,7 @@ from sqlalchemy import update
 from app import create_app
 from auth.external import ConfigError, TrustedIssuer, TrustedIssuers, link_subject, parse_trusted_issuers
 from auth.tokens import InvalidToken
-from models import User
+from models import User, ids
 from models.enums import UserStatus
 from resolvers.runtime import Runtime
 from tests.api.client import Api, unique
@@ -177,6 +177,22 @@ async def test_a_subject_link_maps_without_an_email(api: Api, resource: httpx.As
     # Someone else at the provider with the same (verified) email does not become this user.
     other = await ask(resource, provider.token(sub=unique("other-"), email=email, email_verified=True))
     assert other.status_code == 401
+
+
+async def test_a_corrected_identity_loses_its_links(api: Api, resource: httpx.AsyncClient, provider: Provider) -> None:
+    """R103: whoever the provider's subject was, it was the user as they were; once the vendor
+    corrects who the user is, that subject no longer signs in as them."""
+    email = await a_user(api)
+    pk = await user_pk(api, email)
+    subject = unique("linked-")
+    async with api.runtime.database.sessions.begin() as session:
+        await link_subject(session, provider.issuer, subject, pk)
+    assert (await ask(resource, provider.token(sub=subject))).status_code == 200
+    corrected = await api.mutate("correctUserIdentity", {"userId": ids.encode("User", pk),
+                                                         "email": unique("right") + "@x.example"},
+                                 "user { id }", token=await api.vendor())
+    assert corrected["user"]["id"] == ids.encode("User", pk)
+    assert (await ask(resource, provider.token(sub=subject))).status_code == 401
 
 
 async def test_a_deactivated_user_is_refused(api: Api, resource: httpx.AsyncClient, provider: Provider) -> None:

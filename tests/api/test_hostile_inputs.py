@@ -142,7 +142,30 @@ CASES: dict[str, Case] = {
         "revokeAccountantAccess", lambda s: {"membershipId": s.our_reporter}, "INVALID_INPUT"),
     "revoking their accountant": Case("revokeAccountantAccess", lambda s: {"membershipId": s.their_accountant},
                                       "NOT_FOUND"),
+    # webhooks (R67): https to public addresses only, the firm's admins only
+    "a webhook to a private address": Case("createWebhookEndpoint", lambda s: webhook(s, url="https://10.0.0.1/h"),
+                                           "INVALID_INPUT"),
+    "a webhook to the cloud's metadata address": Case(
+        "createWebhookEndpoint", lambda s: webhook(s, url="https://169.254.169.254/latest/meta-data"), "INVALID_INPUT"),
+    "a webhook over plain http": Case("createWebhookEndpoint", lambda s: webhook(s, url="http://example.com/h"),
+                                      "INVALID_INPUT"),
+    "a webhook to loopback outside development": Case(
+        "createWebhookEndpoint", lambda s: webhook(s, url="http://127.0.0.1:8080/h"), "INVALID_INPUT"),
+    "a webhook with a password in its URL": Case(
+        "createWebhookEndpoint", lambda s: webhook(s, url="https://me:secret@127.0.0.1/h"), "INVALID_INPUT"),
+    "a webhook for no event": Case("createWebhookEndpoint", lambda s: webhook(s, eventTypes=[]), "INVALID_INPUT"),
+    "a webhook for an event that does not exist": Case(
+        "createWebhookEndpoint", lambda s: webhook(s, eventTypes=["EVERYTHING"]), "BAD_USER_INPUT"),
+    "a webhook for their firm": Case("createWebhookEndpoint", lambda s: webhook(s, firmId=s.theirs.id), "NOT_FOUND"),
+    "an advisor adding a webhook": Case("createWebhookEndpoint", lambda s: webhook(s), "FORBIDDEN", caller="advisor"),
+    "a webhook secret rolled for an agreement": Case(
+        "rollWebhookSecret", lambda s: {"webhookEndpointId": s.our_agreement}, "NOT_FOUND"),
+    "a redelivery of no delivery": Case("redeliverWebhook", lambda s: {"deliveryId": "not-an-id"}, "NOT_FOUND"),
 }
+
+
+def webhook(s: Stage, **fields: Any) -> dict[str, Any]:
+    return {"firmId": s.ours.id, "url": "https://10.0.0.1/hooks", "eventTypes": ["ARCHIVED"], **fields}
 
 
 def _document(mutation: str) -> str:
@@ -294,6 +317,9 @@ REQUESTS: dict[str, Raw] = {
     "a mutation over GET": Raw("GET", "/graphql?query=" + quote("mutation { requestEmailChange(input: "
                                                                  '{email: "a@b.example"}) { userErrors { code } } }'),
                                answer=(400, GRAPHQL, "BAD_REQUEST")),
+    "a subscription over HTTP": Raw("POST", "/graphql", lambda s: {
+        "query": "subscription($id: ID!) { auditEvents(firmId: $id) { action } }", "variables": {"id": s.ours.id}},
+        answer=(200, GRAPHQL, "BAD_REQUEST")),
     "no token and a broken body": Raw("POST", "/graphql", lambda s: b"\xff", token=False,
                                       answer=(401, GRAPHQL, "UNAUTHENTICATED")),
     # control characters and overlong strings anywhere in a GraphQL request: INVALID_INPUT

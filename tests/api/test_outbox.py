@@ -102,6 +102,23 @@ async def test_welcome_email_from_an_invitation_is_delivered(api: Api, runtime: 
     assert row.sent_at is not None
 
 
+async def test_an_invitation_revoked_before_its_email_went_out_is_not_sent(api: Api, runtime: Runtime,
+                                                                          mail: MailServer) -> None:
+    """R104: deactivating an invitation whose welcome email still waits discards the email."""
+    firm = await api.firm()
+    agreement_id, company_id = await api.agreement(firm)
+    assert company_id is not None
+    await api.subscription(firm, agreement_id, named=5)
+    [email] = addresses()
+    invited = await api.invite(firm.admin, company_id, email=email)
+    await api.mutate("deactivateMembership", {"membershipId": invited["membership"]["id"]}, "membership { id }",
+                     token=firm.admin)
+    await deliver_due(runtime.database, mail.target, runtime.now() + timedelta(seconds=1))
+    assert mail.recorder.to(email) == []
+    [row] = await rows(runtime.database, [email])
+    assert row.sent_at is None and row.discarded_at is not None
+
+
 async def test_a_refusing_server_loses_nothing_and_the_retry_sends_once(runtime: Runtime, mail: MailServer) -> None:
     [address] = to = addresses()
     at = now()

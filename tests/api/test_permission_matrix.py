@@ -109,6 +109,12 @@ MUTATIONS: dict[str, tuple[bool, ...]] = {
     "withdrawAgreementTransfer":       (Y, N, N, N, N, N, N, N, Y),
     "acceptAgreementTransfer":         (Y, N, N, N, N, N, N, N, Y),
     "declineAgreementTransfer":        (Y, N, N, N, N, N, N, N, Y),
+    # webhooks (R67): the firm's admins
+    "createWebhookEndpoint":           (Y, N, N, N, N, N, N, N, Y),
+    "updateWebhookEndpoint":           (Y, N, N, N, N, N, N, N, Y),
+    "deleteWebhookEndpoint":           (Y, N, N, N, N, N, N, N, Y),
+    "rollWebhookSecret":               (Y, N, N, N, N, N, N, N, Y),
+    "redeliverWebhook":                (Y, N, N, N, N, N, N, N, Y),
 }
 
 # Fields with a read rule of their own (auth.policy.FIELD_READS), read through node(id) of
@@ -160,12 +166,14 @@ READS: dict[str, tuple[bool, ...]] = {
     "LicenseSession":     (Y, Y, Y, Y, Y, Y, N, N, Y),
     # a transfer offer: the staff of both firms (here the world's firm offers, the other receives)
     "AgreementTransfer":  (Y, Y, N, N, N, N, Y, Y, Y),
+    # webhook endpoints (R67): the firm's admins only
+    "WebhookEndpoint":    (Y, N, N, N, N, N, N, N, Y),
 }
 
 READ_FIELD = {"Firm": "name", "FirmMember": "role", "ClientUser": "maxCompanies", "Agreement": "name",
               "Company": "name", "User": "name", "Membership": "role", "LicenseSubscription": "status",
               "Order": "number", "Invoice": "number", "AuditEvent": "action", "LicenseSession": "startedAt",
-              "AgreementTransfer": "status"}
+              "AgreementTransfer": "status", "WebhookEndpoint": "url"}
 
 # Cells where the code is known to disagree with the design: (row, caller) -> reason.
 # Cells where the code is known to disagree with the table (strict xfail); none at present.
@@ -195,6 +203,7 @@ class World:
     other_bankid_user_id: str
     transfer_id: str
     tokens: dict[str, str] = field(default_factory=dict)
+    webhook_endpoint_id: str = ""
 
 
 async def _staff(api: Api, firm_id: str, role: str) -> tuple[str, str]:
@@ -285,7 +294,8 @@ async def world(api: Api) -> World:
                  invoice_id=invoice_id, audit_event_id=audit["node"]["auditLog"]["edges"][0]["node"]["id"],
                  owner_token=owner_token, owner_session_id=owner_session_id, other_firm=other,
                  other_bankid_user_id=bankid["membership"]["user"]["id"],
-                 transfer_id=await _offer(api, firm, other.id), tokens=tokens)
+                 transfer_id=await _offer(api, firm, other.id), tokens=tokens,
+                 webhook_endpoint_id=await _webhook_endpoint(api, firm.id))
 
 
 # ------------------------------------------------------------------ inputs, one per mutation row
@@ -368,6 +378,38 @@ async def _incoming_offer(w: World, caller: str) -> dict[str, Any]:
 
 async def _outgoing_offer(w: World, caller: str) -> dict[str, Any]:
     return {"transferId": await _offer(w.api, w.firm, w.other_firm.id)}
+
+
+async def _webhook_endpoint(api: Api, firm_id: str) -> str:
+    """A disabled endpoint written directly (to a private address, so no worker ever sends to it)."""
+    from models import WebhookEndpoint
+
+    async with api.runtime.database.sessions.begin() as session:
+        endpoint = WebhookEndpoint(firm_id=ids.decode(firm_id)[1], url="https://10.0.0.1/hooks", event_types="ARCHIVED",
+                                   enabled=False, secret_encrypted="not used")
+        session.add(endpoint)
+        await session.flush()
+        return ids.of(endpoint)
+
+
+async def _fresh_webhook_endpoint(w: World, caller: str) -> dict[str, Any]:
+    return {"webhookEndpointId": await _webhook_endpoint(w.api, w.firm.id)}
+
+
+async def _webhook_delivery(w: World, caller: str) -> dict[str, Any]:
+    from models import WebhookDelivery, WebhookEvent
+
+    firm_pk, endpoint_pk = ids.decode(w.firm.id)[1], ids.decode(w.webhook_endpoint_id)[1]
+    async with w.api.runtime.database.sessions.begin() as session:
+        event = WebhookEvent(firm_id=firm_pk, event_key=f"evt_{unique('matrix')}", event_type="ARCHIVED",
+                             subject_id=w.company_id, sequence=1, occurred_at=datetime.now(UTC), body="{}")
+        session.add(event)
+        await session.flush()
+        delivery = WebhookDelivery(firm_id=firm_pk, endpoint_id=endpoint_pk, event_id=event.id,
+                                   created_at=datetime.now(UTC), attempts=0)
+        session.add(delivery)
+        await session.flush()
+        return {"deliveryId": ids.of(delivery)}
 
 
 def _const(make: Callable[[World], dict[str, Any]]) -> Build:
@@ -526,6 +568,14 @@ CASES: dict[str, tuple[str, str, Build]] = {
     "withdrawAgreementTransfer": ("withdrawAgreementTransfer", "transferId", _outgoing_offer),
     "acceptAgreementTransfer": ("acceptAgreementTransfer", "transferId", _incoming_offer),
     "declineAgreementTransfer": ("declineAgreementTransfer", "transferId", _incoming_offer),
+    # a private address: an allowed caller gets INVALID_INPUT, past the permission layer
+    "createWebhookEndpoint": ("createWebhookEndpoint", "firmId", _const(lambda w: {
+        "firmId": w.firm.id, "url": "https://10.0.0.1/hooks", "eventTypes": ["ARCHIVED"]})),
+    "updateWebhookEndpoint": ("updateWebhookEndpoint", "webhookEndpointId", _const(lambda w: {
+        "webhookEndpointId": w.webhook_endpoint_id, "enabled": False})),
+    "deleteWebhookEndpoint": ("deleteWebhookEndpoint", "webhookEndpointId", _fresh_webhook_endpoint),
+    "rollWebhookSecret": ("rollWebhookSecret", "webhookEndpointId", _fresh_webhook_endpoint),
+    "redeliverWebhook": ("redeliverWebhook", "deliveryId", _webhook_delivery),
 }
 
 
@@ -534,7 +584,7 @@ def _read_target(w: World, type_name: str) -> str:
             "Agreement": w.agreement_id, "Company": w.company_id, "User": w.target_user_id,
             "Membership": w.target_membership_id, "LicenseSubscription": w.subscription_id, "Order": w.order_id,
             "Invoice": w.invoice_id, "AuditEvent": w.audit_event_id, "LicenseSession": w.owner_session_id,
-            "AgreementTransfer": w.transfer_id}[type_name]
+            "AgreementTransfer": w.transfer_id, "WebhookEndpoint": w.webhook_endpoint_id}[type_name]
 
 
 def mutation_document(name: str) -> str:
@@ -577,7 +627,7 @@ def test_the_table_covers_every_mutation_and_entity() -> None:
     assert {CASES[row][0] for row in MUTATIONS} == mutations
     assert set(MUTATIONS) == set(CASES)
     assert set(READS) == set(READ_FIELD) and set(READS) <= set(SCOPES)
-    assert len(READS) == 13
+    assert len(READS) == 14
 
 
 @pytest.mark.parametrize(("row", "caller", "allowed"), _cells(MUTATIONS))

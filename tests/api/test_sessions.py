@@ -261,3 +261,17 @@ async def test_session_starts_and_ends_are_audited(api: Api) -> None:
     assert json.loads(started["after"])["company"] == company_id
     assert json.loads(ended["before"])["endedAt"] is None
     assert json.loads(ended["after"])["endedAt"] is not None
+
+
+async def test_after_a_period_end_a_session_counts_the_new_periods_seats(api: Api) -> None:
+    """R105 (R38 for sessions): a decrease scheduled for the period's end holds from that end on,
+    whether or not the rollover ran; the period advances before a seat is taken."""
+    with clock(api, datetime(2026, 11, 11, 10, tzinfo=UTC)) as time:
+        firm, company_id, subscription_id, tokens = await concurrent_company(api, seats=2, users=2)
+        decreased = await api.mutate("changeSeats", {"subscriptionId": subscription_id, "licenseType": "CONCURRENT",
+                                                     "seats": 1}, "scheduledChange { effectiveOn }", token=firm.admin)
+        effective = datetime.fromisoformat(decreased["scheduledChange"]["effectiveOn"]).replace(hour=10, tzinfo=UTC)
+        time.now = effective + timedelta(days=1)  # past the period's end; no rollover has run
+        await start(api, tokens[0], company_id)
+        refused = await start(api, tokens[1], company_id, expect_errors=True)
+    assert codes(refused) == [("CONCURRENT_LIMIT_REACHED", ["input", "companyId"])]

@@ -24,6 +24,7 @@ from bench.workloads import BY_KEY, CHANGE_SEATS, INVITE
 from models.db import connect
 from resolvers.runtime import Runtime
 from settings import Settings
+from tests.api.test_compiled_reads import is_authentication
 from tests.conftest import create_database, drop_database
 
 # Big firm: 12 agreements, 20 companies, 40 users, 60 memberships; mid firm: 6 agreements x 4
@@ -51,13 +52,15 @@ READS = {
 # wire; R94). As SQLAlchemy sends them; WIRE below adds BEGIN and COMMIT, as bench/pgproxy.py counts.
 WRITES = {
     # the subscription locked (the target; the period's advance does not lock it again), the firm,
-    # agreement, pools, pending changes, features and catalog side by side (models.side_by_side),
+    # agreement, pools, pending changes, features, the firm's webhook endpoints (R68, for the
+    # commit's hook) and catalog side by side (models.side_by_side),
     # the seats in use, the order number, the order, its line, the pool, the audit row, and the
     # data-version bump carrying the live event's pg_notify (R82, models.data_versions.NOTIFY).
     # The payload's subscription is the committed row (primed), its order read only when asked for.
     "changeSeats": AUTH + 9,
     # the company locked, the user by email beside the agreement's subscription (for the live
-    # event), the user, the membership, the audit row, and the bump with its pg_notify
+    # event) and the firm's webhook endpoints (R68), the user, the membership, the audit row, and
+    # the bump with its pg_notify
     "inviteUser": AUTH + 6,
 }
 # On the wire, as `bureau serve` connects (models.db): no ping per checkout (R97), the request's
@@ -86,7 +89,7 @@ class Stage:
         assert response.status_code == 200 and "errors" not in answer, answer
         # A commit elsewhere in the process between the two requests (a background worker's) makes the
         # principal stale again: its one statement is told by its text and left out.
-        sent = [s for s in self.sent if not _is_authentication(s)]
+        sent = [s for s in self.sent if not is_authentication(s)]
         assert len(self.sent) - len(sent) <= 1, self.sent
         return sent, answer["data"]
 
@@ -116,10 +119,6 @@ async def stage() -> AsyncIterator[Stage]:
         await database.dispose()
     finally:
         await drop_database(url)
-
-
-def _is_authentication(statement: str) -> bool:
-    return " AS kind, " in statement and "UNION ALL" in statement
 
 
 def _pinned(what: str, sent: list[str], expected: int) -> None:
@@ -226,7 +225,7 @@ async def test_statements_per_mutation_on_the_wire_are_pinned(wire: Wire) -> Non
         assert field["userErrors"] == [], field
         # A commit elsewhere in the process between two requests would make the principal stale (R77):
         # its one statement is told by its text and left out.
-        sent = [s for s in wire.tracer.sent if not _is_authentication(s)]
+        sent = [s for s in wire.tracer.sent if not is_authentication(s)]
         assert len(wire.tracer.sent) - len(sent) <= 1, wire.tracer.sent
         return sent
 
