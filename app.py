@@ -68,10 +68,11 @@ from resolvers.base import run_in_transaction
 from resolvers.outbox import record_backlog as email_backlog
 from resolvers.runtime import Runtime
 from resolvers.webhook_delivery import record_backlog as webhook_backlog
-from schema import schema
+from schema import prepared_reads, schema
 from schema.context import Context
 from schema.cost import budget_key
 from schema.persisted_queries import PersistedQueries, Refused
+from schema.prepared_reads import PREPARED
 from schema.subscriptions import LiveContext
 from settings import Settings
 from web.guard import RequestGuard, replay_body
@@ -325,6 +326,21 @@ class GraphQLEndpoint:
                         REQUESTS.labels("ok").inc()
                         LATENCY.observe(time.perf_counter() - started)
                         return
+            elif len(PREPARED) and prepared_reads.eligible(self.runtime.settings, principal, response_cache=False,
+                                                           sqlite=self.runtime.database.is_sqlite):
+                read, receive = await self._read(request, receive, context)
+                prepared = None if read is None or read.extensions is not None else PREPARED.find(
+                    prepared_reads.key_of(read.query, read.operation_name, read.variables, principal),
+                    self.runtime.settings)
+                body = None if prepared is None else await prepared_reads.answer(
+                    prepared, db, principal, self.runtime.budget, request)
+                if body is not None:  # R106: answered as strawberry would, without executing anything
+                    await db.close()
+                    scope["state"].pop("context", None)
+                    await Response(body, media_type="application/json")(scope, receive, send)
+                    REQUESTS.labels("ok").inc()
+                    LATENCY.observe(time.perf_counter() - started)
+                    return
             try:
                 await self.graphql(scope, receive, send)
             finally:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from inspect import isawaitable
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -33,9 +34,10 @@ from graphql.execution.values import get_variable_values
 from sqlalchemy import Select
 from strawberry.extensions import SchemaExtension
 
-from auth.principal import Principal
 from compiled.compiler import FALLBACK_KEY, MISSING_TEXT, NOW, Compiler, Fallback, Unsupported
 from models.outage import is_outage
+from schema.cost import requested_cost
+from schema.prepared_reads import PREPARED, Prepared, key_of, principal_key, variables_key
 from schema.query import NODE_TYPES
 
 log = logging.getLogger("bureau.compiled")
@@ -57,12 +59,6 @@ class Plan:
 
 
 _statements: OrderedDict[Hashable, Plan | None] = OrderedDict()
-
-
-def principal_key(principal: Principal) -> Hashable:
-    grants = principal.grants
-    return (principal.scopes, principal.user_id, principal.client_firm_id,
-            frozenset(grants.firm_roles.items()), frozenset(grants.companies.items()))
 
 
 def _cached(key: Hashable, build: Callable[[], Plan | None]) -> Plan | None:
@@ -111,7 +107,7 @@ class CompiledReads(SchemaExtension):
             except Unsupported:
                 return None
 
-        key = (context.query, context.operation_name, json.dumps(context.variables, sort_keys=True),
+        key = (context.query, context.operation_name, variables_key(context.variables),
                principal_key(request.principal))
         plan = _cached(key, build) if context.query is not None else build()
         if plan is None:
@@ -127,9 +123,18 @@ class CompiledReads(SchemaExtension):
             return None
         if not isinstance(answer, str) or MISSING_TEXT in answer:
             return None  # a non-null object the caller cannot see: the resolvers give their error
-        data: dict[str, Any] = json.loads(answer)
-        if plan.fallbacks and not await self._fill(data, plan.fallbacks, operation, document):
-            return None
+        data: dict[str, Any] = orjson.loads(answer)
+        if plan.fallbacks:
+            return data if await self._fill(data, plan.fallbacks, operation, document) else None
+        if context.query is not None:  # R106: the next such request need not be executed at all
+            requested = requested_cost(schema, document, context.operation_name, context.variables)
+            # Keyed by the operation name the request gave (strawberry answers with the document's own).
+            asked = getattr(context, "_provided_operation_name", context.operation_name)
+            if isinstance(requested, int):
+                name = operation.name.value if operation.name else None
+                PREPARED.remember(key_of(context.query, asked, context.variables, request.principal),
+                                  Prepared(plan.statement, requested, (name, operation.operation.value),
+                                           request.runtime.settings))
         return data
 
     async def _fill(self, data: dict[str, Any], fallbacks: tuple[Fallback, ...], operation: OperationDefinitionNode,

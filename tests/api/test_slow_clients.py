@@ -14,7 +14,7 @@ import pytest
 from tests.api.test_metrics import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADER_TIMEOUT, BODY_TIMEOUT, MAX_BODY = 1, 1, 1000
+HEADER_TIMEOUT, BODY_TIMEOUT, MAX_BODY, MAX_HEADERS = 1, 1, 1000, 2000
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ async def server(tmp_path: Path) -> AsyncIterator[int]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bureau.db'}", "PYTHONPATH": str(ROOT),
            "BUREAU_HEADER_TIMEOUT": str(HEADER_TIMEOUT), "BUREAU_BODY_TIMEOUT": str(BODY_TIMEOUT),
-           "BUREAU_MAX_BODY_BYTES": str(MAX_BODY)}
+           "BUREAU_MAX_BODY_BYTES": str(MAX_BODY), "BUREAU_MAX_HEADER_BYTES": str(MAX_HEADERS)}
     with (tmp_path / "serve.log").open("wb") as sink:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
                                                        cwd=tmp_path, env=env, stdout=sink, stderr=sink)
@@ -91,3 +91,47 @@ async def test_a_prompt_client_is_served(server: int) -> None:
                                           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                                   % (len(query), query))
     assert status == 401 and json.loads(body)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_headers_too_large_are_a_431(server: int) -> None:
+    """R107: httptools has no bound of its own; the protocol counts what arrives before the headers end."""
+    big = b"X-Padding: " + b"p" * MAX_HEADERS + b"\r\n"
+    status, _ = await exchange(server, b"POST /graphql HTTP/1.1\r\nHost: x\r\n" + big + b"\r\n", wait=3)
+    assert status == 431
+    # The same in pieces, and a header that never ends: counted as it arrives.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: ")
+        for _ in range(5):
+            writer.write(b"y" * (MAX_HEADERS // 4))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        answer = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 431")
+
+
+async def test_a_body_sent_with_its_headers_is_not_counted_as_headers(server: int) -> None:
+    query = json.dumps({"query": "{ viewer { clientId } }", "pad": "z" * (MAX_HEADERS * 2)}).encode()
+    assert len(query) < MAX_BODY * 10
+    status, _ = await exchange(server, b"POST /graphql HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                                 % (len(query), query))
+    assert status == 413  # over BUREAU_MAX_BODY_BYTES (web.guard), not 431: the body is not a header
+
+
+async def test_keep_alive_requests_are_each_counted_afresh(server: int) -> None:
+    one = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"q" * (MAX_HEADERS // 2) + b"\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    try:
+        for _ in range(4):  # together above the bound, each below it
+            writer.write(one)
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            await reader.readexactly(length)
+    finally:
+        writer.close()

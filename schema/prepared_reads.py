@@ -1,0 +1,132 @@
+"""R106: a compiled read seen before is answered without GraphQL execution.
+
+When strawberry's path has answered a query from one compiled statement and nothing else
+(schema.compiled_reads, no subtree left to the resolvers), all it decided on the way (the document
+valid and within the limits, the caller's scopes, the requested cost, the statement) followed from
+the request's text, operation name and variables, the caller's grants (the statement cache's
+principal key) and the settings. A later request equal in all of these is answered from what was
+recorded, as PostGraphile answers from a prepared plan: the budget charged as QueryCost charges it
+(the requested cost taken, the unused part given back), the statement run at the request's clock,
+the operation noted for the logs and metrics as Observation notes it, and the answer written as
+strawberry writes it. Whatever is not so simple takes strawberry's path: a persisted-query
+request, tracing on, the response cache on, a caller who must give an email first, a budget that
+cannot pay, a statement that fails or finds a non-null object gone.
+"""
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Select
+
+from auth.budget import Budget
+from auth.principal import Principal
+from compiled.compiler import MISSING_TEXT, NOW
+from loaders.base import RequestDb
+from models.outage import is_outage
+from observability import requests, tracing
+from schema.cost import actual_cost, budget_key
+from settings import Settings
+
+log = logging.getLogger("bureau.compiled")
+
+SIZE = 256  # requests kept, the least recently answered going first
+
+
+@dataclass(frozen=True)
+class Prepared:
+    statement: Select[Any]
+    requested: int  # the requested cost (schema.cost.requested_cost) QueryCost charged
+    operation: tuple[str | None, str | None]  # name and kind, as Observation notes them
+    settings: Settings  # what it was decided under: any other settings decide again
+
+
+def variables_key(variables: Mapping[str, Any] | None) -> str:
+    return json.dumps(variables, sort_keys=True)
+
+
+def principal_key(principal: Principal) -> Hashable:
+    grants = principal.grants
+    return (principal.scopes, principal.user_id, principal.client_firm_id,
+            frozenset(grants.firm_roles.items()), frozenset(grants.companies.items()))
+
+
+def key_of(query: str, operation_name: str | None, variables: Mapping[str, Any] | None,
+           principal: Principal) -> Hashable:
+    """The statement cache's key (schema.compiled_reads), which a prepared read shares."""
+    return query, operation_name, variables_key(variables), principal_key(principal)
+
+
+class PreparedReads:
+    def __init__(self) -> None:
+        self._entries: OrderedDict[Hashable, Prepared] = OrderedDict()
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def remember(self, key: Hashable, prepared: Prepared) -> None:
+        self._entries[key] = prepared
+        self._entries.move_to_end(key)
+        while len(self._entries) > SIZE:
+            self._entries.popitem(last=False)
+
+    def find(self, key: Hashable, settings: Settings) -> Prepared | None:
+        prepared = self._entries.get(key)
+        if prepared is None or prepared.settings is not settings:
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return prepared
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+PREPARED = PreparedReads()  # one per process, as the statement cache is
+
+
+def eligible(settings: Settings, principal: Principal, *, response_cache: bool, sqlite: bool) -> bool:
+    """Whether a request of this caller, under these settings, may be answered from a prepared read."""
+    return (settings.compiled_reads and not response_cache and not sqlite and not settings.persisted_only
+            and principal.authenticated and not principal.email_required and not tracing.enabled())
+
+
+async def answer(prepared: Prepared, db: RequestDb, principal: Principal, budget: Budget,
+                 request: Any) -> bytes | None:
+    """The response body, or None for strawberry's path to answer (having charged nothing)."""
+    key = budget_key(principal, request)
+    throttle = await budget.take(key, prepared.requested)
+    if not throttle.allowed:
+        return None  # strawberry's path refuses it, RATE_LIMITED with its Retry-After
+    try:
+        text = await db.scalar(prepared.statement, {NOW: db.now})
+    except Exception as exc:
+        await budget.give_back(key, prepared.requested)
+        if is_outage(exc):
+            raise  # web.outage answers 503 (R54)
+        log.exception("prepared read failed; answering through strawberry")
+        return None
+    if not isinstance(text, str) or MISSING_TEXT in text:
+        await budget.give_back(key, prepared.requested)
+        return None
+    data = orjson.loads(text)
+    actual = min(prepared.requested, actual_cost(data))
+    available = throttle.available
+    if prepared.requested > actual:  # as QueryCost: the points the query did not use come back
+        available = await budget.give_back(key, prepared.requested - actual)
+    name, kind = prepared.operation
+    requests.note_operation(name, kind)
+    extensions: dict[str, Any] = {}
+    request_id = requests.current_id()
+    if request_id is not None:
+        extensions["requestId"] = request_id
+    extensions["cost"] = {
+        "requestedQueryCost": prepared.requested, "actualQueryCost": actual,
+        "throttleStatus": {"maximumAvailable": budget.capacity, "currentlyAvailable": int(available),
+                           "restoreRate": budget.rate}}
+    return orjson.dumps({"data": data, "extensions": extensions})

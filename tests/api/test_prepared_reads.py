@@ -1,0 +1,77 @@
+"""Prepared reads (R106): a compiled read seen before is answered without GraphQL execution, and
+the answer is strawberry's own, byte for byte (its request id and the budget's currentlyAvailable
+aside), for every query of the compiled path's corpus and every kind of caller."""
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from schema.prepared_reads import PREPARED
+from tests.api.test_compiled_reads import CORPUS, _variables, all_targets, targets
+from tests.api.test_permission_matrix import CALLERS, World, world  # noqa: F401 - the shared world fixture
+from tests.conftest import StatementCounter
+
+
+def comparable(response: httpx.Response) -> tuple[int, str | None, str]:
+    body = response.json()
+    extensions = body.get("extensions", {})
+    extensions.pop("requestId", None)
+    extensions.get("cost", {}).get("throttleStatus", {}).pop("currentlyAvailable", None)
+    return response.status_code, response.headers.get("content-type"), json.dumps(body)
+
+
+async def twice(world: World,  # noqa: F811
+                query: str, variables: dict[str, Any], token: str) -> tuple[httpx.Response, httpx.Response, int]:
+    """The same request twice: strawberry answers the first, the second may be prepared."""
+    api = world.api
+    await api.post("{ __typename }", {}, token)  # the principal kept: both see the same grants
+    first = await api.post(query, variables, token)
+    hits = PREPARED.hits
+    second = await api.post(query, variables, token)
+    return first, second, PREPARED.hits - hits
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("name", "query", "target"), CORPUS, ids=[c[0] for c in CORPUS])
+async def test_a_prepared_read_answers_as_strawberry_does(world: World, statements: StatementCounter,  # noqa: F811
+                                                          name: str, query: str, target: str, caller: str) -> None:
+    variables = _variables(query, all_targets(world) if target == "all" else targets(world)[target])
+    first, second, hits = await twice(world, query, variables, world.tokens[caller])
+    assert comparable(second) == comparable(first)
+    if first.json().get("errors") is None:
+        assert hits == 1, "the second request was not answered from its prepared read"
+        assert second.headers.get("x-request-id") and second.json()["extensions"]["requestId"]
+
+
+async def test_a_prepared_read_is_fresh_and_charged_as_the_first(world: World) -> None:  # noqa: F811
+    """The statement runs each time: a change shows at once; and the cost is strawberry's."""
+    api, firm = world.api, world.firm
+    query = "query($id: ID!) { company(id: $id) { id name } }"
+    first, second, hits = await twice(world, query, {"id": world.company_id}, firm.admin)
+    assert hits == 1 and second.json()["extensions"]["cost"] == {
+        **first.json()["extensions"]["cost"], "throttleStatus": second.json()["extensions"]["cost"]["throttleStatus"]}
+    await api.mutate("updateCompany", {"companyId": world.company_id, "name": "Renamed For R106"}, "company { id }",
+                     token=firm.admin)
+    before = PREPARED.hits
+    again = await api.post(query, {"id": world.company_id}, firm.admin)
+    assert again.json()["data"]["company"]["name"] == "Renamed For R106"
+    assert PREPARED.hits == before + 1
+
+
+async def test_other_settings_decide_again(world: World) -> None:  # noqa: F811
+    import dataclasses
+
+    api = world.api
+    query = "query($id: ID!) { company(id: $id) { id } }"
+    await twice(world, query, {"id": world.company_id}, world.firm.admin)
+    settings = api.runtime.settings
+    api.runtime.settings = dataclasses.replace(settings, cost_limit=1)
+    try:
+        before = PREPARED.hits
+        refused = await api.post(query, {"id": world.company_id}, world.firm.admin)
+        assert PREPARED.hits == before
+        assert refused.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    finally:
+        api.runtime.settings = settings
