@@ -497,7 +497,7 @@ def start_metrics_listener(settings: Settings) -> tuple[WSGIServer, threading.Th
 def server_database(settings: Settings, url: str | None = None) -> Database:
     """The server's engine (DATABASE_URL unless `url`), with the outage timeouts of R54."""
     return connect(url, connect_timeout=settings.db_connect_timeout, pool_timeout=settings.db_pool_timeout,
-                   command_timeout=settings.db_command_timeout)
+                   command_timeout=settings.db_command_timeout, pool_size=settings.db_pool_size)
 
 
 def create_app(database: Database | None = None, settings: Settings | None = None,

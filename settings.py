@@ -209,6 +209,9 @@ class Settings:
     db_connect_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_CONNECT_TIMEOUT", 1.0))
     db_pool_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_POOL_TIMEOUT", 1.0))
     db_command_timeout: float = field(default_factory=lambda: _seconds("BUREAU_DB_COMMAND_TIMEOUT", 15.0))
+    # R108: connections each server process keeps open. Beyond them SQLAlchemy opens overflow ones and
+    # closes each when it comes back: under more concurrent requests than this, a connection a request.
+    db_pool_size: int = field(default_factory=lambda: _positive("BUREAU_DB_POOL_SIZE", 20))
     retry_after: int = field(default_factory=lambda: math.ceil(_seconds("BUREAU_RETRY_AFTER", 5)))
     # `bureau serve`'s log lines: one JSON object each (for a log pipeline), or text for a developer's terminal.
     log_format: str = field(default_factory=_log_format)

@@ -53,6 +53,14 @@ class RequestDb:
             self._check_open()
             return await self.session.scalar(stmt, params)
 
+    async def core_scalar(self, stmt: Executable, params: dict[str, Any] | None = None) -> Any:
+        """A Core statement (no ORM entity in it, as the compiled reads'), on the session's connection
+        without the ORM's execution: a tenth of a small read's CPU."""
+        async with self._lock:
+            self._check_open()
+            connection = await self.session.connection()
+            return await connection.scalar(stmt, params)
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the request has finished; its reads are closed")

@@ -88,6 +88,8 @@ def connect(url: str | None = None, *, connect_timeout: float | None = None, poo
     """The timeouts (seconds, PostgreSQL only) make a database outage fail fast (R54); the server sets
     them from settings.py, commands such as the rollover leave the command timeout unset."""
     url = url or database_url()
+    if not url.startswith("postgresql"):
+        engine_options.pop("pool_size", None)  # SQLite's pool is SQLAlchemy's choice
     if url.startswith("postgresql"):
         engine_options.setdefault("pool_size", 10)
         engine_options.setdefault("max_overflow", 20)

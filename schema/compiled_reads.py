@@ -113,7 +113,7 @@ class CompiledReads(SchemaExtension):
         if plan is None:
             return None
         try:
-            answer = await request.db.scalar(plan.statement, {NOW: request.db.now})
+            answer = await request.db.core_scalar(plan.statement, {NOW: request.db.now})
         except Exception as exc:
             if is_outage(exc):
                 raise

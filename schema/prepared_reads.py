@@ -104,7 +104,7 @@ async def answer(prepared: Prepared, db: RequestDb, principal: Principal, budget
     if not throttle.allowed:
         return None  # strawberry's path refuses it, RATE_LIMITED with its Retry-After
     try:
-        text = await db.scalar(prepared.statement, {NOW: db.now})
+        text = await db.core_scalar(prepared.statement, {NOW: db.now})
     except Exception as exc:
         await budget.give_back(key, prepared.requested)
         if is_outage(exc):

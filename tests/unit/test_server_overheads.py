@@ -104,3 +104,16 @@ async def test_a_full_collection_runs_every_so_often(restore_gc: None) -> None:
         assert alive() is None
     finally:
         gc.enable()
+
+
+def test_the_servers_pool_keeps_twenty_connections_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """R108: fewer pooled connections than concurrent requests meant a new connection per request."""
+    from app import server_database
+
+    monkeypatch.delenv("BUREAU_DB_POOL_SIZE", raising=False)
+    assert Settings().db_pool_size == 20
+    database = server_database(Settings(), "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    assert database.engine.pool.size() == 20  # type: ignore[attr-defined]
+    monkeypatch.setenv("BUREAU_DB_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="BUREAU_DB_POOL_SIZE"):
+        Settings()
