@@ -329,7 +329,8 @@ class GraphQLEndpoint:
             elif len(PREPARED) and prepared_reads.eligible(self.runtime.settings, principal, response_cache=False,
                                                            sqlite=self.runtime.database.is_sqlite):
                 read, receive = await self._read(request, receive, context)
-                prepared = None if read is None or read.extensions is not None else PREPARED.find(
+                prepared = None if read is None or read.extensions is not None \
+                    or context.persisted_register is not None else PREPARED.find(
                     prepared_reads.key_of(read.query, read.operation_name, read.variables, principal),
                     self.runtime.settings)
                 body = None if prepared is None else await prepared_reads.answer(
