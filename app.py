@@ -92,7 +92,7 @@ from web.response_cache import (
     visible_firms,
 )
 from web.routes import web_routes
-from web.serving import collect_fully, tune_garbage_collector
+from web.serving import collect_fully, tune_allocator, tune_garbage_collector
 
 log = logging.getLogger("bureau.http")
 
@@ -563,7 +563,8 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tune_garbage_collector(runtime.settings)  # after the imports and the schema: R78
-        collector = asyncio.create_task(collect_fully(runtime.settings.gc_full_seconds)) \
+        tune_allocator(runtime.settings)  # R109
+        collector = asyncio.create_task(collect_fully(runtime.settings.gc_full_seconds, runtime.settings)) \
             if runtime.settings.gc_full_seconds > 0 else None
         stop = asyncio.Event()
         worker = None

@@ -245,6 +245,8 @@ class Settings:
     # R100: a full collection this often (0: only when Python's own heuristic runs one), so that what
     # requests left in the oldest generation does not grow the process between Python's rare ones.
     gc_full_seconds: float = field(default_factory=lambda: _seconds_or_zero("BUREAU_GC_FULL_SECONDS", 10.0))
+    # R109: glibc's malloc kept from holding on to what large answers freed (web.serving.tune_allocator).
+    malloc_tuning: bool = field(default_factory=lambda: _switch("BUREAU_MALLOC_TUNING", True))
     # Webhooks (R67-R70): plain http to a loopback host (and loopback addresses) only in development;
     # each delivery's time limit; whether `bureau serve` runs the delivery worker beside the server.
     webhooks_allow_http_loopback: bool = field(

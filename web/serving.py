@@ -11,6 +11,7 @@ read's CPU. Slow bodies are web.guard's.
 """
 
 import asyncio
+import ctypes
 import functools
 import gc
 import os
@@ -109,7 +110,40 @@ def tune_garbage_collector(settings: Settings) -> None:
         gc.freeze()
 
 
-async def collect_fully(seconds: float) -> None:
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+LARGE = 128 * 1024  # glibc's own initial mmap threshold
+
+
+@functools.cache
+def _glibc() -> Any:
+    """glibc's malloc, where the process runs on it (not musl, not macOS): else None."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+def tune_allocator(settings: Settings) -> None:
+    """R109: an answer's text and its JSON (hundreds of kilobytes on a big dashboard) are allocated by
+    malloc, not Python's own allocator. glibc raises its mmap threshold each time such a block is
+    freed, so that the next ones come from the heap, whose freed middle it never gives back: a worker
+    grew to its busiest moment's size (200 MB and more) and stayed there. A fixed threshold keeps large
+    blocks mmapped, returned when freed; collect_fully trims the heap too."""
+    libc = _glibc() if settings.malloc_tuning else None
+    if libc is not None:
+        libc.mallopt(M_MMAP_THRESHOLD, LARGE)  # fixed: also switches the dynamic raising off
+        libc.mallopt(M_TRIM_THRESHOLD, 2 * LARGE)
+
+
+def trim_heap(settings: Settings) -> None:
+    libc = _glibc() if settings.malloc_tuning else None
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+async def collect_fully(seconds: float, settings: Settings | None = None) -> None:
     """R100: a full collection every `seconds` until cancelled. With the thresholds raised and start-up
     frozen, Python runs one only once the oldest generation has grown by a quarter of what survived
     start-up (CPython's long-lived heuristic), and the cycles requests promoted there meanwhile grow the
@@ -118,3 +152,5 @@ async def collect_fully(seconds: float) -> None:
     while True:
         await asyncio.sleep(seconds)
         gc.collect()
+        if settings is not None:
+            trim_heap(settings)  # R109: what the collection freed goes back to the system

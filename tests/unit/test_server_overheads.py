@@ -54,12 +54,13 @@ def test_python_s_own_collector_when_asked(restore_gc: None) -> None:
 
 def test_overhead_settings_are_read_with_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BUREAU_GC_THRESHOLDS", "BUREAU_GC_FREEZE", "BUREAU_PRINCIPAL_CACHE_SECONDS",
-                 "BUREAU_DOCUMENT_CACHE_SIZE", "BUREAU_DOCUMENT_CACHE_TEXT", "BUREAU_GC_FULL_SECONDS"):
+                 "BUREAU_DOCUMENT_CACHE_SIZE", "BUREAU_DOCUMENT_CACHE_TEXT", "BUREAU_GC_FULL_SECONDS",
+                 "BUREAU_MALLOC_TUNING"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.gc_thresholds == (50_000, 50, 100) and settings.gc_freeze
     assert settings.principal_cache_seconds == 5 and settings.document_cache_size == 500
-    assert settings.gc_full_seconds == 10
+    assert settings.gc_full_seconds == 10 and settings.malloc_tuning
     monkeypatch.setenv("BUREAU_GC_FULL_SECONDS", "0")
     assert Settings().gc_full_seconds == 0
     monkeypatch.setenv("BUREAU_GC_THRESHOLDS", "python")
@@ -117,3 +118,35 @@ def test_the_servers_pool_keeps_twenty_connections_unless_told(monkeypatch: pyte
     monkeypatch.setenv("BUREAU_DB_POOL_SIZE", "0")
     with pytest.raises(ValueError, match="BUREAU_DB_POOL_SIZE"):
         Settings()
+
+
+ALLOCATE = """
+import dataclasses, sys
+from settings import Settings
+from web.serving import tune_allocator, trim_heap
+settings = dataclasses.replace(Settings(), malloc_tuning=sys.argv[1] == "on")
+tune_allocator(settings)
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+big = bytearray(8 << 20); del big  # freeing a large block is what raises glibc's threshold
+start = rss()
+blocks = [bytearray(300 << 10) for _ in range(200)]  # a busy moment: 60 MB of answers
+del blocks
+trim_heap(settings)
+print(rss() - start)
+"""
+
+
+def test_large_answers_are_given_back_to_the_system() -> None:
+    """R109: after a busy moment a worker returns what large answers took (glibc only)."""
+    import subprocess
+    import sys
+
+    from web.serving import _glibc
+
+    if _glibc() is None:
+        pytest.skip("not glibc's malloc")
+    kept = {mode: int(subprocess.run([sys.executable, "-c", ALLOCATE, mode], capture_output=True, text=True,
+                                     check=True).stdout) for mode in ("on", "off")}
+    assert kept["on"] < 8 << 20, kept  # less than a tenth of the 60 MB stays
+    assert kept["off"] > kept["on"], kept
