@@ -37,7 +37,14 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_made(transport)
         self._header_bytes = 0
         self._in_headers = True
+        self._requests = 0  # whose headers were complete: each makes a new cycle
+        self._headers_timer: asyncio.TimerHandle | None = None
         self._expect_headers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self._headers_timer is not None:
+            self._headers_timer.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._in_headers:
@@ -57,6 +64,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_headers = False
         self._header_bytes = 0
+        self._requests += 1
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -68,11 +76,17 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._expect_headers()
 
     def _expect_headers(self) -> None:
-        self.loop.call_later(_limits().header_timeout, self._headers_due, self.cycle)
+        # One timer a connection, holding a count, not the request: at a thousand answers a second, a
+        # timer per answer holding its cycle kept ten seconds of requests alive (R109).
+        if self._headers_timer is not None:
+            self._headers_timer.cancel()
+        self._headers_timer = self.loop.call_later(_limits().header_timeout, self._headers_due, self._requests)
 
-    def _headers_due(self, cycle: Any) -> None:
-        # No request began since: the client sends its headers too slowly, or nothing at all.
-        if self.cycle is cycle and (cycle is None or cycle.response_complete) and not self.transport.is_closing():
+    def _headers_due(self, requests: int) -> None:
+        # No request's headers came since: the client sends them too slowly, or nothing at all.
+        self._headers_timer = None
+        if self._requests == requests and (self.cycle is None or self.cycle.response_complete) \
+                and not self.transport.is_closing():
             self.transport.close()
 
 

@@ -150,3 +150,23 @@ def test_large_answers_are_given_back_to_the_system() -> None:
                                      check=True).stdout) for mode in ("on", "off")}
     assert kept["on"] < 8 << 20, kept  # less than a tenth of the 60 MB stays
     assert kept["off"] > kept["on"], kept
+
+
+async def test_one_header_timer_a_connection_holding_no_request() -> None:
+    """R109: each answer re-arms the connection's one header timer (R59), which holds a count, not the
+    request: a timer per answer holding its cycle kept ten seconds of requests alive under load."""
+    import asyncio
+
+    from web.serving import GuardedHttpTools
+
+    protocol = GuardedHttpTools.__new__(GuardedHttpTools)
+    protocol.loop = asyncio.get_running_loop()
+    protocol._headers_timer, protocol._requests = None, 0
+    protocol.cycle = object()  # type: ignore[assignment]
+    for _ in range(100):
+        protocol._requests += 1
+        protocol._expect_headers()
+    live = [h for h in protocol.loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+    assert live == [protocol._headers_timer]
+    assert all(arg is not protocol.cycle for arg in live[0]._args)
+    protocol._headers_timer.cancel()
