@@ -169,4 +169,4 @@ async def test_one_header_timer_a_connection_holding_no_request() -> None:
     live = [h for h in protocol.loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
     assert live == [protocol._headers_timer]
     assert all(arg is not protocol.cycle for arg in live[0]._args)
-    protocol._headers_timer.cancel()
+    live[0].cancel()
