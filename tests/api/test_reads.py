@@ -25,6 +25,9 @@ async def populate(api: Api, firm: Firm, agreements: int, companies: int, member
 
 
 async def count_statements(api: Api, statements: StatementCounter, firm: Firm) -> tuple[int, dict[str, Any]]:
+    # Authenticated first: a write before may have made the principal stale (R77), and what is
+    # counted is to be the read's own statements.
+    await api.ok("{ __typename }", token=firm.admin)
     statements.reset()
     data = await api.ok(NESTED, {"id": firm.id}, token=firm.admin)
     return statements.count, data

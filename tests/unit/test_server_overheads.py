@@ -166,7 +166,8 @@ async def test_one_header_timer_a_connection_holding_no_request() -> None:
     for _ in range(100):
         protocol._requests += 1
         protocol._expect_headers()
-    live = [h for h in protocol.loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+    live = [h for h in protocol.loop._scheduled  # type: ignore[attr-defined]
+            if not h.cancelled() and h._callback == protocol._headers_due]
     assert live == [protocol._headers_timer]
     assert all(arg is not protocol.cycle for arg in live[0]._args)
     live[0].cancel()
