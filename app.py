@@ -326,8 +326,9 @@ class GraphQLEndpoint:
                         REQUESTS.labels("ok").inc()
                         LATENCY.observe(time.perf_counter() - started)
                         return
-            elif len(PREPARED) and prepared_reads.eligible(self.runtime.settings, principal, response_cache=False,
-                                                           sqlite=self.runtime.database.is_sqlite):
+            elif len(PREPARED) and prepared_reads.eligible(
+                    self.runtime.settings, principal, response_cache=self.graphql.cache is not None,
+                    sqlite=self.runtime.database.is_sqlite):
                 read, receive = await self._read(request, receive, context)
                 prepared = None if read is None or read.extensions is not None \
                     or context.persisted_register is not None else PREPARED.find(

@@ -83,9 +83,6 @@ class PreparedReads:
         self.hits += 1
         return prepared
 
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 PREPARED = PreparedReads()  # one per process, as the statement cache is
 
