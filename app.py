@@ -22,8 +22,6 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
     start_http_server,
 )
@@ -52,12 +50,11 @@ import observability.logs
 from auth.authenticate import MissingCredentials, authenticate, load_grants
 from auth.external import NumberRules, TrustedIssuers
 from auth.principal import Principal
-from auth.secrets import server_secret
 from auth.tokens import InvalidToken
 from licensing import identity
 from live.listener import listening
 from loaders.base import RequestDb
-from models.data_versions import current_versions, next_change
+from models.data_versions import next_change, read_versions
 from models.db import Database, connect
 from models.outage import DatabaseUnavailable
 from observability import metrics as observed_metrics
@@ -68,25 +65,25 @@ from resolvers.base import run_in_transaction
 from resolvers.outbox import record_backlog as email_backlog
 from resolvers.runtime import Runtime
 from resolvers.webhook_delivery import record_backlog as webhook_backlog
-from schema import prepared_reads, schema
+from schema import schema
 from schema.context import Context
 from schema.cost import budget_key
 from schema.persisted_queries import PersistedQueries, Refused
-from schema.prepared_reads import PREPARED
 from schema.subscriptions import LiveContext
 from settings import Settings
-from web.guard import RequestGuard, replay_body
+from web.front_door import FrontDoor
+from web.guard import replay_body
 from web.ide import graphiql_asset, graphiql_page
-from web.observation import RequestObservation
-from web.outage import OutageGuard, outage_response
+from web.outage import outage_response
 from web.problems import graphql_error, problem
+from web.read_lane import AUTHENTICATED, CACHE_KEY, ReadLane
 from web.response_cache import (
-    SECRET_NAME,
     Entry,
     Read,
     ResponseCache,
     cache_key,
     cacheable,
+    hit_answer,
     only_queries,
     version_scopes,
     visible_firms,
@@ -96,8 +93,7 @@ from web.serving import collect_fully, tune_allocator, tune_garbage_collector
 
 log = logging.getLogger("bureau.http")
 
-REQUESTS = Counter("bureau_graphql_requests_total", "GraphQL requests", ["outcome"])
-LATENCY = Histogram("bureau_graphql_request_seconds", "GraphQL request latency")
+REQUESTS, LATENCY = observed_metrics.GRAPHQL_REQUESTS, observed_metrics.GRAPHQL_LATENCY
 
 
 # A request strawberry could not take as GraphQL (not JSON, not an object, a GET mutation).
@@ -228,7 +224,7 @@ class GraphQLApp(GraphQL[Context, None]):
         return UNSET
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
-        # R54: a database outage during execution answers the whole request as one (OutageGuard).
+        # R54: a database outage during execution answers the whole request as one (web.front_door).
         if any((error.extensions or {}).get("code") == "SERVICE_UNAVAILABLE" for error in result.errors or ()):
             raise DatabaseUnavailable()
         response = await super().process_result(request, result)
@@ -238,9 +234,11 @@ class GraphQLApp(GraphQL[Context, None]):
             # R83: a query's answer without errors, with the costs it was charged, so that a hit costs the same.
             cost = (result.extensions or {}).get("cost", {})
             data = self.encode_json(result.data)
+            record = observed_requests.current()  # the operation, as schema.observation noted it
             await self.cache.put(context.cache_key, self.cache.entry(
                 data.encode() if isinstance(data, str) else data,
-                int(cost.get("requestedQueryCost", 0)), int(cost.get("actualQueryCost", 0)), context.cache_until))
+                int(cost.get("requestedQueryCost", 0)), int(cost.get("actualQueryCost", 0)), context.cache_until,
+                (record.operation, record.operation_type) if record is not None else (None, None)))
         return response
 
 
@@ -284,7 +282,6 @@ class GraphQLEndpoint:
         if runtime.settings.response_cache:
             self.graphql.cache = ResponseCache(runtime.settings, runtime.now)
         self.graphql.persisted = PersistedQueries(runtime.settings)
-        self._cache_secret: bytes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -295,10 +292,12 @@ class GraphQLEndpoint:
             await self.graphql(scope, receive, send)
             return
         started = time.perf_counter()
-        now = self.runtime.now()  # one clock per request: its grants (R52) and its reads agree
+        # R110: a principal the prepared lane read already, with the clock it was read at.
+        handed: tuple[Principal, datetime] | None = scope.get("state", {}).pop(AUTHENTICATED, None)
+        now = self.runtime.now() if handed is None else handed[1]  # one clock per request: grants (R52), reads
         async with self.runtime.database.reads() as session:
             try:
-                principal = await self._principal(session, request, now)
+                principal = await self._principal(session, request, now) if handed is None else handed[0]
                 observed_requests.note_client(principal.client_id)
                 # End the auth read (none when the principal was kept): SQLite's writers wait for readers.
                 await session.rollback()
@@ -313,7 +312,9 @@ class GraphQLEndpoint:
             if self.graphql.cache is not None and cacheable(principal):
                 read, receive = await self._read(request, receive, context)
                 if read is not None and only_queries(read.query):
-                    context.cache_key = await self._cache_key(session, principal, read, now)
+                    # R110: the key the front door's lane computed for this very request, when it did.
+                    context.cache_key = scope["state"].pop(CACHE_KEY, None) \
+                        or await self._cache_key(session, principal, read, now)
                     entry = await self.graphql.cache.get(context.cache_key)
                     cached = None if entry is None else await self._cached(principal, request, entry)
                     if cached is None:  # R84: a miss is kept until its answer would change with time
@@ -326,23 +327,6 @@ class GraphQLEndpoint:
                         REQUESTS.labels("ok").inc()
                         LATENCY.observe(time.perf_counter() - started)
                         return
-            elif len(PREPARED) and prepared_reads.eligible(
-                    self.runtime.settings, principal, response_cache=self.graphql.cache is not None,
-                    sqlite=self.runtime.database.is_sqlite):
-                read, receive = await self._read(request, receive, context)
-                prepared = None if read is None or read.extensions is not None \
-                    or context.persisted_register is not None else PREPARED.find(
-                    prepared_reads.key_of(read.query, read.operation_name, read.variables, principal),
-                    self.runtime.settings)
-                body = None if prepared is None else await prepared_reads.answer(
-                    prepared, db, principal, self.runtime.budget, request)
-                if body is not None:  # R106: answered as strawberry would, without executing anything
-                    await db.close()
-                    scope["state"].pop("context", None)
-                    await Response(body, media_type="application/json")(scope, receive, send)
-                    REQUESTS.labels("ok").inc()
-                    LATENCY.observe(time.perf_counter() - started)
-                    return
             try:
                 await self.graphql(scope, receive, send)
             finally:
@@ -391,28 +375,16 @@ class GraphQLEndpoint:
 
     async def _cache_key(self, session: AsyncSession, principal: Principal, read: Read, now: datetime) -> str:
         """R82: the caller's grants, the data versions of every firm it may see, the date and the request."""
-        if self._cache_secret is None:
-            async with self.runtime.database.sessions.begin() as secrets:
-                self._cache_secret = await server_secret(secrets, SECRET_NAME)
-        versions = await current_versions(session, version_scopes(principal))
-        return cache_key(self._cache_secret, principal, versions, now.astimezone(UTC).date(), read)
+        assert self.graphql.cache is not None
+        secret = await self.graphql.cache.secret(self.runtime.database)
+        versions = await read_versions(self.runtime.database, session, version_scopes(principal))
+        return cache_key(secret, principal, versions, now.astimezone(UTC).date(), read)
 
     async def _cached(self, principal: Principal, request: Request, entry: Entry) -> Response | None:
-        """R84: a hit is charged as the miss was (the requested cost taken, the unused part given back);
-        None when the budget cannot pay it, so that the request runs and is refused as any other."""
-        budget, key = self.runtime.budget, budget_key(principal, request)
-        throttle = await budget.take(key, entry.requested)
-        if not throttle.allowed:
-            return None
-        available = throttle.available
-        if entry.requested > entry.actual:
-            available = await budget.give_back(key, entry.requested - entry.actual)
-        extensions = self.graphql.encode_json({"cost": {
-            "requestedQueryCost": entry.requested, "actualQueryCost": entry.actual,
-            "throttleStatus": {"maximumAvailable": budget.capacity, "currentlyAvailable": int(available),
-                               "restoreRate": budget.rate}}})
-        encoded = extensions.encode() if isinstance(extensions, str) else extensions
-        return Response(b'{"data":' + entry.data + b',"extensions":' + encoded + b"}", media_type="application/json")
+        """R84: a hit charged as the miss was; None when the budget cannot pay it."""
+        assert self.graphql.cache is not None
+        body = await hit_answer(entry, self.runtime.budget, budget_key(principal, request))
+        return None if body is None else Response(body, media_type="application/json")
 
     async def _principal(self, session: AsyncSession, request: Request, now: datetime) -> Principal:
         """The caller; with BUREAU_INTROSPECTION=on one without any token is let through as nobody,
@@ -601,13 +573,16 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
         await runtime.database.dispose()
 
     # Browser apps on BUREAU_CORS_ORIGINS call the API with bearer tokens, never cookies.
-    cors = [Middleware(CORSMiddleware, allow_origins=list(runtime.settings.cors_origins),
-                       allow_methods=["GET", "POST"],
-                       # A browser app may send its own request id and read the one answered (R91).
-                       allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
-                       expose_headers=["X-Request-Id"], allow_credentials=False, max_age=600)]
+    cors_options: dict[str, Any] = dict(
+        allow_origins=list(runtime.settings.cors_origins), allow_methods=["GET", "POST"],
+        # A browser app may send its own request id and read the one answered (R91).
+        allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+        expose_headers=["X-Request-Id"], allow_credentials=False, max_age=600)
+    cors = [Middleware(CORSMiddleware, **cors_options)]
 
     graphql = GraphQLEndpoint(runtime)
+    # R110: a prepared read is answered before routing, with the headers the /graphql route would give.
+    lane = ReadLane(runtime, CORSMiddleware(graphql, **cors_options), graphql.graphql.cache)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST", "OPTIONS"], middleware=cors),
@@ -624,17 +599,16 @@ def create_app(database: Database | None = None, settings: Settings | None = Non
             *web_routes(runtime),
         ],
         lifespan=lifespan,
-        # Outermost: a body too large or too slow, or a control character, stops before any endpoint (R58, R59);
-        # then a database outage anywhere inside is one 503 in the endpoint family's shape (R54).
-        # Before them, the request's server span and its id, log line and metrics (R91-R93).
-        middleware=[*tracing.middleware(tracer_provider), Middleware(RequestObservation),
-                    Middleware(RequestGuard, limits=runtime.settings.limits),
-                    Middleware(OutageGuard, retry_after=runtime.settings.retry_after)],
+        # The request's server span (R93), then one layer for its id, log line and metrics (R91, R92), the
+        # checks before any endpoint (R58, R59) and a database outage as one 503 in the family's shape (R54).
+        middleware=[*tracing.middleware(tracer_provider),
+                    Middleware(FrontDoor, limits=runtime.settings.limits, retry_after=runtime.settings.retry_after,
+                               shortcut=lane)],
     )
     app.state.runtime = runtime
     app.state.response_cache = graphql.graphql.cache
     app.state.persisted_queries = graphql.graphql.persisted
-    app.state.trusted_issuers = TrustedIssuers.from_env(
+    app.state.trusted_issuers = lane.external = TrustedIssuers.from_env(
         own_issuer=runtime.settings.issuer, clock=runtime.now,
         numbers=NumberRules(identity.canonical_personnummer, identity.personnummer_digest))
     return app

@@ -159,6 +159,23 @@ async def _read(session: AsyncSession, claims: AccessClaims, user_id: int | None
     return principal, until
 
 
+async def kept_principal(tokens: TokenService, authorization: str | None, external: ExternalIssuers | None, *,
+                         now: datetime, cache: PrincipalCache) -> Principal | None:
+    """The caller when no read is needed to know it: one of our own tokens, verified, whose principal
+    `cache` keeps (R77). None for anything else, which `authenticate` decides."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or (external is not None and external.claims(token)):
+        return None
+    try:
+        await tokens.validate(token)  # the signature and expiry, every time
+    except InvalidToken:
+        return None
+    return cache.get(token, now)
+
+
 async def authenticate(tokens: TokenService, session: AsyncSession, authorization: str | None,
                        external: ExternalIssuers | None = None, *, now: datetime,
                        cache: PrincipalCache | None = None) -> Principal:

@@ -48,6 +48,8 @@ async def explain(url: str, manifest: dict[str, Any], keys: list[str]) -> list[d
         captured.append((current[0], statement, parameters))
 
     event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
+    # A read seen before is run on the driver (R110), where SQLAlchemy's events do not see it.
+    database.driver_listeners.append(lambda statement, parameters: capture(None, None, statement, parameters))
     app = create_app(runtime=runtime)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:

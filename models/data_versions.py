@@ -11,6 +11,8 @@ the rollover, the CLI, the invitation pages and a test's own writes through `dat
 bump alike; a session made some other way (a bare `Session(engine)`) bumps nothing.
 """
 
+import functools
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TypeGuard
@@ -32,13 +34,14 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
 from models.base import Base
-from models.db import add_hooks
+from models.db import Database, DriverStatement, add_hooks
 from models.firms import ClientUser, FirmMember
 from models.users import Membership
 
@@ -219,6 +222,30 @@ def install(sessions: async_sessionmaker[AsyncSession]) -> None:
     add_hooks(sessions, {"after_flush": _collect, "do_orm_execute": _bulk, "before_commit": _bump,
                          "after_rollback": _forget})
     add_hooks(sessions, {"before_commit": _notify_the_rest})
+
+
+SCOPES = "scopes"
+
+
+@functools.cache
+def _versions_on_driver(dialect: Dialect) -> DriverStatement:
+    """The versions of the scopes bound as SCOPES (a list), as one JSON object of those written."""
+    asked = bindparam(SCOPES, type_=postgresql.ARRAY(String(40)), required=True)
+    statement = select(func.json_object_agg(DataVersion.scope, DataVersion.version).cast(Text)).where(
+        DataVersion.scope == func.any(asked))
+    return DriverStatement.of(statement, dialect, SCOPES, [GLOBAL])
+
+
+async def read_versions(database: Database, session: AsyncSession | None, scopes: Sequence[str]) -> dict[str, int]:
+    """The versions of `scopes` now (a scope never written is at 0): on PostgreSQL one statement on the
+    driver (R110), the same whether the front door or the app reads them; else through `session`."""
+    if database.is_sqlite:
+        if session is None:
+            raise ValueError("SQLite's versions are read through a session")
+        return await current_versions(session, scopes)
+    written = await database.driver_scalar(_versions_on_driver(database.engine.dialect), list(scopes))
+    found = json.loads(written) if isinstance(written, str) else {}
+    return {scope: int(found.get(scope, 0)) for scope in scopes}
 
 
 async def current_versions(session: AsyncSession, scopes: Sequence[str]) -> dict[str, int]:

@@ -11,6 +11,8 @@ import re
 import uuid
 from typing import Any
 
+from observability.requests import current_id
+
 REDACTED = "[redacted]"
 # A link's secret is the path segment after /invitations/.
 _LINK = re.compile(r"(/invitations/)[^/?#\s]+")
@@ -22,6 +24,8 @@ _SECRET_PARAMS = re.compile(
 
 def redact(text: str) -> str:
     """A path or URL with the secrets it may carry blanked out."""
+    if "=" not in text and "/invitations/" not in text:
+        return text  # neither pattern can match: most paths, /graphql's among them
     return _SECRET_PARAMS.sub(rf"\g<1>{REDACTED}", _LINK.sub(rf"\g<1>{REDACTED}", text))
 
 
@@ -62,18 +66,17 @@ class RequestIdFilter(logging.Filter):
     """Gives every record the id of the request it was written for ("-" outside one)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from observability.requests import current_id
-
         if not hasattr(record, "request_id"):
             record.request_id = current_id() or "-"
         return True
 
 
 def json_formatter() -> logging.Formatter:
-    """One JSON object a line: time, level, logger, message and the record's extra fields."""
-    from pythonjsonlogger.json import JsonFormatter
+    """One JSON object a line: time, level, logger, message and the record's extra fields; encoded by
+    orjson, a fifth of the standard encoder's time on the line every request writes (R91)."""
+    from pythonjsonlogger.orjson import OrjsonFormatter
 
-    return JsonFormatter(JSON_FIELDS, timestamp="time", rename_fields={"levelname": "level", "name": "logger"})
+    return OrjsonFormatter(JSON_FIELDS, timestamp="time", rename_fields={"levelname": "level", "name": "logger"})
 
 
 def log_config(log_format: str, level: str = "INFO") -> dict[str, Any]:

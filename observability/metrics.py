@@ -1,4 +1,4 @@
-"""The Prometheus metrics beyond the request counters of app.py (R92). Every label is bounded:
+"""The Prometheus metrics of requests, the pool and the outboxes (R92). Every label is bounded:
 operation names are client-chosen, so only the first MAX_OPERATIONS distinct valid names of a
 process get a label of their own; the rest, and anonymous or unknown operations, share one.
 
@@ -15,6 +15,8 @@ ANONYMOUS = "(anonymous)"  # no name, or a name the document does not hold
 OTHER = "(other)"  # a valid name beyond MAX_OPERATIONS
 MAX_OPERATIONS = 100
 
+GRAPHQL_REQUESTS = Counter("bureau_graphql_requests_total", "GraphQL requests", ["outcome"])
+GRAPHQL_LATENCY = Histogram("bureau_graphql_request_seconds", "GraphQL request latency")
 OPERATIONS = Counter("bureau_graphql_operations_total", "GraphQL requests by operation name and outcome (ok, error)",
                      ["operation", "outcome"])
 OPERATION_SECONDS = Histogram("bureau_graphql_operation_seconds", "GraphQL request latency by operation name",

@@ -37,7 +37,7 @@ from strawberry.extensions import SchemaExtension
 from compiled.compiler import FALLBACK_KEY, MISSING_TEXT, NOW, Compiler, Fallback, Unsupported
 from models.outage import is_outage
 from schema.cost import requested_cost
-from schema.prepared_reads import PREPARED, Prepared, key_of, principal_key, variables_key
+from schema.prepared_reads import PREPARED, key_of, prepare, principal_key, variables_key
 from schema.query import NODE_TYPES
 
 log = logging.getLogger("bureau.compiled")
@@ -133,8 +133,8 @@ class CompiledReads(SchemaExtension):
             if isinstance(requested, int):
                 name = operation.name.value if operation.name else None
                 PREPARED.remember(key_of(context.query, asked, context.variables, request.principal),
-                                  Prepared(plan.statement, requested, (name, operation.operation.value),
-                                           request.runtime.settings))
+                                  prepare(plan.statement, request.runtime.database, request.db.now, requested,
+                                          (name, operation.operation.value), request.runtime.settings))
         return data
 
     async def _fill(self, data: dict[str, Any], fallbacks: tuple[Fallback, ...], operation: OperationDefinitionNode,

@@ -18,6 +18,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ from sqlalchemy import Select
 from auth.budget import Budget
 from auth.principal import Principal
 from compiled.compiler import MISSING_TEXT, NOW
-from loaders.base import RequestDb
+from models.db import Database, DriverStatement
 from models.outage import is_outage
 from observability import requests, tracing
 from schema.cost import actual_cost, budget_key
@@ -40,13 +41,17 @@ SIZE = 256  # requests kept, the least recently answered going first
 @dataclass(frozen=True)
 class Prepared:
     statement: Select[Any]
+    driver: DriverStatement  # the statement as asyncpg runs it, the request's clock its one parameter
     requested: int  # the requested cost (schema.cost.requested_cost) QueryCost charged
     operation: tuple[str | None, str | None]  # name and kind, as Observation notes them
     settings: Settings  # what it was decided under: any other settings decide again
 
 
-def variables_key(variables: Mapping[str, Any] | None) -> str:
-    return json.dumps(variables, sort_keys=True)
+def variables_key(variables: Mapping[str, Any] | None) -> bytes:
+    try:
+        return orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits, which orjson does not write
+        return b"json:" + json.dumps(variables, sort_keys=True).encode()
 
 
 def principal_key(principal: Principal) -> Hashable:
@@ -87,21 +92,34 @@ class PreparedReads:
 PREPARED = PreparedReads()  # one per process, as the statement cache is
 
 
-def eligible(settings: Settings, principal: Principal, *, response_cache: bool, sqlite: bool) -> bool:
-    """Whether a request of this caller, under these settings, may be answered from a prepared read."""
+def enabled(settings: Settings, *, response_cache: bool, sqlite: bool) -> bool:
+    """Whether, under these settings, a request may be answered from a prepared read."""
     return (settings.compiled_reads and not response_cache and not sqlite and not settings.persisted_only
-            and principal.authenticated and not principal.email_required and not tracing.enabled())
+            and not tracing.enabled())
 
 
-async def answer(prepared: Prepared, db: RequestDb, principal: Principal, budget: Budget,
-                 request: Any) -> bytes | None:
+def eligible(principal: Principal) -> bool:
+    """Whether this caller's request may be: one with a sign-in to complete, or an email to give first,
+    takes strawberry's path."""
+    return principal.authenticated and not principal.email_required and (
+        principal.pin_sign_in is None or not principal.pin_sign_in.needs_work)
+
+
+def prepare(statement: Select[Any], database: Database, now: datetime, requested: int,
+            operation: tuple[str | None, str | None], settings: Settings) -> Prepared:
+    return Prepared(statement, DriverStatement.of(statement, database.engine.dialect, NOW, now), requested,
+                    operation, settings)
+
+
+async def answer(prepared: Prepared, database: Database, now: datetime, principal: Principal,
+                 budget: Budget) -> bytes | None:
     """The response body, or None for strawberry's path to answer (having charged nothing)."""
-    key = budget_key(principal, request)
+    key = budget_key(principal, None)  # an eligible caller is authenticated: its bucket is its client's
     throttle = await budget.take(key, prepared.requested)
     if not throttle.allowed:
         return None  # strawberry's path refuses it, RATE_LIMITED with its Retry-After
     try:
-        text = await db.core_scalar(prepared.statement, {NOW: db.now})
+        text = await database.driver_scalar(prepared.driver, now)
     except Exception as exc:
         await budget.give_back(key, prepared.requested)
         if is_outage(exc):

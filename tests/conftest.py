@@ -59,6 +59,9 @@ class StatementCounter:
         self.count += 1
         self.statements.append(statement)
 
+    def driver(self, statement: str, parameters: Any) -> None:
+        self(None, None, statement)
+
     def reset(self) -> None:
         self.count = 0
         self.statements.clear()
@@ -83,7 +86,9 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 def statements(database: Database) -> Iterator[StatementCounter]:
     counter = StatementCounter()
     event.listen(database.engine.sync_engine, "before_cursor_execute", counter)
+    database.driver_listeners.append(counter.driver)  # R110's statements, run on asyncpg itself
     yield counter
+    database.driver_listeners.remove(counter.driver)
     event.remove(database.engine.sync_engine, "before_cursor_execute", counter)
 
 

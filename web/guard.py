@@ -6,18 +6,18 @@
 - a control character in the path, the query string or a form field is refused with 400
   INVALID_INPUT: no endpoint has a use for one, and PostgreSQL cannot store a NUL.
 
-The refusal has the shape of the endpoint family (web.problems). WebSocket messages are
-bounded by uvicorn's ws_max_size (`bureau serve`) and checked by schema.input_checks.
+web.front_door runs these checks and answers a refusal in the shape of the endpoint family
+(web.problems). WebSocket messages are bounded by uvicorn's ws_max_size (`bureau serve`) and
+checked by schema.input_checks.
 """
 
 import asyncio
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope
 
 from schema.input_checks import has_control_character
 from settings import Limits
-from web.problems import refusal
 
 
 class Refused(Exception):
@@ -26,71 +26,53 @@ class Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class RequestGuard:
-    def __init__(self, app: ASGIApp, limits: Limits) -> None:
-        self.app = app
-        self.limits = limits
+def check_url(scope: Scope) -> None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    values = [scope["path"], *(part for pair in parse_qsl(query, keep_blank_values=True) for part in pair)] \
+        if query else [scope["path"]]
+    if any(has_control_character(value) for value in values):
+        raise Refused(400, "INVALID_INPUT", "The address holds a control character.")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            self._check_url(scope)
-            body = await self._read_body(scope, receive)
-            self._check_form(scope, body)
-        except Refused as refused:
-            response = refusal(scope["path"], refused.status, refused.code, refused.message,
-                               headers={"Connection": "close"} if refused.status in (408, 413) else None)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, replay_body(body, receive), send)
 
-    def _check_url(self, scope: Scope) -> None:
-        query = scope.get("query_string", b"").decode("latin-1")
-        values = [scope["path"], *(part for pair in parse_qsl(query, keep_blank_values=True) for part in pair)]
-        if any(has_control_character(value) for value in values):
-            raise Refused(400, "INVALID_INPUT", "The address holds a control character.")
+async def read_body(scope: Scope, receive: Receive, limits: Limits) -> bytes:
+    limit = limits.max_body_bytes
+    too_large = Refused(413, "REQUEST_TOO_LARGE", f"The request body is larger than {limit} bytes.")
+    declared = dict(scope["headers"]).get(b"content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Refused(400, "BAD_REQUEST", "Content-Length is not a number.")
+        if int(declared) > limit:
+            raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(limits.body_timeout):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # the client went away
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise Refused(408, "REQUEST_TIMEOUT",
+                      f"The request body did not arrive within {limits.body_timeout} seconds.") from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        limit = self.limits.max_body_bytes
-        too_large = Refused(413, "REQUEST_TOO_LARGE", f"The request body is larger than {limit} bytes.")
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise Refused(400, "BAD_REQUEST", "Content-Length is not a number.")
-            if int(declared) > limit:
-                raise too_large
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async with asyncio.timeout(self.limits.body_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] != "http.request":  # the client went away
-                        break
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > limit:
-                        raise too_large
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
-            raise Refused(408, "REQUEST_TIMEOUT",
-                          f"The request body did not arrive within {self.limits.body_timeout} seconds.") from None
-        return b"".join(chunks)
 
-    def _check_form(self, scope: Scope, body: bytes) -> None:
-        content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type != b"application/x-www-form-urlencoded" or not body:
-            return
-        try:
-            fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-        except UnicodeDecodeError:
-            raise Refused(400, "INVALID_INPUT", "The form is not UTF-8.") from None
-        if any(has_control_character(part) for pair in fields for part in pair):
-            raise Refused(400, "INVALID_INPUT", "A form field holds a control character.")
+def check_form(content_type: bytes, body: bytes) -> None:
+    if content_type != b"application/x-www-form-urlencoded" or not body:
+        return
+    try:
+        fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise Refused(400, "INVALID_INPUT", "The form is not UTF-8.") from None
+    if any(has_control_character(part) for pair in fields for part in pair):
+        raise Refused(400, "INVALID_INPUT", "A form field holds a control character.")
 
 
 def replay_body(body: bytes, receive: Receive) -> Receive:

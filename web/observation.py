@@ -9,54 +9,22 @@ unexpected error (500, INTERNAL_SERVER_ERROR) ERROR; its traceback is logged whe
 """
 
 import logging
-import time
 
 from opentelemetry import trace
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from observability import metrics
 from observability.logs import redact
-from observability.requests import HEADER, RequestRecord, begin, end, request_id_from
+from observability.requests import RequestRecord
 
 log = logging.getLogger("bureau.request")
 
-_HEADER = HEADER.lower().encode()
 UNEXPECTED = "INTERNAL_SERVER_ERROR"
 OUTAGE = "SERVICE_UNAVAILABLE"
 
 
-class RequestObservation:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        sent = [value.decode("latin-1") for name, value in scope["headers"] if name == _HEADER]
-        record, token = begin(request_id_from(sent[0] if len(sent) == 1 else None))
-        status = 500  # unless the app answers
-        started = time.perf_counter()
-        span = trace.get_current_span()  # the server span of observability.tracing, when tracing is on
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                _describe(span, record)  # now: the instrumentation ends the span with the response
-                headers = [(n, v) for n, v in message.get("headers", []) if n.lower() != _HEADER]
-                message = {**message, "headers": [*headers, (_HEADER, record.request_id.encode())]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            seconds = time.perf_counter() - started
-            end(token)
-            _report(scope, record, status, seconds)
-
-
-def _describe(span: trace.Span, record: RequestRecord) -> None:
+def describe(span: trace.Span, record: RequestRecord) -> None:
+    """The request's server span (observability.tracing) learns what the record knows, as the response starts."""
     if span.is_recording():
         span.set_attribute("bureau.request_id", record.request_id)
         if record.operation is not None:
@@ -65,7 +33,8 @@ def _describe(span: trace.Span, record: RequestRecord) -> None:
             span.set_attribute("bureau.client_id", record.client_id)
 
 
-def _report(scope: Scope, record: RequestRecord, status: int, seconds: float) -> None:
+def report(scope: Scope, record: RequestRecord, status: int, seconds: float) -> None:
+    """The request's log line and metrics, as it ends."""
     path = redact(scope["path"])
     graphql = scope["path"] == "/graphql"
     if graphql:

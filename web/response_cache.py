@@ -31,11 +31,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from auth.budget import Budget
 from auth.principal import Principal
+from auth.secrets import server_secret
 from models.data_versions import GLOBAL, firm_scope, user_scope
+from models.db import Database
+from observability import requests
 from settings import Settings
 
 log = logging.getLogger("bureau.response_cache")
@@ -145,22 +150,48 @@ class Entry:
     actual: int
     stored: float  # the runtime clock's POSIX times: an entry is good from stored until expires
     expires: float
+    operation: tuple[str | None, str | None] = (None, None)  # its name and kind, for the log line (R91)
 
     def fresh(self, now: float) -> bool:
         # A clock set back (tests move it) is not taken for the entry being young.
         return self.stored <= now < self.expires
 
     def dump(self) -> bytes:
-        return json.dumps([self.requested, self.actual, self.stored, self.expires]).encode() + b"\n" + self.data
+        return json.dumps([self.requested, self.actual, self.stored, self.expires, *self.operation]).encode() \
+            + b"\n" + self.data
 
     @classmethod
     def load(cls, raw: bytes) -> "Entry | None":
         head, _, data = raw.partition(b"\n")
         try:
-            requested, actual, stored, expires = json.loads(head)
-            return cls(data, int(requested), int(actual), float(stored), float(expires))
+            requested, actual, stored, expires, *operation = json.loads(head)
+            name, kind = operation or (None, None)  # an entry another version stored has none
+            return cls(data, int(requested), int(actual), float(stored), float(expires),
+                       (name if isinstance(name, str) else None, kind if isinstance(kind, str) else None))
         except (ValueError, TypeError):
             return None
+
+
+async def hit_answer(entry: Entry, budget: Budget, key: str) -> bytes | None:
+    """R84: the body of a cached answer, charged as the miss was (the requested cost taken, the unused
+    part given back), with the request's id and its operation noted as an executed one has them (R91);
+    None when the budget cannot pay it, so that the request runs and is refused as any other."""
+    throttle = await budget.take(key, entry.requested)
+    if not throttle.allowed:
+        return None
+    available = throttle.available
+    if entry.requested > entry.actual:
+        available = await budget.give_back(key, entry.requested - entry.actual)
+    requests.note_operation(*entry.operation)
+    extensions: dict[str, Any] = {}
+    request_id = requests.current_id()
+    if request_id is not None:
+        extensions["requestId"] = request_id
+    extensions["cost"] = {
+        "requestedQueryCost": entry.requested, "actualQueryCost": entry.actual,
+        "throttleStatus": {"maximumAvailable": budget.capacity, "currentlyAvailable": int(available),
+                           "restoreRate": budget.rate}}
+    return b'{"data":' + entry.data + b',"extensions":' + orjson.dumps(extensions) + b"}"
 
 
 class LocalStore:
@@ -208,15 +239,24 @@ class ResponseCache:
             # Short timeouts, as for the budgets: a Redis that hangs must not hold requests up.
             self.redis = redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
         self._warned_at: float | None = None
+        self._secret: bytes | None = None
+
+    async def secret(self, database: Database) -> bytes:
+        """The HMAC key of every entry, the database's own (shared by every instance)."""
+        if self._secret is None:
+            async with database.sessions.begin() as session:
+                self._secret = await server_secret(session, SECRET_NAME)
+        return self._secret
 
     def _now(self) -> float:
         return self.clock().timestamp()
 
-    def entry(self, data: bytes, requested: int, actual: int, until: datetime | None = None) -> Entry:
+    def entry(self, data: bytes, requested: int, actual: int, until: datetime | None = None,
+              operation: tuple[str | None, str | None] = (None, None)) -> Entry:
         """An answer read now, good for the TTL, and never past `until` (when it next changes with time)."""
         now = self._now()
         expires = now + self.ttl if until is None else min(now + self.ttl, until.timestamp())
-        return Entry(data, requested, actual, now, expires)
+        return Entry(data, requested, actual, now, expires, operation)
 
     async def get(self, key: str) -> Entry | None:
         now = self._now()

@@ -205,3 +205,24 @@ async def test_the_driver_s_message_never_reaches_a_client(world: World) -> None
         world.cluster.start()
     assert classified.extensions == {"code": "SERVICE_UNAVAILABLE"}
     assert str(world.cluster.port) not in classified.message and "asyncpg" not in classified.message
+
+
+async def test_a_prepared_read_answers_503_while_down_and_recovers(world: World) -> None:
+    """R110: the front door's prepared lane meets an outage as the app does, and its pool recovers."""
+    from schema.prepared_reads import PREPARED
+
+    bearer = {"Authorization": f"Bearer {world.firm.admin}"}
+    body = {"query": "query Outage($id: ID!) { firm(id: $id) { id name } }", "variables": {"id": world.firm.id}}
+    for _ in range(2):
+        assert (await world.http.post("/graphql", json=body, headers=bearer)).status_code == 200
+    hits = PREPARED.hits
+    world.cluster.stop()
+    try:
+        response, seconds = await timed(lambda: world.http.post("/graphql", json=body, headers=bearer))
+        assert_outage_shape("graphql", response)
+        assert seconds < FAST, seconds
+    finally:
+        world.cluster.start()
+    restarted = await world.http.post("/graphql", json=body, headers=bearer)
+    assert restarted.status_code == 200 and restarted.json()["data"]["firm"]["id"] == world.firm.id
+    assert PREPARED.hits > hits, "the reads after the first were not prepared"

@@ -107,6 +107,7 @@ async def stage() -> AsyncIterator[Stage]:
             sent.append(statement)
 
         event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+        database.driver_listeners.append(lambda statement, parameters: sent.append(statement))  # R110
         app = create_app(runtime=Runtime.create(database, Settings()))
         plain = create_app(runtime=Runtime.create(database, replace(Settings(), compiled_reads=False)))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bureau.test") as http, \

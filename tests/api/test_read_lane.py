@@ -1,0 +1,171 @@
+"""R110: a prepared read is answered in the front door, before routing, exactly as the app would answer it:
+its body (test_prepared_reads), its headers with CORS, its request id, its log line and metrics; and what
+is not so simple reaches the app unchanged, authenticated once."""
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import bindparam, func, select
+
+from app import create_app
+from models import Company, Membership
+from models.db import DriverStatement
+from resolvers.runtime import Runtime
+from schema.prepared_reads import PREPARED
+from settings import Settings
+from tests.api.client import Api, Firm
+from tests.conftest import StatementCounter
+
+ORIGIN = "https://dashboard.example"
+QUERY = "query Lane($id: ID!) { company(id: $id) { id name } }"
+
+
+@pytest.fixture
+async def lane(api: Api) -> AsyncIterator[tuple[httpx.AsyncClient, Firm, str]]:
+    """An app of its own, with a browser origin allowed, and a company of a firm of its own."""
+    app = create_app(runtime=Runtime.create(api.runtime.database, Settings(cors_origins=(ORIGIN,))))
+    firm = await api.firm()
+    _, company_id = await api.agreement(firm)
+    assert company_id is not None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bureau.test") as http:
+        yield http, firm, company_id
+
+
+async def _twice(http: httpx.AsyncClient, token: str, company_id: str, path: str = "/graphql",
+                 **headers: str) -> tuple[httpx.Response, httpx.Response, int]:
+    body = {"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}}
+    sent = {"Authorization": f"Bearer {token}", **headers}
+    await http.post("/graphql", json={"query": "{ __typename }"}, headers=sent)  # the principal kept
+    first = await http.post(path, json=body, headers=sent)
+    hits = PREPARED.hits
+    second = await http.post(path, json=body, headers=sent)
+    return first, second, PREPARED.hits - hits
+
+
+def _headers(response: httpx.Response) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in response.headers.multi_items()
+            if name not in ("x-request-id", "content-length")]
+
+
+@pytest.mark.parametrize("origin", [None, ORIGIN, "https://elsewhere.example"])
+async def test_the_lane_answers_with_the_app_s_headers(lane: tuple[httpx.AsyncClient, Firm, str],
+                                                       origin: str | None) -> None:
+    http, firm, company_id = lane
+    first, second, hits = await _twice(http, firm.admin, company_id, **({"Origin": origin} if origin else {}))
+    assert hits == 1, "the second request was not a prepared read"
+    assert _headers(second) == _headers(first)
+    allowed = second.headers.get("access-control-allow-origin")
+    assert allowed == (ORIGIN if origin == ORIGIN else None)
+    if origin == ORIGIN:
+        assert second.headers["access-control-expose-headers"] == "X-Request-Id"
+
+
+async def test_the_caller_s_request_id_comes_back(lane: tuple[httpx.AsyncClient, Firm, str]) -> None:
+    http, firm, company_id = lane
+    _, second, hits = await _twice(http, firm.admin, company_id, **{"X-Request-Id": "dash-42"})
+    assert hits == 1
+    assert second.headers["x-request-id"] == "dash-42"
+    assert second.json()["extensions"]["requestId"] == "dash-42"
+
+
+async def test_the_lane_writes_the_request_s_log_line_and_metrics(lane: tuple[httpx.AsyncClient, Firm, str],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    http, firm, company_id = lane
+    before = REGISTRY.get_sample_value("bureau_graphql_operations_total", {"operation": "Lane", "outcome": "ok"}) or 0
+    with caplog.at_level(logging.INFO, logger="bureau.request"):
+        _, second, hits = await _twice(http, firm.admin, company_id)
+    assert hits == 1
+    line = [r for r in caplog.records if r.name == "bureau.request"][-1]
+    assert (line.status, line.operation, line.operation_type, line.path) == (200, "Lane", "query", "/graphql")  # type: ignore[attr-defined]
+    assert line.request_id == second.headers["x-request-id"] and line.client_id  # type: ignore[attr-defined]
+    after = REGISTRY.get_sample_value("bureau_graphql_operations_total", {"operation": "Lane", "outcome": "ok"})
+    assert after == before + 2  # the two reads, strawberry's and the lane's
+
+
+async def test_what_the_lane_does_not_take_reaches_the_app(lane: tuple[httpx.AsyncClient, Firm, str]) -> None:
+    """A query string, a form, a missing token: the app's own answers, and no prepared read."""
+    http, firm, company_id = lane
+    first, second, hits = await _twice(http, firm.admin, company_id, path="/graphql?debug=1")
+    assert hits == 0 and second.json() == {**first.json(), "extensions": second.json()["extensions"]}
+    body = {"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}}
+    await _twice(http, firm.admin, company_id)  # prepared now
+    hits = PREPARED.hits
+    missing = await http.post("/graphql", json=body)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+    wrong = await http.post("/graphql", json=body, headers={"Authorization": "Bearer not-a-token"})
+    assert wrong.status_code == 401 and wrong.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    text = await http.post("/graphql", content=b"query=x", headers={"Authorization": f"Bearer {firm.admin}",
+                                                                     "Content-Type": "text/plain"})
+    assert text.status_code in (400, 415)
+    assert PREPARED.hits == hits
+
+
+async def test_a_driver_statement_runs_as_sqlalchemy_runs_it(api: Api) -> None:
+    """IN lists expanded, bind casts and processors applied, the clock bound anew each time."""
+    database = api.runtime.database
+    now = bindparam("now", type_=Membership.__table__.c.access_ends_at.type, required=True)
+    statement = select(func.json_build_object(
+        "count", select(func.count()).select_from(Company).where(Company.id.in_([1, 2, 3, -1])).scalar_subquery(),
+        "empty", select(func.count()).select_from(Company).where(Company.id.in_([])).scalar_subquery(),
+        "later", now > datetime(2026, 1, 1, tzinfo=UTC),
+        "at", func.to_char(func.timezone("UTC", now), "YYYY-MM-DD HH24:MI"),
+    ).cast(Company.name.type))
+    driver = DriverStatement.of(statement, database.engine.dialect, "now", datetime.now(UTC))
+    for at in (datetime(2025, 12, 31, 23, 59, tzinfo=UTC), datetime(2028, 2, 29, 12, 0, tzinfo=UTC)):
+        async with database.reads() as session:
+            expected: Any = await session.scalar(statement, {"now": at})
+        assert await database.driver_scalar(driver, at) == expected
+
+
+@pytest.fixture
+async def cached_lane(api: Api) -> AsyncIterator[tuple[httpx.AsyncClient, Firm, str, Any]]:
+    """As `lane`, with the response cache on (R82): the lane answers hits instead of prepared reads."""
+    app = create_app(runtime=Runtime.create(api.runtime.database, Settings(cors_origins=(ORIGIN,),
+                                                                             response_cache=True)))
+    firm = await api.firm()
+    _, company_id = await api.agreement(firm)
+    assert company_id is not None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bureau.test") as http:
+        yield http, firm, company_id, app.state.response_cache
+
+
+async def test_a_cache_hit_in_the_lane_is_the_app_s_answer(cached_lane: tuple[httpx.AsyncClient, Firm, str, Any],
+                                                          statements: StatementCounter,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Its body, headers, request id and log line; one statement, the data versions' (R82, R84, R91)."""
+    http, firm, company_id, cache = cached_lane
+    await _twice(http, firm.admin, company_id)  # a miss, then a hit
+    body = {"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}}
+    bearer = {"Authorization": f"Bearer {firm.admin}", "Origin": ORIGIN, "X-Request-Id": "hit-1"}
+    statements.reset()
+    with caplog.at_level(logging.INFO, logger="bureau.request"):
+        hit = await http.post("/graphql", json=body, headers=bearer)
+    assert [s for s in statements.statements if "data_versions" not in s] == [], statements.statements
+    assert len(statements.statements) == 1
+    miss = await http.post("/graphql", json={**body, "variables": {"id": company_id}, "operationName": "Lane",
+                                             "query": QUERY + " "}, headers=bearer)  # another document: a miss
+    assert _headers(hit) == _headers(miss) and hit.headers["access-control-allow-origin"] == ORIGIN
+    assert hit.json()["data"] == miss.json()["data"]
+    assert hit.json()["extensions"]["requestId"] == hit.headers["x-request-id"] == "hit-1"
+    line = next(r for r in caplog.records if r.name == "bureau.request" and r.request_id == "hit-1")  # type: ignore[attr-defined]
+    assert (line.status, line.operation, line.operation_type) == (200, "Lane", "query")  # type: ignore[attr-defined]
+
+
+async def test_a_write_makes_the_lane_s_next_answer_fresh(api: Api,
+                                                          cached_lane: tuple[httpx.AsyncClient, Firm, str, Any],
+                                                          statements: StatementCounter) -> None:
+    http, firm, company_id, _ = cached_lane
+    _, second, _ = await _twice(http, firm.admin, company_id)
+    await api.mutate("updateCompany", {"companyId": company_id, "name": "Renamed By R110"}, "company { id }",
+                     token=firm.admin)
+    body = {"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}}
+    statements.reset()
+    fresh = await http.post("/graphql", json=body, headers={"Authorization": f"Bearer {firm.admin}"})
+    assert fresh.json()["data"]["company"]["name"] == "Renamed By R110" != second.json()["data"]["company"]["name"]
+    # The miss reads the versions once (the lane's key is the app's), then the data.
+    assert sum("data_versions" in s for s in statements.statements) == 1, statements.statements

@@ -1,0 +1,127 @@
+"""R110: repeated reads answered in the front door, before routing.
+
+A POST /graphql of JSON, without a query string or persisted-query extensions, from a caller whose
+token verifies, is answered here when it is
+- with the response cache off (its default): a prepared read (schema.prepared_reads, R106), its
+  statement run on the driver;
+- with the response cache on: a hit (web.response_cache, R82-R84), the data versions read on the
+  driver; a miss goes on with the key computed here.
+The answer is the app's own: the same body, the same headers (CORS as CORSMiddleware gives them),
+the same log line and metrics. Anything else, and anything that turns out less simple on the way (a
+token that does not verify, a sign-in with work to do, a budget that cannot pay, a statement that
+fails), goes on to the app unchanged: nothing was charged and nothing was sent.
+"""
+
+import functools
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Scope, Send
+
+from auth.authenticate import authenticate, kept_principal
+from auth.external import TrustedIssuers
+from auth.principal import Principal
+from auth.tokens import InvalidToken
+from models.data_versions import read_versions
+from observability import requests, tracing
+from observability.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS
+from resolvers.runtime import Runtime
+from schema import prepared_reads
+from schema.cost import budget_key
+from schema.prepared_reads import PREPARED
+from web.response_cache import Read, ResponseCache, cache_key, cacheable, hit_answer, only_queries, version_scopes
+
+AUTHENTICATED = "bureau.authenticated"  # in the scope's state: the principal read here and the request's clock
+CACHE_KEY = "bureau.cache_key"  # in the scope's state: a miss's key, computed here
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class ReadLane:
+    def __init__(self, runtime: Runtime, cors: CORSMiddleware, cache: ResponseCache | None) -> None:
+        self.runtime = runtime
+        self.cors = cors  # the /graphql route's own, so that a browser's answer carries the same headers
+        self.cache = cache
+        self.external: TrustedIssuers | None = None  # the app's, once it has them (create_app)
+
+    async def __call__(self, scope: Scope, body: bytes, send: Send) -> bool:
+        """True when the request was answered here."""
+        runtime = self.runtime
+        if scope["method"] != "POST" or scope["path"] != "/graphql" or scope["query_string"] \
+                or runtime.database.is_sqlite or runtime.settings.persisted_only or tracing.enabled():
+            return False  # with tracing on, each statement is a span of its own: the app's path makes them
+        if self.cache is None and not (len(PREPARED) and prepared_reads.enabled(
+                runtime.settings, response_cache=False, sqlite=False)):
+            return False
+        authorization = content_type = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-type":
+                content_type = value
+        if authorization is None or content_type is None \
+                or content_type.split(b";")[0].strip().lower() != b"application/json":
+            return False
+        try:
+            read = Read.of_json(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            return False
+        if read is None or read.extensions is not None:
+            return False
+        started = time.perf_counter()
+        now = runtime.now()  # one clock per request: its grants (R52) and its read agree
+        header = authorization.decode("latin-1")
+        principal = await kept_principal(runtime.tokens, header, self.external, now=now, cache=runtime.principals)
+        if principal is None:  # read, and kept for the next request
+            try:
+                async with runtime.database.reads() as session:
+                    principal = await authenticate(runtime.tokens, session, header, external=self.external, now=now,
+                                                   cache=runtime.principals)
+            except InvalidToken:
+                return False  # the app answers 401 with its challenge
+        # Whatever the lane decides now, the app goes on with this principal and this clock: the request is
+        # not authenticated twice, and a cache key computed here is the one it would compute.
+        scope.setdefault("state", {})[AUTHENTICATED] = principal, now
+        answer = await (self._prepared(principal, read, now) if self.cache is None
+                        else self._cached(scope, self.cache, principal, read, now))
+        if answer is None:
+            return False
+        requests.note_client(principal.client_id)
+        # CORSMiddleware's headers, Vary: Origin among them, with an Origin or without one.
+        await _respond(functools.partial(self.cors.send, send=send, request_headers=Headers(scope=scope)), answer)
+        GRAPHQL_REQUESTS.labels("ok").inc()
+        GRAPHQL_LATENCY.observe(time.perf_counter() - started)
+        return True
+
+    async def _prepared(self, principal: Principal, read: Read, now: datetime) -> bytes | None:
+        if not prepared_reads.eligible(principal):
+            return None
+        prepared = PREPARED.find(prepared_reads.key_of(read.query, read.operation_name, read.variables, principal),
+                                 self.runtime.settings)
+        if prepared is None:
+            return None
+        return await prepared_reads.answer(prepared, self.runtime.database, now, principal, self.runtime.budget)
+
+    async def _cached(self, scope: Scope, cache: ResponseCache, principal: Principal, read: Read,
+                      now: datetime) -> bytes | None:
+        if not cacheable(principal) or not only_queries(read.query):
+            return None
+        database = self.runtime.database
+        versions = await read_versions(database, None, version_scopes(principal))  # PostgreSQL: the lane's only
+        key = cache_key(await cache.secret(database), principal, versions, now.astimezone(UTC).date(), read)
+        scope.setdefault("state", {})[CACHE_KEY] = key  # a miss: the app keeps its answer under this key
+        entry = await cache.get(key)
+        if entry is None:
+            return None
+        return await hit_answer(entry, self.runtime.budget, budget_key(principal, None))
+
+
+async def _respond(send: Send, body: bytes) -> None:
+    """As starlette's Response(body, media_type="application/json") sends it."""
+    start: dict[str, Any] = {"type": "http.response.start", "status": 200,
+                             "headers": [(b"content-length", str(len(body)).encode()), *_JSON_HEADERS]}
+    await send(start)
+    await send({"type": "http.response.body", "body": body})
