@@ -16,9 +16,10 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.util import await_only, greenlet_spawn
+from sqlalchemy.util import greenlet_spawn
 
 from models.outage import is_outage
 
@@ -116,34 +117,64 @@ class Database:
     # Told the SQL and parameters of each statement run on the driver (driver_scalar), which SQLAlchemy's
     # events never see: as `before_cursor_execute` is for the rest (statement counts, bench.explain).
     driver_listeners: list[Callable[[str, tuple[Any, ...]], None]] = field(default_factory=list)
+    # R110: connections the driver statements keep checked out between requests, at most `hold` (half the
+    # pool, the rest for sessions): the pool's checkout and checkin were a third of a prepared read's CPU.
+    hold: int = 0
+    _held: list[tuple[PoolProxiedConnection, float]] = field(default_factory=list, init=False, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     async def dispose(self) -> None:
+        await self.release_held()
         await self.engine.dispose()
 
     async def driver_scalar(self, statement: DriverStatement, value: object) -> Any:
-        """The first column of the first row, run on asyncpg itself with a pooled connection and no
-        transaction (as `reads`, R97): none of SQLAlchemy's execution, which was a third of a small
-        read's CPU. One greenlet holds the checkout, whose checks may ping, the statement and the checkin.
-        A failure that leaves the connection unusable discards it from the pool."""
-        return await greenlet_spawn(self._driver_scalar, statement, statement.bind(value))
-
-    def _driver_scalar(self, statement: DriverStatement, parameters: tuple[Any, ...]) -> Any:
-        pooled = self.engine.sync_engine.raw_connection()
-        driver = pooled.driver_connection
+        """The first column of the first row, run on asyncpg itself with no transaction (as `reads`, R97):
+        none of SQLAlchemy's execution, which was a third of a small read's CPU. The connection is one the
+        driver statements hold between requests (R110), else one from the pool. One the statement left
+        unusable (an outage, a cancelled statement) is discarded from the pool."""
+        parameters = statement.bind(value)
         for listener in self.driver_listeners:
             listener(statement.sql, parameters)
+        pooled = await self._checkout()
+        driver = pooled.driver_connection
+        assert driver is not None
         try:
-            return await_only(driver.fetchval(statement.sql, *parameters))  # type: ignore[union-attr]
+            result = await driver.fetchval(statement.sql, *parameters)
         except BaseException as error:
-            if is_outage(error) or driver is None or driver.is_closed():
-                pooled.invalidate(error if isinstance(error, Exception) else None)
+            if is_outage(error) or not isinstance(error, Exception) or driver.is_closed():
+                await greenlet_spawn(pooled.invalidate, error if isinstance(error, Exception) else None)
+                await greenlet_spawn(pooled.close)
+            else:
+                await self._checkin(pooled)  # an error of the statement's own: the connection is sound
             raise
-        finally:
-            pooled.close()
+        await self._checkin(pooled)
+        return result
+
+    async def _checkout(self) -> PoolProxiedConnection:
+        """A held connection the server has not closed and that has not idled past IDLE_PING_SECONDS (the
+        pool pings those: it gets them back); else the pool's, through its checks (R97)."""
+        while self._held:
+            pooled, since = self._held.pop()
+            driver = pooled.driver_connection
+            if driver is not None and not driver.is_closed() and time.monotonic() - since <= IDLE_PING_SECONDS:
+                return pooled
+            await greenlet_spawn(pooled.close)
+        return await greenlet_spawn(self.engine.sync_engine.raw_connection)
+
+    async def _checkin(self, pooled: PoolProxiedConnection) -> None:
+        if len(self._held) < self.hold:
+            self._held.append((pooled, time.monotonic()))
+        else:
+            await greenlet_spawn(pooled.close)
+
+    async def release_held(self) -> None:
+        """Gives the held connections back to the pool (before it is disposed of)."""
+        held, self._held = self._held, []
+        for pooled, _ in held:
+            await greenlet_spawn(pooled.close)
 
 
 def connect(url: str | None = None, *, connect_timeout: float | None = None, pool_timeout: float | None = None,
@@ -175,7 +206,8 @@ def connect(url: str | None = None, *, connect_timeout: float | None = None, poo
     # The same session class, so that whatever a factory's hooks are, a read session is of its kind.
     reads = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"),
                                sync_session_class=session_class(sessions), expire_on_commit=False, autoflush=False)
-    return Database(engine, sessions, reads)
+    size = getattr(engine.sync_engine.pool, "size", None)  # a queue pool's (PostgreSQL's)
+    return Database(engine, sessions, reads, hold=size() // 2 if callable(size) else 0)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, select
 
 from app import create_app
 from models import Company, Membership
-from models.db import DriverStatement
+from models.db import DriverStatement, connect
 from resolvers.runtime import Runtime
 from schema.prepared_reads import PREPARED
 from settings import Settings
@@ -169,3 +169,36 @@ async def test_a_write_makes_the_lane_s_next_answer_fresh(api: Api,
     assert fresh.json()["data"]["company"]["name"] == "Renamed By R110" != second.json()["data"]["company"]["name"]
     # The miss reads the versions once (the lane's key is the app's), then the data.
     assert sum("data_versions" in s for s in statements.statements) == 1, statements.statements
+
+
+async def test_driver_statements_hold_half_the_pool_and_give_it_back(database_url: str) -> None:
+    """R110: connections stay checked out between driver statements, at most `hold` (half the pool)."""
+    import asyncio
+
+    from sqlalchemy import literal, text
+
+    database = connect(database_url, pool_size=4)
+    try:
+        pool = database.engine.sync_engine.pool
+        assert database.hold == 2
+        nap = DriverStatement.of(select(func.pg_sleep(bindparam("s")).cast(Company.name.type)),
+                                 database.engine.dialect, "s", 0.0)
+        await asyncio.gather(*(database.driver_scalar(nap, 0.05) for _ in range(5)))
+        assert pool.checkedout() == 2  # type: ignore[attr-defined]
+        # An error of the statement's own leaves its connection sound, and held.
+        broken = DriverStatement.of(select((literal(1) / bindparam("zero")).cast(Company.name.type)),
+                                    database.engine.dialect, "zero", 1)
+        with pytest.raises(Exception, match="division by zero"):
+            await database.driver_scalar(broken, 0)
+        assert pool.checkedout() == 2  # type: ignore[attr-defined]
+        # A held connection the server closed is replaced, not used.
+        async with database.engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                                     "AND application_name = '' AND backend_type = 'client backend'"))
+        await asyncio.sleep(0.2)  # asyncpg sees its sockets closed
+        assert await database.driver_scalar(nap, 0.0) == ""
+        await database.release_held()
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await database.dispose()
