@@ -135,10 +135,13 @@ def _grants(principal: Principal) -> list[Any]:
 
 
 def cache_key(secret: bytes, principal: Principal, versions: Mapping[str, int], today: date, read: Read) -> str:
-    material = json.dumps([_grants(principal), sorted(versions.items()), today.isoformat(), read.query,
-                           read.operation_name, read.variables, read.extensions],
-                          sort_keys=True, separators=(",", ":"), default=str)
-    return hmac.new(secret, material.encode(), hashlib.sha256).hexdigest()
+    material = [_grants(principal), sorted(versions.items()), today.isoformat(), read.query, read.operation_name,
+                read.variables, read.extensions]
+    try:
+        encoded = orjson.dumps(material, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # an integer beyond 64 bits, which orjson does not write
+        encoded = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hmac.new(secret, encoded, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

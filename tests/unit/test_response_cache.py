@@ -58,3 +58,26 @@ def test_a_damaged_entry_from_redis_is_a_miss(raw: bytes) -> None:
 def test_an_entry_survives_the_trip_through_redis() -> None:
     stored = Entry(b'{"viewer":{"clientId":"c"}}', 7, 5, 1.5, 11.5)
     assert Entry.load(stored.dump()) == stored
+
+
+def test_an_entry_keeps_its_operation_through_redis_and_reads_an_older_one() -> None:
+    """R110: a hit names its operation as the miss did; an entry stored before entries held one has none."""
+    stored = Entry(b'{"node":null}', 3, 3, 1.0, 2.0, ("Node", "query"))
+    assert Entry.load(stored.dump()) == stored
+    assert Entry.load(b"[3, 3, 1.0, 2.0]\n{}") == Entry(b"{}", 3, 3, 1.0, 2.0, (None, None))
+
+
+@pytest.mark.parametrize("variables", [{"first": 10}, {"first": 2**70}, {"b": 1, "a": [1, {"y": 2, "x": 1}]}])
+def test_cache_keys_differ_by_request_and_not_by_key_order(variables: dict[str, object]) -> None:
+    from datetime import date
+
+    from auth.principal import Principal
+    from web.response_cache import Read, cache_key
+
+    def key(value: dict[str, object]) -> str:
+        return cache_key(b"secret", Principal(client_id="c", scopes=frozenset({"firms:read"})), {"global": 1},
+                         date(2028, 2, 29), Read("query($first: Int) { viewer { clientId } }", None, value, None))
+
+    reordered = dict(reversed(list(variables.items())))
+    assert key(variables) == key(reordered)  # beyond 64 bits too: the standard encoder's key, not a crash
+    assert key(variables) != key({**variables, "other": 1})
