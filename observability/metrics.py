@@ -5,7 +5,9 @@ process get a label of their own; the rest, and anonymous or unknown operations,
 Gauges name their multiprocess mode: with several workers (`bureau serve --workers N`) a scrape
 sums the pool's connections over the live workers and shows the latest backlog any worker read."""
 
+import functools
 import threading
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import event
@@ -52,6 +54,8 @@ def operation_label(name: str | None) -> str:
     """The label of an operation name already checked by observability.requests.operation_name."""
     if name is None:
         return ANONYMOUS
+    if name in _labelled:  # the usual case, read without the lock: names are only ever added
+        return name
     with _lock:
         if name in _labelled:
             return name
@@ -59,6 +63,13 @@ def operation_label(name: str | None) -> str:
             _labelled.add(name)
             return name
     return OTHER
+
+
+@functools.cache
+def operation_metrics(label: str) -> tuple[Any, Any, Any]:
+    """An operation label's children (ok, error, seconds): prometheus-client finds them by label under a
+    lock on every call; there are at most MAX_OPERATIONS + 2 labels."""
+    return OPERATIONS.labels(label, "ok"), OPERATIONS.labels(label, "error"), OPERATION_SECONDS.labels(label)
 
 
 def watch_pool(engine: AsyncEngine) -> None:

@@ -17,6 +17,7 @@ from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.outage import is_outage
+from observability import tracing
 from observability.requests import HEADER, begin, end, request_id_from
 from settings import Limits
 from web.guard import Refused, check_form, check_url, read_body, replay_body
@@ -51,7 +52,7 @@ class FrontDoor:
         status = 500  # unless the app answers
         started = False
         began = time.perf_counter()
-        span = trace.get_current_span()  # the server span of observability.tracing, when tracing is on
+        span = trace.get_current_span() if tracing.enabled() else trace.INVALID_SPAN  # observability.tracing's
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started

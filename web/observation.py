@@ -38,10 +38,9 @@ def report(scope: Scope, record: RequestRecord, status: int, seconds: float) -> 
     path = redact(scope["path"])
     graphql = scope["path"] == "/graphql"
     if graphql:
-        operation = metrics.operation_label(record.operation)
-        failed = status >= 400 or bool(record.errors)
-        metrics.OPERATIONS.labels(operation, "error" if failed else "ok").inc()
-        metrics.OPERATION_SECONDS.labels(operation).observe(seconds)
+        ok, error, timing = metrics.operation_metrics(metrics.operation_label(record.operation))
+        (error if status >= 400 or record.errors else ok).inc()
+        timing.observe(seconds)
         for code in record.errors:
             metrics.ERRORS.labels(code).inc()
         for code in record.user_errors:
