@@ -32,7 +32,8 @@ RATE_LIMITED = Counter("bureau_rate_limited_total",
 POOL_SIZE = Gauge("bureau_db_pool_size", "Connections the database pool keeps (pool_size)",
                   multiprocess_mode="livesum")
 POOL_OPEN = Gauge("bureau_db_pool_connections", "Database connections open", multiprocess_mode="livesum")
-POOL_CHECKED_OUT = Gauge("bureau_db_pool_checked_out", "Database connections in use (checked out of the pool)",
+POOL_CHECKED_OUT = Gauge("bureau_db_pool_checked_out",
+                         "Database connections in use (checked out of the pool, those driver statements hold too)",
                          multiprocess_mode="livesum")
 
 OUTBOX_BACKLOG = Gauge("bureau_outbox_backlog", "Messages waiting in an outbox (unsent, not discarded)", ["outbox"],
@@ -75,6 +76,8 @@ def operation_metrics(label: str) -> tuple[Any, Any, Any]:
 def watch_pool(engine: AsyncEngine) -> None:
     """Counts the engine's open and checked-out connections from the pool's own events."""
     sync_engine = engine.sync_engine
+    # An engine's listeners leave SQLAlchemy's registry with it (a new engine at its address is not
+    # taken for watched: checked), unlike a collected session class's (models.db.add_hooks).
     if event.contains(sync_engine, "checkout", _checked_out):
         return
     pool = sync_engine.pool
