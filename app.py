@@ -6,7 +6,6 @@ HTTP -> app -> schema -> resolvers -> (auth, licensing, loaders) -> models.
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import threading
 import time
@@ -88,6 +87,7 @@ from web.response_cache import (
     version_scopes,
     visible_firms,
 )
+from web.response_cache import decode_json as decode_request_json
 from web.routes import web_routes
 from web.serving import collect_fully, tune_allocator, tune_garbage_collector
 
@@ -98,10 +98,6 @@ REQUESTS, LATENCY = observed_metrics.GRAPHQL_REQUESTS, observed_metrics.GRAPHQL_
 
 # A request strawberry could not take as GraphQL (not JSON, not an object, a GET mutation).
 HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
-
-
-def _not_json(constant: str) -> object:
-    raise ValueError(f"{constant} is not JSON")  # Python's json would take NaN and Infinity
 
 
 class TextFrames(ASGIWebSocketAdapter):
@@ -189,7 +185,7 @@ class GraphQLApp(GraphQL[Context, None]):
         """UTF-8 JSON only, an object (batching is off) or, for `variables` and `extensions`, a
         value strawberry checks itself; deep nesting is refused, never a RecursionError (R58)."""
         try:
-            value = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data, parse_constant=_not_json)
+            value = decode_request_json(data)
         except UnicodeDecodeError:
             raise HTTPException(400, "The request body is not UTF-8.") from None
         except RecursionError:
@@ -348,7 +344,7 @@ class GraphQLEndpoint:
             return None, receive
         body = await request.body()
         try:
-            value = json.loads(body, parse_constant=_not_json)
+            value = decode_request_json(body)
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             value = None
         return Read.of_json(await self._persisted(value, context)), replay_body(body, receive)
@@ -377,7 +373,8 @@ class GraphQLEndpoint:
         """R82: the caller's grants, the data versions of every firm it may see, the date and the request."""
         assert self.graphql.cache is not None
         secret = await self.graphql.cache.secret(self.runtime.database)
-        versions = await read_versions(self.runtime.database, session, version_scopes(principal))
+        versions = await read_versions(self.runtime.database, session, version_scopes(principal),
+                                       on_driver=not tracing.enabled())
         return cache_key(secret, principal, versions, now.astimezone(UTC).date(), read)
 
     async def _cached(self, principal: Principal, request: Request, entry: Entry) -> Response | None:

@@ -236,12 +236,14 @@ def _versions_on_driver(dialect: Dialect) -> DriverStatement:
     return DriverStatement.of(statement, dialect, SCOPES, [GLOBAL])
 
 
-async def read_versions(database: Database, session: AsyncSession | None, scopes: Sequence[str]) -> dict[str, int]:
+async def read_versions(database: Database, session: AsyncSession | None, scopes: Sequence[str], *,
+                        on_driver: bool = True) -> dict[str, int]:
     """The versions of `scopes` now (a scope never written is at 0): on PostgreSQL one statement on the
-    driver (R110), the same whether the front door or the app reads them; else through `session`."""
-    if database.is_sqlite:
+    driver (R110), the same whether the front door or the app reads them; else, or when not `on_driver`
+    (tracing makes a span of each statement SQLAlchemy runs), through `session`."""
+    if database.is_sqlite or not on_driver:
         if session is None:
-            raise ValueError("SQLite's versions are read through a session")
+            raise ValueError("these versions are read through a session")
         return await current_versions(session, scopes)
     written = await database.driver_scalar(_versions_on_driver(database.engine.dialect), list(scopes))
     found = json.loads(written) if isinstance(written, str) else {}

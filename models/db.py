@@ -89,7 +89,13 @@ class DriverStatement:
         state = compiled.construct_expanded_state({variable: example}, escape_names=False)
         if state.positiontup is None:
             raise ValueError("the dialect's parameters are not positional")
-        processors = state.processors
+        # The expanded state's processors are its IN lists' alone; the others are the compiled statement's,
+        # merged as SQLAlchemy's execution context merges them.
+        processors: dict[str, Callable[[Any], Any]] = {}
+        for name, processor in {**compiled._bind_processors, **state.processors}.items():
+            if not callable(processor):
+                raise ValueError("a tuple-typed parameter is not supported on the driver")
+            processors[name] = processor
         values = tuple(processors[name](state.parameters[name]) if name in processors else state.parameters[name]
                        for name in state.positiontup)
         return cls(state.statement, values, tuple(i for i, name in enumerate(state.positiontup) if name == variable),
@@ -127,6 +133,7 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     async def dispose(self) -> None:
+        self.hold = 0  # a statement still running gives its connection back rather than holding it
         await self.release_held()
         await self.engine.dispose()
 
@@ -145,8 +152,11 @@ class Database:
             result = await driver.fetchval(statement.sql, *parameters)
         except BaseException as error:
             if is_outage(error) or not isinstance(error, Exception) or driver.is_closed():
-                await greenlet_spawn(pooled.invalidate, error if isinstance(error, Exception) else None)
-                await greenlet_spawn(pooled.close)
+                await self._discard(pooled, error if isinstance(error, Exception) else None)
+                if is_outage(error):  # the others were opened to the same server: as SQLAlchemy's pool does
+                    held, self._held = self._held, []
+                    for other, _ in held:
+                        await self._discard(other, None)
             else:
                 await self._checkin(pooled)  # an error of the statement's own: the connection is sound
             raise
@@ -155,14 +165,29 @@ class Database:
 
     async def _checkout(self) -> PoolProxiedConnection:
         """A held connection the server has not closed and that has not idled past IDLE_PING_SECONDS (the
-        pool pings those: it gets them back); else the pool's, through its checks (R97)."""
+        pool would ping those: so are they); else the pool's, through its checks (R97)."""
         while self._held:
             pooled, since = self._held.pop()
             driver = pooled.driver_connection
-            if driver is not None and not driver.is_closed() and time.monotonic() - since <= IDLE_PING_SECONDS:
-                return pooled
-            await greenlet_spawn(pooled.close)
+            if driver is None or driver.is_closed():
+                await self._discard(pooled, None)
+                continue
+            if time.monotonic() - since > IDLE_PING_SECONDS:
+                # As the pool's checkout pings a connection idle this long (R97): giving it back would make
+                # it look freshly checked in, and never pinged.
+                try:
+                    # One round trip, no transaction (the dialect's ping is three); not ";", whose empty
+                    # answer asyncpg's execute does not take.
+                    await driver.execute("SELECT 1")
+                except Exception as error:  # noqa: BLE001 - a failed ping means a dead connection, not a bug
+                    await self._discard(pooled, error)
+                    continue
+            return pooled
         return await greenlet_spawn(self.engine.sync_engine.raw_connection)
+
+    async def _discard(self, pooled: PoolProxiedConnection, error: Exception | None) -> None:
+        await greenlet_spawn(pooled.invalidate, error)
+        await greenlet_spawn(pooled.close)
 
     async def _checkin(self, pooled: PoolProxiedConnection) -> None:
         if len(self._held) < self.hold:

@@ -132,9 +132,10 @@ class CompiledReads(SchemaExtension):
             asked = getattr(context, "_provided_operation_name", context.operation_name)
             if isinstance(requested, int):
                 name = operation.name.value if operation.name else None
-                PREPARED.remember(key_of(context.query, asked, context.variables, request.principal),
-                                  prepare(plan.statement, request.runtime.database, request.db.now, requested,
-                                          (name, operation.operation.value), request.runtime.settings))
+                prepared = prepare(plan.statement, request.runtime.database, request.db.now, requested,
+                                   (name, operation.operation.value), request.runtime.settings)
+                if prepared is not None:
+                    PREPARED.remember(key_of(context.query, asked, context.variables, request.principal), prepared)
         return data
 
     async def _fill(self, data: dict[str, Any], fallbacks: tuple[Fallback, ...], operation: OperationDefinitionNode,

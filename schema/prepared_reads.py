@@ -47,11 +47,12 @@ class Prepared:
     settings: Settings  # what it was decided under: any other settings decide again
 
 
-def variables_key(variables: Mapping[str, Any] | None) -> bytes:
-    try:
-        return orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # an integer beyond 64 bits, which orjson does not write
-        return b"json:" + json.dumps(variables, sort_keys=True).encode()
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True)  # once: json.dumps with an argument makes one every call
+
+
+def variables_key(variables: Mapping[str, Any] | None) -> str:
+    # Python's json, not orjson: integers beyond 64 bits stay exact, and a float's infinity is not null.
+    return _KEY_ENCODER.encode(variables)
 
 
 def principal_key(principal: Principal) -> Hashable:
@@ -106,9 +107,14 @@ def eligible(principal: Principal) -> bool:
 
 
 def prepare(statement: Select[Any], database: Database, now: datetime, requested: int,
-            operation: tuple[str | None, str | None], settings: Settings) -> Prepared:
-    return Prepared(statement, DriverStatement.of(statement, database.engine.dialect, NOW, now), requested,
-                    operation, settings)
+            operation: tuple[str | None, str | None], settings: Settings) -> Prepared | None:
+    """None when the statement cannot run on the driver: strawberry's path answers it each time."""
+    try:
+        driver = DriverStatement.of(statement, database.engine.dialect, NOW, now)
+    except ValueError:
+        log.warning("a compiled read could not be prepared for the driver")
+        return None
+    return Prepared(statement, driver, requested, operation, settings)
 
 
 async def answer(prepared: Prepared, database: Database, now: datetime, principal: Principal,

@@ -17,7 +17,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Scope, Send
@@ -57,18 +56,15 @@ class ReadLane:
                 runtime.settings, response_cache=False, sqlite=False)):
             return False
         authorization = content_type = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
+        for name, value in scope["headers"]:  # the first of each, as the app's request.headers.get takes
+            if name == b"authorization" and authorization is None:
                 authorization = value
-            elif name == b"content-type":
+            elif name == b"content-type" and content_type is None:
                 content_type = value
         if authorization is None or content_type is None \
                 or content_type.split(b";")[0].strip().lower() != b"application/json":
             return False
-        try:
-            read = Read.of_json(orjson.loads(body))
-        except orjson.JSONDecodeError:
-            return False
+        read = Read.of_body(body)  # decoded as the app decodes it
         if read is None or read.extensions is not None:
             return False
         started = time.perf_counter()

@@ -48,6 +48,21 @@ log = logging.getLogger("bureau.response_cache")
 SECRET_NAME = "response-cache-key"  # noqa: S105 - the name of a secret, not one
 
 
+def not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")  # Python's json would take NaN and Infinity
+
+
+# Made once: json.loads with an argument makes a decoder, and its scanner, on every call.
+_DECODER = json.JSONDecoder(parse_constant=not_json)
+
+
+def decode_json(data: str | bytes) -> Any:
+    """A request's JSON as the app takes it: UTF-8, exact integers, no NaN or Infinity. Raises ValueError
+    (UnicodeDecodeError among them) or RecursionError, as json.loads does."""
+    return _DECODER.decode(data.decode("utf-8") if isinstance(data, bytes) else data)
+_REQUEST_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 @dataclass(frozen=True)
 class Read:
     """What of a request decides its answer, besides the caller: the GraphQL request itself."""
@@ -56,6 +71,15 @@ class Read:
     operation_name: str | None
     variables: Mapping[str, Any] | None
     extensions: Mapping[str, Any] | None
+
+    @classmethod
+    def of_body(cls, body: bytes) -> "Read | None":
+        """A POST body as the app decodes it (app.GraphQLApp.decode_json: Python's json, exact integers,
+        no NaN or Infinity); None for what does not decode."""
+        try:
+            return cls.of_json(decode_json(body))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            return None
 
     @classmethod
     def of_json(cls, value: object) -> "Read | None":
@@ -135,12 +159,15 @@ def _grants(principal: Principal) -> list[Any]:
 
 
 def cache_key(secret: bytes, principal: Principal, versions: Mapping[str, int], today: date, read: Read) -> str:
+    # The request's variables and extensions by Python's json, as they were decoded (exact integers; a
+    # float's infinity is not null); the rest, ids, names and text, by orjson, several times faster.
+    request = _REQUEST_ENCODER.encode([read.variables, read.extensions])
     material = [_grants(principal), sorted(versions.items()), today.isoformat(), read.query, read.operation_name,
-                read.variables, read.extensions]
+                request]
     try:
-        encoded = orjson.dumps(material, option=orjson.OPT_SORT_KEYS, default=str)
-    except TypeError:  # an integer beyond 64 bits, which orjson does not write
-        encoded = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str).encode()
+        encoded = orjson.dumps(material, default=str)
+    except TypeError:  # an integer beyond 64 bits: no id or version is one
+        encoded = json.dumps(material, separators=(",", ":"), default=str).encode()
     return hmac.new(secret, encoded, hashlib.sha256).hexdigest()
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import String, TypeDecorator, bindparam, func, select
 
 from app import create_app
 from models import Company, Membership
@@ -120,6 +120,67 @@ async def test_a_driver_statement_runs_as_sqlalchemy_runs_it(api: Api) -> None:
         async with database.reads() as session:
             expected: Any = await session.scalar(statement, {"now": at})
         assert await database.driver_scalar(driver, at) == expected
+
+
+class Shouted(TypeDecorator[str]):
+    """A type whose bind processor changes the value, as a digest or an enum stored by name would."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else value.upper()
+
+
+async def test_every_bind_processor_applies_on_the_driver(api: Api) -> None:
+    """Those of the fixed parameters and the variable's, not only the IN lists' (the expanded state's)."""
+    database = api.runtime.database
+    statement = select(func.concat(bindparam("fixed", "abc", type_=Shouted()), "-",
+                                   bindparam("asked", type_=Shouted())))
+    driver = DriverStatement.of(statement, database.engine.dialect, "asked", "x")
+    async with database.reads() as session:
+        expected = await session.scalar(statement, {"asked": "xyz"})
+    assert expected == "ABC-XYZ"
+    assert await database.driver_scalar(driver, "xyz") == expected
+
+
+async def test_a_held_connection_idle_past_the_ping_interval_is_pinged(database_url: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """R97 for held connections: given back to the pool it would look freshly checked in, and never pinged."""
+    import asyncio
+
+    import models.db
+
+    database = connect(database_url, pool_size=4)
+    try:
+        one = DriverStatement.of(select(bindparam("n", type_=Company.name.type)), database.engine.dialect, "n", "")
+        assert await database.driver_scalar(one, "first") == "first"
+        [(held, _)] = database._held
+        seen: list[str] = []
+        held.driver_connection.add_query_logger(lambda record: seen.append(record.query))  # type: ignore[union-attr]
+        monkeypatch.setattr(models.db, "IDLE_PING_SECONDS", -1.0)
+        assert await database.driver_scalar(one, "second") == "second"
+        await asyncio.sleep(0.05)  # asyncpg calls its query loggers soon after, not at once
+        assert seen == ["SELECT 1", one.sql] and database._held[0][0] is held  # pinged, sound, used, held again
+        monkeypatch.setattr(models.db, "IDLE_PING_SECONDS", 30.0)
+        assert await database.driver_scalar(one, "third") == "third"
+        await asyncio.sleep(0.05)
+        assert seen == ["SELECT 1", one.sql, one.sql]  # not idle: no ping
+    finally:
+        await database.dispose()
+
+
+async def test_the_first_authorization_header_decides_in_the_lane_as_in_the_app(
+        api: Api, lane: tuple[httpx.AsyncClient, Firm, str]) -> None:
+    http, firm, company_id = lane
+    other = await api.firm()
+    body = {"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}}
+    both = [("Authorization", f"Bearer {firm.admin}"), ("Authorization", f"Bearer {other.admin}")]
+    first = await http.post("/graphql", json=body, headers=both)
+    hits = PREPARED.hits
+    second = await http.post("/graphql", json=body, headers=both)
+    assert PREPARED.hits == hits + 1, "the second request was not a prepared read"
+    assert first.json()["data"]["company"]["id"] == company_id == second.json()["data"]["company"]["id"]
 
 
 @pytest.fixture

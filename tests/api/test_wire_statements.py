@@ -7,6 +7,7 @@ read is its one statement, plus authentication's one when the principal is not k
 """
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -136,11 +137,32 @@ async def test_a_connection_the_server_closed_is_replaced_before_use(wire: Wire)
 
 
 async def test_a_connection_idle_for_long_is_pinged_first(wire: Wire, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One the network may have dropped silently: SQLAlchemy's ping (BEGIN, ";", ROLLBACK) before the
-    read, on this one checkout only."""
+    """One the network may have dropped silently is pinged before the read: a prepared read's held
+    connection (R110) with one `SELECT 1`; a pooled one by SQLAlchemy's ping (BEGIN, ";", ROLLBACK, R97)."""
     import models.db
 
-    monkeypatch.setattr(models.db, "IDLE_PING_SECONDS", -1.0)  # every pooled connection counts as idle
     workload = BY_KEY["c"]
-    sent, _ = await wire.sent(workload.body(wire.manifest), wire.manifest["tokens"][workload.firm])
-    assert sent == 4
+    for _ in range(2):  # prepared under this app's settings, then answered by the lane: a connection is held
+        await wire.sent(workload.body(wire.manifest), wire.manifest["tokens"][workload.firm])
+    monkeypatch.setattr(models.db, "IDLE_PING_SECONDS", -1.0)  # every connection counts as idle
+    log: list[bytes] = []
+    wire.counter.log = log
+    try:
+        sent, _ = await wire.sent(workload.body(wire.manifest), wire.manifest["tokens"][workload.firm])
+    finally:
+        wire.counter.log = None
+    assert sent == 2 and b"SELECT 1" in log[-2], log  # the held connection's ping, then the read
+    # A GET is the app's (the lane takes POSTs): its read session's pooled connection gets the pool's ping.
+    body = workload.body(wire.manifest)
+
+    async def get() -> int:
+        before = wire.counter.statements
+        response = await wire.apps["kept"].get("/graphql", params={
+            "query": body["query"], "operationName": body["operationName"],
+            "variables": json.dumps(body["variables"])},
+            headers={"Authorization": f"Bearer {wire.manifest['tokens'][workload.firm]}"})
+        assert response.status_code == 200 and "errors" not in response.json(), response.text
+        return wire.counter.statements - before
+
+    await get()  # a connection checked in: every one the pool now hands out was, and counts as idle
+    assert await get() == 4

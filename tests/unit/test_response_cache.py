@@ -81,3 +81,23 @@ def test_cache_keys_differ_by_request_and_not_by_key_order(variables: dict[str, 
     reordered = dict(reversed(list(variables.items())))
     assert key(variables) == key(reordered)  # beyond 64 bits too: the standard encoder's key, not a crash
     assert key(variables) != key({**variables, "other": 1})
+
+
+def test_the_lane_decodes_a_body_as_the_app_does_and_keys_tell_values_apart() -> None:
+    """R110: integers beyond 64 bits stay exact (orjson would make them floats), NaN is refused, and an
+    infinity is not taken for null in either key (orjson writes it as null)."""
+    from datetime import date
+
+    from auth.principal import Principal
+    from schema.prepared_reads import variables_key
+    from web.response_cache import Read, cache_key
+
+    big = Read.of_body(b'{"query": "q", "variables": {"a": 18446744073709551617}}')
+    assert big is not None and big.variables == {"a": 18446744073709551617}
+    assert Read.of_body(b'{"query": "q", "variables": {"a": NaN}}') is None
+    assert Read.of_body(b'{"query": "q"') is None and Read.of_body(b"\xff") is None
+    infinite, null = Read.of_body(b'{"query": "q", "variables": {"a": 1e400}}'), Read("q", None, {"a": None}, None)
+    assert infinite is not None and variables_key(infinite.variables) != variables_key(null.variables)
+    principal = Principal(client_id="c", scopes=frozenset())
+    assert cache_key(b"s", principal, {}, date(2026, 12, 2), infinite) != cache_key(b"s", principal, {},
+                                                                                   date(2026, 12, 2), null)
