@@ -39,6 +39,7 @@ from strawberry.types import ExecutionContext
 
 from auth.budget import Budget
 from auth.principal import Principal
+from observability import requests
 from observability.metrics import RATE_LIMITED
 from schema.types.common import DEFAULT_PAGE, MAX_PAGE
 
@@ -178,6 +179,24 @@ def budget_key(principal: Principal, request: Any) -> str:
     return f"{principal.client_id}:{principal.user_id if principal.user_id is not None else '-'}"
 
 
+def cost_extension(requested: int, actual: int, available: float, budget: Budget) -> dict[str, Any]:
+    """`extensions.cost`, Shopify's shape: both costs and the caller's budget as it stands."""
+    return {"requestedQueryCost": requested, "actualQueryCost": actual,
+            "throttleStatus": {"maximumAvailable": budget.capacity, "currentlyAvailable": int(available),
+                               "restoreRate": budget.rate}}
+
+
+def answered_extensions(requested: int, actual: int, available: float, budget: Budget) -> dict[str, Any]:
+    """The `extensions` of an answer given without execution (a prepared read, a cached one), as an
+    executed query has them: the request's id (R91), then the cost."""
+    extensions: dict[str, Any] = {}
+    request_id = requests.current_id()
+    if request_id is not None:
+        extensions["requestId"] = request_id
+    extensions["cost"] = cost_extension(requested, actual, available, budget)
+    return extensions
+
+
 class QueryCost(SchemaExtension):
     """Refuses an operation dearer than BUREAU_COST_LIMIT (QUERY_TOO_COSTLY) or than what is left
     of the caller's budget (RATE_LIMITED, HTTP 429 with Retry-After), before it runs; reports
@@ -250,9 +269,4 @@ class QueryCost(SchemaExtension):
         budget, key = self._budget()
         if self.available is None:  # refused before costing: show the budget as it stands
             self.available = (await budget.take(key, 0)).available
-        return {"cost": {
-            "requestedQueryCost": self.requested,
-            "actualQueryCost": self.actual,
-            "throttleStatus": {"maximumAvailable": budget.capacity, "currentlyAvailable": int(self.available),
-                               "restoreRate": budget.rate},
-        }}
+        return {"cost": cost_extension(self.requested, self.actual, self.available, budget)}

@@ -30,7 +30,7 @@ from compiled.compiler import MISSING_TEXT, NOW
 from models.db import Database, DriverStatement
 from models.outage import is_outage
 from observability import requests, tracing
-from schema.cost import actual_cost, budget_key
+from schema.cost import actual_cost, answered_extensions, budget_key
 from settings import Settings
 
 log = logging.getLogger("bureau.compiled")
@@ -40,7 +40,6 @@ SIZE = 256  # requests kept, the least recently answered going first
 
 @dataclass(frozen=True)
 class Prepared:
-    statement: Select[Any]
     driver: DriverStatement  # the statement as asyncpg runs it, the request's clock its one parameter
     requested: int  # the requested cost (schema.cost.requested_cost) QueryCost charged
     operation: tuple[str | None, str | None]  # name and kind, as Observation notes them
@@ -114,7 +113,7 @@ def prepare(statement: Select[Any], database: Database, now: datetime, requested
     except ValueError:
         log.warning("a compiled read could not be prepared for the driver")
         return None
-    return Prepared(statement, driver, requested, operation, settings)
+    return Prepared(driver, requested, operation, settings)
 
 
 async def answer(prepared: Prepared, database: Database, now: datetime, principal: Principal,
@@ -140,14 +139,6 @@ async def answer(prepared: Prepared, database: Database, now: datetime, principa
     available = throttle.available
     if prepared.requested > actual:  # as QueryCost: the points the query did not use come back
         available = await budget.give_back(key, prepared.requested - actual)
-    name, kind = prepared.operation
-    requests.note_operation(name, kind)
-    extensions: dict[str, Any] = {}
-    request_id = requests.current_id()
-    if request_id is not None:
-        extensions["requestId"] = request_id
-    extensions["cost"] = {
-        "requestedQueryCost": prepared.requested, "actualQueryCost": actual,
-        "throttleStatus": {"maximumAvailable": budget.capacity, "currentlyAvailable": int(available),
-                           "restoreRate": budget.rate}}
-    return orjson.dumps({"data": data, "extensions": extensions})
+    requests.note_operation(*prepared.operation)
+    return orjson.dumps({"data": data, "extensions": answered_extensions(prepared.requested, actual, available,
+                                                                         budget)})

@@ -41,6 +41,7 @@ from auth.secrets import server_secret
 from models.data_versions import GLOBAL, firm_scope, user_scope
 from models.db import Database
 from observability import requests
+from schema.cost import answered_extensions
 from settings import Settings
 
 log = logging.getLogger("bureau.response_cache")
@@ -213,14 +214,7 @@ async def hit_answer(entry: Entry, budget: Budget, key: str) -> bytes | None:
     if entry.requested > entry.actual:
         available = await budget.give_back(key, entry.requested - entry.actual)
     requests.note_operation(*entry.operation)
-    extensions: dict[str, Any] = {}
-    request_id = requests.current_id()
-    if request_id is not None:
-        extensions["requestId"] = request_id
-    extensions["cost"] = {
-        "requestedQueryCost": entry.requested, "actualQueryCost": entry.actual,
-        "throttleStatus": {"maximumAvailable": budget.capacity, "currentlyAvailable": int(available),
-                           "restoreRate": budget.rate}}
+    extensions = answered_extensions(entry.requested, entry.actual, available, budget)
     return b'{"data":' + entry.data + b',"extensions":' + orjson.dumps(extensions) + b"}"
 
 
