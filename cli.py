@@ -121,7 +121,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The app logs one line per request (web.observation); uvicorn's access log would repeat it, so it
         # is off unless asked for (--access-log, R78).
         uvicorn.run("app:create_app", factory=True, host=args.host, port=args.port, workers=workers,
-                    log_level=args.log_level, log_config=log_config(settings.log_format),
+                    log_level=args.log_level,
+                    log_config=log_config(settings.log_format, flush_seconds=settings.log_flush_seconds),
                     access_log=args.access_log, **uvicorn_options(settings.limits))
     finally:
         if listener is not None:

@@ -215,6 +215,8 @@ class Settings:
     retry_after: int = field(default_factory=lambda: math.ceil(_seconds("BUREAU_RETRY_AFTER", 5)))
     # `bureau serve`'s log lines: one JSON object each (for a log pipeline), or text for a developer's terminal.
     log_format: str = field(default_factory=_log_format)
+    # R112: how long a log line may wait in its buffer; 0 writes each line at once (observability.logs).
+    log_flush_seconds: float = field(default_factory=lambda: _seconds_or_zero("BUREAU_LOG_FLUSH_SECONDS", 0.2))
     # Where OpenTelemetry spans go (observability.tracing); empty: tracing is off.
     traces_exporters: tuple[str, ...] = field(default_factory=_traces_exporters)
     # Per-request overheads (R76-R78). A token's principal (its grants) is kept this many seconds in the

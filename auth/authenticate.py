@@ -160,9 +160,10 @@ async def _read(session: AsyncSession, claims: AccessClaims, user_id: int | None
 
 
 async def kept_principal(tokens: TokenService, authorization: str | None, external: ExternalIssuers | None, *,
-                         now: datetime, cache: PrincipalCache) -> Principal | None:
+                         now: datetime, cache: PrincipalCache, shared: bool = False) -> Principal | None:
     """The caller when no read is needed to know it: one of our own tokens, verified, whose principal
-    `cache` keeps (R77). None for anything else, which `authenticate` decides."""
+    `cache` keeps (R77). None for anything else, which `authenticate` decides. `shared`: the kept one
+    itself, not a copy (PrincipalCache.get)."""
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
@@ -173,7 +174,7 @@ async def kept_principal(tokens: TokenService, authorization: str | None, extern
         await tokens.validate(token)  # the signature and expiry, every time
     except InvalidToken:
         return None
-    return cache.get(token, now)
+    return cache.get(token, now, shared=shared)
 
 
 async def authenticate(tokens: TokenService, session: AsyncSession, authorization: str | None,

@@ -119,6 +119,12 @@ def install(sessions: async_sessionmaker[AsyncSession]) -> None:
                          "after_transaction_end": _ended})
 
 
+def detached(principal: Principal) -> Principal:
+    """A copy whose grants can change without changing `principal`'s."""
+    grants = principal.grants
+    return dataclasses.replace(principal, grants=Grants(dict(grants.firm_roles), dict(grants.companies)))
+
+
 @dataclass(frozen=True)
 class _Entry:
     principal: Principal
@@ -138,8 +144,9 @@ class PrincipalCache:
     def _key(token: str) -> bytes:
         return hashlib.sha256(token.encode()).digest()  # the bearer token itself is not kept
 
-    def get(self, token: str, now: datetime) -> Principal | None:
-        """The principal read for this token, as a copy the request may change, while still valid."""
+    def get(self, token: str, now: datetime, *, shared: bool = False) -> Principal | None:
+        """The principal read for this token, as a copy the request may change, while still valid; `shared`:
+        the one kept, for a caller that only reads it (web.read_lane, which copies it to hand it on)."""
         if self.seconds <= 0:
             return None
         key = self._key(token)
@@ -151,16 +158,14 @@ class PrincipalCache:
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
-        grants = entry.principal.grants
-        return dataclasses.replace(entry.principal, grants=Grants(dict(grants.firm_roles), dict(grants.companies)))
+        return entry.principal if shared else detached(entry.principal)
 
     def put(self, token: str, principal: Principal, *, read_version: int, now: datetime,
             until: datetime | None) -> None:
         """Keeps what was read at `read_version` (taken before the read began)."""
         if self.seconds <= 0 or read_version != version(principal.user_id):
             return
-        grants = principal.grants
-        kept = dataclasses.replace(principal, grants=Grants(dict(grants.firm_roles), dict(grants.companies)))
+        kept = detached(principal)
         self._entries[self._key(token)] = _Entry(kept, read_version, self.clock() + self.seconds, now, until)
         self._entries.move_to_end(self._key(token))
         while len(self._entries) > MOST_PRINCIPALS:

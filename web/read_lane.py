@@ -24,6 +24,7 @@ from starlette.types import Scope, Send
 from auth.authenticate import authenticate, kept_principal
 from auth.external import TrustedIssuers
 from auth.principal import Principal
+from auth.principals import detached
 from auth.tokens import InvalidToken
 from models.data_versions import read_versions
 from observability import requests, tracing
@@ -37,6 +38,7 @@ from web.response_cache import Read, ResponseCache, cache_key, cacheable, hit_an
 AUTHENTICATED = "bureau.authenticated"  # in the scope's state: the principal read here and the request's clock
 CACHE_KEY = "bureau.cache_key"  # in the scope's state: a miss's key, computed here
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_NO_ORIGIN_HEADERS = [*_JSON_HEADERS, (b"vary", b"Origin")]
 
 
 class ReadLane:
@@ -56,11 +58,14 @@ class ReadLane:
                 runtime.settings, response_cache=False, sqlite=False)):
             return False
         authorization = content_type = None
+        origin = False
         for name, value in scope["headers"]:  # the first of each, as the app's request.headers.get takes
             if name == b"authorization" and authorization is None:
                 authorization = value
             elif name == b"content-type" and content_type is None:
                 content_type = value
+            elif name == b"origin":
+                origin = True
         if authorization is None or content_type is None \
                 or content_type.split(b";")[0].strip().lower() != b"application/json":
             return False
@@ -70,7 +75,10 @@ class ReadLane:
         started = time.perf_counter()
         now = runtime.now()  # one clock per request: its grants (R52) and its read agree
         header = authorization.decode("latin-1")
-        principal = await kept_principal(runtime.tokens, header, self.external, now=now, cache=runtime.principals)
+        # The kept principal itself (the lane only reads it), copied if the app is to have it.
+        principal = await kept_principal(runtime.tokens, header, self.external, now=now, cache=runtime.principals,
+                                         shared=True)
+        kept = principal is not None
         if principal is None:  # read, and kept for the next request
             try:
                 async with runtime.database.reads() as session:
@@ -78,16 +86,19 @@ class ReadLane:
                                                    cache=runtime.principals)
             except InvalidToken:
                 return False  # the app answers 401 with its challenge
-        # Whatever the lane decides now, the app goes on with this principal and this clock: the request is
-        # not authenticated twice, and a cache key computed here is the one it would compute.
-        scope.setdefault("state", {})[AUTHENTICATED] = principal, now
         answer = await (self._prepared(principal, read, now) if self.cache is None
                         else self._cached(scope, self.cache, principal, read, now))
         if answer is None:
+            # The app goes on with this principal and this clock: the request is not authenticated twice,
+            # and a cache key computed here is the one it would compute.
+            scope.setdefault("state", {})[AUTHENTICATED] = detached(principal) if kept else principal, now
             return False
         requests.note_client(principal.client_id)
-        # CORSMiddleware's headers, Vary: Origin among them, with an Origin or without one.
-        await _respond(functools.partial(self.cors.send, send=send, request_headers=Headers(scope=scope)), answer)
+        if origin:  # CORSMiddleware's headers for this Origin
+            await _respond(functools.partial(self.cors.send, send=send, request_headers=Headers(scope=scope)),
+                           answer)
+        else:  # without one, CORSMiddleware adds only Vary: Origin
+            await _respond(send, answer, _NO_ORIGIN_HEADERS)
         GRAPHQL_REQUESTS.labels("ok").inc()
         GRAPHQL_LATENCY.observe(time.perf_counter() - started)
         return True
@@ -115,9 +126,9 @@ class ReadLane:
         return await hit_answer(entry, self.runtime.budget, budget_key(principal, None))
 
 
-async def _respond(send: Send, body: bytes) -> None:
+async def _respond(send: Send, body: bytes, headers: list[tuple[bytes, bytes]] = _JSON_HEADERS) -> None:
     """As starlette's Response(body, media_type="application/json") sends it."""
     start: dict[str, Any] = {"type": "http.response.start", "status": 200,
-                             "headers": [(b"content-length", str(len(body)).encode()), *_JSON_HEADERS]}
+                             "headers": [(b"content-length", str(len(body)).encode()), *headers]}
     await send(start)
     await send({"type": "http.response.body", "body": body})

@@ -96,6 +96,8 @@ def uvicorn_options(limits: Limits) -> dict[str, Any]:
         "timeout_keep_alive": limits.keep_alive_timeout,
         "limit_concurrency": limits.max_connections,
         "ws_max_size": limits.max_body_bytes,
+        # No `server: uvicorn` on every answer: it tells a scanner what to try, and costs a header a request.
+        "server_header": False,
     }
 
 

@@ -263,3 +263,41 @@ async def test_driver_statements_hold_half_the_pool_and_give_it_back(database_ur
         assert pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await database.dispose()
+
+
+async def test_the_app_is_handed_a_copy_of_the_kept_principal(api: Api) -> None:
+    """The lane reads the kept principal itself; a request it leaves to the app gets a copy, whose grants the
+    app may change without changing what the next request is given (R112)."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    from auth.principals import PrincipalCache
+    from web.read_lane import AUTHENTICATED, ReadLane
+
+    firm = await api.firm()
+    _, company_id = await api.agreement(firm)
+    runtime = api.runtime
+    for _ in range(2):  # the principal kept, and a read prepared: the lane is open
+        await api.http.post("/graphql", json={"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}},
+                            headers={"Authorization": f"Bearer {firm.admin}"})
+    assert len(PREPARED)
+    cache: PrincipalCache = runtime.principals
+    now = runtime.now()
+    kept = cache.get(firm.admin, now, shared=True)
+    assert kept is not None and cache.get(firm.admin, now, shared=True) is kept
+    async def nothing(*_: Any) -> None:
+        raise AssertionError("CORS is the lane's concern here, not an app's")
+
+    lane = ReadLane(runtime, CORSMiddleware(app=nothing), None)
+    body = b'{"query": "query NotPrepared { viewer { clientId } }"}'
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/graphql", "query_string": b"",
+                             "headers": [(b"authorization", f"Bearer {firm.admin}".encode()),
+                                         (b"content-type", b"application/json")]}
+
+    async def send(message: Any) -> None:
+        raise AssertionError("the lane answered a read it has never prepared")
+
+    assert not await lane(scope, body, send)
+    handed, _ = scope["state"][AUTHENTICATED]
+    assert handed == kept and handed is not kept and handed.grants.firm_roles is not kept.grants.firm_roles
+    handed.grants.firm_roles.clear()
+    assert cache.get(firm.admin, now, shared=True).grants.firm_roles  # type: ignore[union-attr]

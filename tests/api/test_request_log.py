@@ -182,6 +182,12 @@ async def serve_and_log(database_url: str, log: Path, env: dict[str, str]) -> li
             await http.post(f"{base}/graphql", json={"query": "query Who { viewer { clientId } }"},
                             headers={"X-Request-Id": "served-1", "Authorization": "Bearer not-a-token"})
             await http.get(f"{base}/invitations/abcdef0123?x=1", headers={"X-Request-Id": "served-2"})
+        # R112: the lines wait in a buffer, but not for the server to stop: its timer sends them.
+        for _ in range(100):
+            if "served-2" in output(log):
+                break
+            await asyncio.sleep(0.1)
+        assert "served-2" in output(log), "the request's line did not leave the buffer while the server ran"
     finally:
         process.send_signal(signal.SIGINT)
         try:

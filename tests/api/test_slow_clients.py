@@ -93,6 +93,18 @@ async def test_a_prompt_client_is_served(server: int) -> None:
     assert status == 401 and json.loads(body)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+async def test_answers_do_not_name_the_server_software(server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    try:
+        writer.write(HEALTH)
+        await writer.drain()
+        head = (await asyncio.wait_for(reader.read(), 10)).partition(b"\r\n\r\n")[0].lower()
+    finally:
+        writer.close()
+    assert head.startswith(b"http/1.1 200") and b"\r\ndate: " in head
+    assert b"\r\nserver:" not in head and b"uvicorn" not in head
+
+
 async def test_headers_too_large_are_a_431(server: int) -> None:
     """R107: httptools has no bound of its own; the protocol counts what arrives before the headers end."""
     big = b"X-Padding: " + b"p" * MAX_HEADERS + b"\r\n"

@@ -55,12 +55,15 @@ def test_python_s_own_collector_when_asked(restore_gc: None) -> None:
 def test_overhead_settings_are_read_with_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BUREAU_GC_THRESHOLDS", "BUREAU_GC_FREEZE", "BUREAU_PRINCIPAL_CACHE_SECONDS",
                  "BUREAU_DOCUMENT_CACHE_SIZE", "BUREAU_DOCUMENT_CACHE_TEXT", "BUREAU_GC_FULL_SECONDS",
-                 "BUREAU_MALLOC_TUNING"):
+                 "BUREAU_MALLOC_TUNING", "BUREAU_LOG_FLUSH_SECONDS"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.gc_thresholds == (50_000, 50, 100) and settings.gc_freeze
     assert settings.principal_cache_seconds == 5 and settings.document_cache_size == 500
     assert settings.gc_full_seconds == 10 and settings.malloc_tuning
+    assert settings.log_flush_seconds == 0.2
+    monkeypatch.setenv("BUREAU_LOG_FLUSH_SECONDS", "0")
+    assert Settings().log_flush_seconds == 0
     monkeypatch.setenv("BUREAU_GC_FULL_SECONDS", "0")
     assert Settings().gc_full_seconds == 0
     monkeypatch.setenv("BUREAU_GC_THRESHOLDS", "python")
@@ -77,6 +80,7 @@ def test_overhead_settings_are_read_with_safe_defaults(monkeypatch: pytest.Monke
     ("BUREAU_GC_FREEZE", "yes"), ("BUREAU_PRINCIPAL_CACHE_SECONDS", "-1"), ("BUREAU_PRINCIPAL_CACHE_SECONDS", "nan"),
     ("BUREAU_DOCUMENT_CACHE_SIZE", "-5"), ("BUREAU_DOCUMENT_CACHE_SIZE", "many"),
     ("BUREAU_GC_FULL_SECONDS", "-1"), ("BUREAU_GC_FULL_SECONDS", "inf"),
+    ("BUREAU_LOG_FLUSH_SECONDS", "-0.5"), ("BUREAU_LOG_FLUSH_SECONDS", "soon"),
 ])
 def test_bad_overhead_settings_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
