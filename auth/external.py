@@ -61,6 +61,7 @@ from auth.authenticate import load_grants
 from auth.clients import ALL_SCOPES
 from auth.principal import PLATFORM_ADMIN, PinSignIn, Principal
 from auth.secrets import PII_DIGEST_KEY, existing_secret
+from auth.tls import client_context
 from auth.tokens import InvalidToken
 from models import User
 from models.enums import MembershipStatus, UserStatus
@@ -227,7 +228,8 @@ class TrustedIssuers:
     # -- keys
 
     async def _fetch(self, issuer: TrustedIssuer) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=self.http_timeout, follow_redirects=False) as client:
+        async with httpx.AsyncClient(timeout=self.http_timeout, follow_redirects=False,
+                                     verify=client_context(trust_env=True)) as client:
             response = await client.get(issuer.jwks_uri, headers={"Accept": "application/json"})
         response.raise_for_status()
         document = response.json()

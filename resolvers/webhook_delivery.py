@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import webhook_secrets
+from auth.tls import client_context
 from licensing.webhooks import EventType, address_refusal
 from models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from models import ids as global_ids
@@ -166,7 +167,8 @@ async def deliver_due(database: Database, now: datetime, *, request_seconds: flo
                       allow_loopback: bool = False, batch_size: int = 100) -> WebhookReport:
     """One pass over every delivery that is due at `now` (never-tried ones are due)."""
     report = WebhookReport()
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+    async with httpx.AsyncClient(follow_redirects=False, trust_env=False,
+                                 verify=client_context(trust_env=False)) as client:
         send = functools.partial(_send_one, client, _Keys(), now, request_seconds, allow_loopback, report)
         await deliver_due_rows(database, WebhookDelivery, _due, now, send, batch_size=batch_size)
     if report.delivered or report.failed:

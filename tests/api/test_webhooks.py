@@ -760,3 +760,24 @@ async def test_secrets_are_never_logged(hooks: Hooks, caplog: pytest.LogCaptureF
     assert "webhooks: delivery" in logged  # the failure was logged
     for secret in (created["secret"], rolled["secret"]):
         assert secret not in logged and secret[6:] not in logged
+
+
+async def test_a_pass_loads_no_certificates_of_its_own(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every pass made a client, and httpx a TLS context for it from the whole CA bundle: 14 ms of the event
+    loop's time every five seconds, deliveries or none. The context is made once a process (auth.tls)."""
+    import ssl
+
+    loaded = 0
+    load = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        nonlocal loaded
+        loaded += 1
+        load(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    await deliver_due(api.runtime.database, api.runtime.now())  # the first may make the process's context
+    loaded = 0
+    for _ in range(3):
+        await deliver_due(api.runtime.database, api.runtime.now())
+    assert loaded == 0
