@@ -1,6 +1,7 @@
-"""R112: log lines go out through a buffer (observability.logs.BufferedStream), not a write and a
-flush each: when it fills, every `seconds` on a thread of its own, at once for a WARNING or worse, and
-when logging shuts down. Read here from a real pipe, as `bureau serve`'s stderr is read."""
+"""R112: log lines are gathered (observability.logs.BufferedStream), not written with a write and a
+flush each: they go out whole lines at a time in writes of at most PIPE_BUF bytes, every `seconds` on
+a thread of their own, at once for a WARNING or worse, and when logging shuts down or the process
+forks. Read here from a real pipe, as `bureau serve`'s stderr is read."""
 
 import fcntl
 import io
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,19 +103,63 @@ def test_closing_sends_what_is_left(pipe: tuple[int, io.TextIOWrapper]) -> None:
     assert [line["message"] for line in lines(drained(read))] == ["last words"]
 
 
-def test_a_full_buffer_goes_out_without_waiting(pipe: tuple[int, io.TextIOWrapper]) -> None:
+def test_lines_go_out_in_whole_lines_no_longer_than_a_pipe_keeps_whole(pipe: tuple[int, io.TextIOWrapper],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes of at most PIPE_BUF bytes to a pipe are never split, so the workers sharing stderr never
+    splice their lines into each other's; a longer line goes alone, as every line did before."""
     read, stream = pipe
+    writes: list[bytes] = []
+    write = os.write
+
+    def recorded(fd: int, data: Any) -> int:
+        writes.append(bytes(data))
+        return write(fd, data)
+
+    monkeypatch.setattr(os, "write", recorded)
     handler = BufferedStream(stream, seconds=60)
-    log = logger_to(handler, "test.buffer.full")
+    log = logger_to(handler, "test.buffer.chunks")
     try:
-        for n in range(2000):  # about 150 kB of lines
+        for n in range(2000):  # about 150 kB of lines, without waiting for the timer
             log.info("line %d %s", n, "x" * 40)
+        log.info("long %s", "y" * 10_000)
         written = drained(read, wait=1)
-        assert len(written) > 64 * 1024 and written.endswith(b"\n"), "a full buffer waited, or split a line"
     finally:
         handler.close()
     everything = written + drained(read)
-    assert [line["message"] for line in lines(everything)] == [f"line {n} {'x' * 40}" for n in range(2000)]
+    assert [line["message"] for line in lines(everything)] == [
+        *(f"line {n} {'x' * 40}" for n in range(2000)), f"long {'y' * 10_000}"]
+    assert len(writes) < 100, "about a line a write: a system call each"
+    assert all(chunk.endswith(b"\n") for chunk in writes)
+    long_line = [chunk for chunk in writes if b'"message":"long ' in chunk]
+    assert len(long_line) == 1 and long_line[0].count(b"\n") == 1  # alone
+    assert all(len(chunk) <= select.PIPE_BUF for chunk in writes if chunk is not long_line[0])
+
+
+def test_workers_sharing_a_pipe_never_splice_their_lines() -> None:
+    """Two processes log into one pipe that a slow reader drains: every line arrives whole."""
+    script = (
+        "import logging, sys\n"
+        "from observability.logs import BufferedStream, JsonLines\n"
+        "handler = BufferedStream(sys.stdout, seconds=0.05); handler.setFormatter(JsonLines())\n"
+        "log = logging.getLogger('worker'); log.propagate = False; log.setLevel(logging.INFO)\n"
+        "log.addHandler(handler)\n"
+        "for n in range(8000):\n"
+        "    log.info('%s %d %s', sys.argv[1], n, 'z' * 200)\n")
+    read, write = os.pipe()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [subprocess.Popen([sys.executable, "-c", script, name], cwd=ROOT, stdout=write, env=env)
+               for name in ("one", "two")]
+    os.close(write)
+    chunks = []
+    with open(read, "rb", buffering=0) as out:
+        while chunk := out.read(1000):  # slowly, so that the pipe is full and writers wait
+            chunks.append(chunk)
+            time.sleep(0.0002)
+    for worker in workers:
+        assert worker.wait(timeout=60) == 0
+    messages = [json.loads(line)["message"] for line in b"".join(chunks).splitlines()]
+    for name in ("one", "two"):
+        assert [m for m in messages if m.startswith(name)] == [f"{name} {n} {'z' * 200}" for n in range(8000)]
 
 
 def test_no_seconds_writes_each_line_at_once(pipe: tuple[int, io.TextIOWrapper]) -> None:
@@ -155,16 +201,39 @@ def test_the_buffered_line_is_the_formatter_s(pipe: tuple[int, io.TextIOWrapper]
         handler.close()
 
 
-def test_a_forked_child_flushes_on_its_own_timer() -> None:
-    """A thread does not survive a fork: the child starts its own (os.register_at_fork)."""
+def test_a_forked_child_flushes_on_its_own_timer_and_repeats_nothing() -> None:
+    """A thread does not survive a fork: the child starts its own. The parent's gathered lines are written
+    before the fork, once, not again by the child."""
     script = (
         "import logging, os, sys, time\n"
         "from observability.logs import BufferedStream\n"
         "log = logging.getLogger('fork'); log.propagate = False; log.setLevel(logging.INFO)\n"
         "handler = BufferedStream(sys.stdout, seconds=0.1); log.addHandler(handler)\n"
+        "log.info('before the fork')\n"
         "if os.fork() == 0:\n"
         "    log.info('from the child'); time.sleep(2); os._exit(0)\n"  # _exit: no shutdown flush
         "os.wait()\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.stdout.decode().splitlines() == ["from the child"], done.stderr.decode()
+    assert done.stdout.decode().splitlines() == ["before the fork", "from the child"], done.stderr.decode()
+
+
+def test_a_lone_surrogate_still_makes_one_json_line(pipe: tuple[int, io.TextIOWrapper]) -> None:
+    read, stream = pipe
+    handler = BufferedStream(stream, seconds=60)
+    log = logger_to(handler, "test.buffer.surrogate")
+    try:
+        log.warning("odd %s", "a\udc80b")
+        [line] = lines(drained(read))
+        assert line["message"] == "odd a\udc80b"
+    finally:
+        handler.close()
+
+
+def test_a_line_after_closing_is_written_at_once(pipe: tuple[int, io.TextIOWrapper]) -> None:
+    read, stream = pipe
+    handler = BufferedStream(stream, seconds=60)
+    log = logger_to(handler, "test.buffer.late")
+    handler.close()
+    log.info("late")
+    assert [line["message"] for line in lines(drained(read))] == ["late"]
