@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import select
+import signal
 import sys
 import threading
 import uuid
@@ -148,6 +149,7 @@ class BufferedStream(logging.StreamHandler):  # type: ignore[type-arg]
         self._stopping = threading.Event()
         if self._fd is not None:
             _BUFFERED.add(self)
+            _flush_before_termination()
             self._start()
 
     def _start(self) -> None:
@@ -218,7 +220,7 @@ class BufferedStream(logging.StreamHandler):  # type: ignore[type-arg]
 _BUFFERED: "weakref.WeakSet[BufferedStream]" = weakref.WeakSet()
 
 
-def _before_fork() -> None:
+def _flush_all() -> None:
     for handler in list(_BUFFERED):
         handler.flush()
 
@@ -228,7 +230,24 @@ def _after_fork_in_child() -> None:
         handler._forked()  # noqa: SLF001 - the module's own hook
 
 
-os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_flush_all, after_in_child=_after_fork_in_child)
+
+
+def _flush_before_termination() -> None:
+    """uvicorn ends a graceful shutdown on SIGTERM by raising the signal again, so that the process dies
+    of it, as its supervisor expects: no atexit, no logging.shutdown, and the last lines gathered (the
+    requests before it, the shutdown's own) would be lost. With the default action in place, SIGTERM
+    first writes them, then takes its default course. Made in each process the handler is configured in
+    (uvicorn's workers among them), before uvicorn keeps the handler it finds to put back."""
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    _flush_all()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
 
 
 def log_config(log_format: str, level: str = "INFO", flush_seconds: float = FLUSH_SECONDS) -> dict[str, Any]:

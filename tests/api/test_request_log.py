@@ -236,3 +236,35 @@ async def test_a_browser_app_may_send_a_request_id_and_read_the_answered_one(api
                                    headers={"Origin": origin, "X-Request-Id": "from-the-spa"})
     assert response.headers["x-request-id"] == "from-the-spa"
     assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_terminated_server_still_writes_its_last_lines(database_url: str, tmp_path: Path,
+                                                                workers: int) -> None:
+    """R112: uvicorn ends a graceful SIGTERM shutdown by raising the signal again, so the process dies of it,
+    without atexit: the lines gathered for writing go out first, in every worker."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("BUREAU_", "OTEL_")) and k not in ("PROMETHEUS_MULTIPROC_DIR", "SMTP_URL")}
+    environment.update({"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "BUREAU_LOG_FLUSH_SECONDS": "60"})
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
+                                                       "--workers", str(workers), cwd=ROOT, env=environment,
+                                                       stdout=sink, stderr=sink)
+    sent = [f"last-{workers}-{n}" for n in range(6)]
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            for _ in range(240):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.25)
+            for request_id in sent:  # new connections: with two workers, both answer some
+                async with httpx.AsyncClient(timeout=10) as fresh:
+                    await fresh.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-Id": request_id})
+    finally:
+        process.terminate()  # at once: the lines wait for a minute's timer
+        await asyncio.wait_for(process.wait(), 30)
+    written = output(log)
+    assert all(f'"request_id":"{request_id}"' in written for request_id in sent), written
