@@ -159,12 +159,17 @@ async def test_the_json_line_holds_no_variable_value_token_or_link_secret(
     assert by_id["json-post"]["level"] == "INFO" and by_id["json-post"]["client_id"] == api.app_client_id
 
 
+def serve_environment(database_url: str, env: dict[str, str]) -> dict[str, str]:
+    """`bureau serve`'s environment: this one without bureau's own settings, and `env`."""
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("BUREAU_", "OTEL_")) and k not in ("PROMETHEUS_MULTIPROC_DIR", "SMTP_URL")}
+    return {**environment, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), **env}
+
+
 async def serve_and_log(database_url: str, log: Path, env: dict[str, str]) -> list[str]:
     """`bureau serve` with `env`: three requests, then what it wrote to stderr, line by line."""
     port = free_port()
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("BUREAU_", "OTEL_")) and k not in ("PROMETHEUS_MULTIPROC_DIR", "SMTP_URL")}
-    environment.update({"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), **env})
+    environment = serve_environment(database_url, env)
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
                                                        cwd=ROOT, env=environment, stdout=sink, stderr=sink)
@@ -244,9 +249,7 @@ async def test_a_terminated_server_still_writes_its_last_lines(database_url: str
     """R112: uvicorn ends a graceful SIGTERM shutdown by raising the signal again, so the process dies of it,
     without atexit: the lines gathered for writing go out first, in every worker."""
     port = free_port()
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("BUREAU_", "OTEL_")) and k not in ("PROMETHEUS_MULTIPROC_DIR", "SMTP_URL")}
-    environment.update({"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "BUREAU_LOG_FLUSH_SECONDS": "60"})
+    environment = serve_environment(database_url, {"BUREAU_LOG_FLUSH_SECONDS": "60"})
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "--port", str(port),
