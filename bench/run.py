@@ -118,7 +118,7 @@ PACKAGES = {"postgraphile4": ["postgraphile@4.14.1"], "postgraphile5": ["postgra
 class Contender:
     name: str
     workers: int
-    kind: str  # bureau | floor | postgraphile4 | postgraphile5
+    kind: str  # bureau | floor | ceiling | postgraphile4 | postgraphile5
 
     @property
     def folder(self) -> Path:
@@ -130,8 +130,9 @@ class Contender:
         match self.kind:
             case "bureau":
                 return [python, "-m", "cli", "serve", "--port", str(port), "--workers", str(self.workers)]
-            case "floor":
-                return [python, "-m", "uvicorn", "bench.floor:app", "--port", str(port), "--workers",
+            case "floor" | "ceiling":
+                app = "bench.floor:app" if self.kind == "floor" else "bench.floor:ceiling"
+                return [python, "-m", "uvicorn", app, "--port", str(port), "--workers",
                         str(self.workers), "--no-access-log", "--log-level", "warning"]
             case "postgraphile4":
                 workers = ["--cluster-workers", str(self.workers)] if self.workers > 1 else []
@@ -159,6 +160,7 @@ CONTENDERS = {c.name: c for c in (
     Contender("postgraphile4-1", 1, "postgraphile4"), Contender("postgraphile4-2", 2, "postgraphile4"),
     Contender("postgraphile5-1", 1, "postgraphile5"),
     Contender("floor-1", 1, "floor"), Contender("floor-2", 2, "floor"),
+    Contender("ceiling-1", 1, "ceiling"), Contender("ceiling-2", 2, "ceiling"),
 )}
 
 
@@ -193,7 +195,7 @@ class Running:
     def body(self, workload: Workload, manifest: dict[str, Any]) -> dict[str, Any]:
         """The workload in this contender's schema."""
         kind = self.contender.kind
-        if kind in ("bureau", "floor"):
+        if kind in ("bureau", "floor", "ceiling"):
             return workload.body(manifest)
         variables = {name: self.node_id if workload.key == "c" else str(ids.decode(value)[1])
                      for name, value in workload.variables(manifest).items()}
