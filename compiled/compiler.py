@@ -196,6 +196,10 @@ MISSING_TEXT = "\\u0000"
 # a compiled statement serves again later: see schema.compiled_reads.
 NOW = "now"
 
+# R113: a statement that reads no list and at most these rows, each by its key, costs about what
+# the response cache's data versions cost to read.
+POINT_ROWS = 4
+
 
 class Compiler:
     def __init__(self, schema: GraphQLSchema, operation: OperationDefinitionNode,
@@ -211,6 +215,13 @@ class Compiler:
         self.reads = False  # whether any root field reads a row
         self.max_node_ids = max_node_ids
         self.fallbacks: list[Fallback] = []
+        self.rows = 0  # objects read, each one row by its key
+        self.lists = False  # whether a connection or a subscription's seats are read
+
+    @property
+    def point_read(self) -> bool:
+        """Whether the statement reads a few rows by key and no list (R113). Only true once built."""
+        return not self.lists and self.rows <= POINT_ROWS
 
     # ------------------------------------------------------------------ the root
 
@@ -273,6 +284,7 @@ class Compiler:
     # ------------------------------------------------------------------ objects
 
     def object(self, type_name: str, row: FromClause, details: FieldDetailsList) -> Json:
+        self.rows += 1
         graphql_type = self.schema.get_type(type_name)
         assert isinstance(graphql_type, GraphQLObjectType)
         grouped = collect_subfields(self.schema, self.fragments, self.variables, self.operation, graphql_type,
@@ -348,6 +360,7 @@ class Compiler:
 
     def connection(self, relation: Relation, definition: GraphQLField, parent_row: FromClause,
                    details: FieldDetailsList) -> Json:
+        self.lists = True
         args = self._args(definition, details)
         page = self._page_args(relation, args)
         loader: Any = relation.loader
@@ -460,6 +473,7 @@ class Compiler:
 
     def seats(self, subscription: FromClause, details: FieldDetailsList) -> Json:
         """LicenseSubscription.seats: the pools in licence-type order, in use as licensing.usage counts."""
+        self.lists = True
         seat_type = self.schema.get_type("SeatPool")
         assert isinstance(seat_type, GraphQLObjectType)
         pool = SeatPool.__table__.alias()

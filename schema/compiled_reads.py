@@ -56,6 +56,7 @@ CACHE_SIZE = 128
 class Plan:
     statement: Select[Any]
     fallbacks: tuple[Fallback, ...]
+    point: bool  # a few rows by key and no list (R113)
 
 
 _statements: OrderedDict[Hashable, Plan | None] = OrderedDict()
@@ -103,7 +104,8 @@ class CompiledReads(SchemaExtension):
             compiler = Compiler(schema, operation, fragments, variables, request.principal, NODE_SCOPES,
                                 request.runtime.settings.limits.max_node_ids)
             try:
-                return Plan(compiler.statement(), tuple(compiler.fallbacks))
+                statement = compiler.statement()
+                return Plan(statement, tuple(compiler.fallbacks), compiler.point_read)
             except Unsupported:
                 return None
 
@@ -133,7 +135,7 @@ class CompiledReads(SchemaExtension):
             if isinstance(requested, int):
                 name = operation.name.value if operation.name else None
                 prepared = prepare(plan.statement, request.runtime.database, request.db.now, requested,
-                                   (name, operation.operation.value), request.runtime.settings)
+                                   (name, operation.operation.value), request.runtime.settings, point=plan.point)
                 if prepared is not None:
                     PREPARED.remember(key_of(context.query, asked, context.variables, request.principal), prepared)
         return data

@@ -9,8 +9,9 @@ recorded, as PostGraphile answers from a prepared plan: the budget charged as Qu
 (the requested cost taken, the unused part given back), the statement run at the request's clock,
 the operation noted for the logs and metrics as Observation notes it, and the answer written as
 strawberry writes it. Whatever is not so simple takes strawberry's path: a persisted-query
-request, tracing on, the response cache on, a caller who must give an email first, a budget that
-cannot pay, a statement that fails or finds a non-null object gone.
+request, tracing on, the response cache on (but for a point read, R113: a few rows by key), a
+caller who must give an email first, a budget that cannot pay, a statement that fails or finds a
+non-null object gone.
 """
 
 import json
@@ -44,6 +45,7 @@ class Prepared:
     requested: int  # the requested cost (schema.cost.requested_cost) QueryCost charged
     operation: tuple[str | None, str | None]  # name and kind, as Observation notes them
     settings: Settings  # what it was decided under: any other settings decide again
+    point: bool = False  # a few rows by key and no list: answered so with the response cache on too (R113)
 
 
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True)  # once: json.dumps with an argument makes one every call
@@ -80,9 +82,9 @@ class PreparedReads:
         while len(self._entries) > SIZE:
             self._entries.popitem(last=False)
 
-    def find(self, key: Hashable, settings: Settings) -> Prepared | None:
+    def find(self, key: Hashable, settings: Settings, *, points_only: bool = False) -> Prepared | None:
         prepared = self._entries.get(key)
-        if prepared is None or prepared.settings is not settings:
+        if prepared is None or prepared.settings is not settings or (points_only and not prepared.point):
             return None
         self._entries.move_to_end(key)
         self.hits += 1
@@ -92,10 +94,10 @@ class PreparedReads:
 PREPARED = PreparedReads()  # one per process, as the statement cache is
 
 
-def enabled(settings: Settings, *, response_cache: bool, sqlite: bool) -> bool:
-    """Whether, under these settings, a request may be answered from a prepared read."""
-    return (settings.compiled_reads and not response_cache and not sqlite and not settings.persisted_only
-            and not tracing.enabled())
+def enabled(settings: Settings, *, sqlite: bool) -> bool:
+    """Whether, under these settings, a request may be answered from a prepared read; with the
+    response cache on, only a point read is (R113)."""
+    return settings.compiled_reads and not sqlite and not settings.persisted_only and not tracing.enabled()
 
 
 def eligible(principal: Principal) -> bool:
@@ -106,14 +108,14 @@ def eligible(principal: Principal) -> bool:
 
 
 def prepare(statement: Select[Any], database: Database, now: datetime, requested: int,
-            operation: tuple[str | None, str | None], settings: Settings) -> Prepared | None:
+            operation: tuple[str | None, str | None], settings: Settings, *, point: bool = False) -> Prepared | None:
     """None when the statement cannot run on the driver: strawberry's path answers it each time."""
     try:
         driver = DriverStatement.of(statement, database.engine.dialect, NOW, now)
     except ValueError:
         log.warning("a compiled read could not be prepared for the driver")
         return None
-    return Prepared(driver, requested, operation, settings)
+    return Prepared(driver, requested, operation, settings, point)
 
 
 async def answer(prepared: Prepared, database: Database, now: datetime, principal: Principal,

@@ -4,8 +4,9 @@ A POST /graphql of JSON, without a query string or persisted-query extensions, f
 token verifies, is answered here when it is
 - with the response cache off (its default): a prepared read (schema.prepared_reads, R106), its
   statement run on the driver;
-- with the response cache on: a hit (web.response_cache, R82-R84), the data versions read on the
-  driver; a miss goes on with the key computed here.
+- with the response cache on: a point read's prepared read (R113: a few rows by key, which cost
+  what the data versions cost, and the key costs more), else a hit (web.response_cache, R82-R84),
+  the data versions read on the driver; a miss goes on with the key computed here.
 The answer is the app's own: the same body, the same headers (CORS as CORSMiddleware gives them),
 the same log line and metrics. Anything else, and anything that turns out less simple on the way (a
 token that does not verify, a sign-in with work to do, a budget that cannot pay, a statement that
@@ -54,8 +55,8 @@ class ReadLane:
         if scope["method"] != "POST" or scope["path"] != "/graphql" or scope["query_string"] \
                 or runtime.database.is_sqlite or runtime.settings.persisted_only or tracing.enabled():
             return False  # with tracing on, each statement is a span of its own: the app's path makes them
-        if self.cache is None and not (len(PREPARED) and prepared_reads.enabled(
-                runtime.settings, response_cache=False, sqlite=False)):
+        prepared = bool(len(PREPARED)) and prepared_reads.enabled(runtime.settings, sqlite=False)
+        if self.cache is None and not prepared:
             return False
         authorization = content_type = None
         origin = False
@@ -86,8 +87,10 @@ class ReadLane:
                                                    cache=runtime.principals)
             except InvalidToken:
                 return False  # the app answers 401 with its challenge
-        answer = await (self._prepared(principal, read, now) if self.cache is None
-                        else self._cached(scope, self.cache, principal, read, now))
+        # R113: with the cache on, a point read is still a prepared read: as cheap as a hit, and fresh.
+        answer = await self._prepared(principal, read, now, points_only=self.cache is not None) if prepared else None
+        if answer is None and self.cache is not None:
+            answer = await self._cached(scope, self.cache, principal, read, now)
         if answer is None:
             # The app goes on with this principal and this clock: the request is not authenticated twice,
             # and a cache key computed here is the one it would compute.
@@ -103,11 +106,11 @@ class ReadLane:
         GRAPHQL_LATENCY.observe(time.perf_counter() - started)
         return True
 
-    async def _prepared(self, principal: Principal, read: Read, now: datetime) -> bytes | None:
+    async def _prepared(self, principal: Principal, read: Read, now: datetime, *, points_only: bool) -> bytes | None:
         if not prepared_reads.eligible(principal):
             return None
         prepared = PREPARED.find(prepared_reads.key_of(read.query, read.operation_name, read.variables, principal),
-                                 self.runtime.settings)
+                                 self.runtime.settings, points_only=points_only)
         if prepared is None:
             return None
         return await prepared_reads.answer(prepared, self.runtime.database, now, principal, self.runtime.budget)

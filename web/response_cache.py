@@ -9,7 +9,8 @@ of the database, so that two deployments sharing one Redis never share answers) 
   global one;
 - the request's UTC date, the document, the operation name, the variables and the extensions.
 The vendor (`platform:admin`) sees every firm and is never cached; nor are mutations, subscriptions
-(websocket) or answers with errors.
+(websocket) or answers with errors. A point read, which costs what a hit costs, is answered by its
+prepared read instead, in the read lane (R113).
 
 Entries live response_cache_ttl seconds at most, and never past the moment their firms' answers next
 change with time alone (a session expiring, an invitation lapsing, an access ending: R84). Access is

@@ -279,7 +279,8 @@ async def test_a_hit_is_answered_from_the_response_cache_as_its_text_is(
         database: Database, api: Api, statements: StatementCounter) -> None:
     firm = await api.firm()
     async with app_of(database, api, response_cache=True) as app:
-        query = firm_query()
+        # With a list: a point read's text would be answered by its prepared read, not the cache (R113).
+        query = firm_query().replace("{ id name }", "{ id name agreements(first: 1) { edges { node { id } } } }")
         data_of(await app.post({"query": query, "variables": {"id": firm.id}}, firm.admin))
         data_of(await app.post({"query": query, "variables": {"id": firm.id}}, firm.admin))
         statements.reset()

@@ -75,3 +75,23 @@ async def test_other_settings_decide_again(world: World) -> None:  # noqa: F811
         assert refused.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
     finally:
         api.runtime.settings = settings
+
+
+POINTS = [  # R113: what counts as a point read (a few rows by key, no list)
+    ("one row", "query($id: ID!) { company(id: $id) { id name } }", True),
+    ("four rows by key", "query($id: ID!) { company(id: $id) { firm { name } agreement { name firm { id } } } }",
+     True),
+    ("five rows", "query($id: ID!) { company(id: $id) { firm { name } agreement { name firm { id } "
+                  "subscription { id } } } }", False),
+    ("a connection", "query($id: ID!) { company(id: $id) { members(first: 1) { edges { node { id } } } } }", False),
+    ("a subscription's seats", "query($id: ID!) { company(id: $id) { agreement { subscription { seats { "
+                               "licenseType } } } } }", False),
+]
+
+
+@pytest.mark.parametrize(("name", "query", "point"), POINTS, ids=[p[0] for p in POINTS])
+async def test_a_point_read_is_known_as_one(world: World, name: str, query: str, point: bool) -> None:  # noqa: F811
+    first, _, hits = await twice(world, query, {"id": world.company_id}, world.firm.admin)
+    assert "errors" not in first.json() and hits == 1
+    newest = next(reversed(PREPARED._entries.values()))  # the one just answered
+    assert newest.point is point

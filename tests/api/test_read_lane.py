@@ -22,7 +22,8 @@ from tests.api.client import Api, Firm
 from tests.conftest import StatementCounter
 
 ORIGIN = "https://dashboard.example"
-QUERY = "query Lane($id: ID!) { company(id: $id) { id name } }"
+QUERY = "query Lane($id: ID!) { company(id: $id) { id name } }"  # a point read (R113)
+LIST = "query Lane($id: ID!) { company(id: $id) { id name members(first: 5) { edges { node { id } } } } }"
 
 
 @pytest.fixture
@@ -36,9 +37,9 @@ async def lane(api: Api) -> AsyncIterator[tuple[httpx.AsyncClient, Firm, str]]:
         yield http, firm, company_id
 
 
-async def _twice(http: httpx.AsyncClient, token: str, company_id: str, path: str = "/graphql",
+async def _twice(http: httpx.AsyncClient, token: str, company_id: str, path: str = "/graphql", query: str = QUERY,
                  **headers: str) -> tuple[httpx.Response, httpx.Response, int]:
-    body = {"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}}
+    body = {"query": query, "operationName": "Lane", "variables": {"id": company_id}}
     sent = {"Authorization": f"Bearer {token}", **headers}
     await http.post("/graphql", json={"query": "{ __typename }"}, headers=sent)  # the principal kept
     first = await http.post(path, json=body, headers=sent)
@@ -185,7 +186,7 @@ async def test_the_first_authorization_header_decides_in_the_lane_as_in_the_app(
 
 @pytest.fixture
 async def cached_lane(api: Api) -> AsyncIterator[tuple[httpx.AsyncClient, Firm, str, Any]]:
-    """As `lane`, with the response cache on (R82): the lane answers hits instead of prepared reads."""
+    """As `lane`, with the response cache on (R82): the lane answers hits, and prepared reads of points (R113)."""
     app = create_app(runtime=Runtime.create(api.runtime.database, Settings(cors_origins=(ORIGIN,),
                                                                              response_cache=True)))
     firm = await api.firm()
@@ -200,8 +201,9 @@ async def test_a_cache_hit_in_the_lane_is_the_app_s_answer(cached_lane: tuple[ht
                                                           caplog: pytest.LogCaptureFixture) -> None:
     """Its body, headers, request id and log line; one statement, the data versions' (R82, R84, R91)."""
     http, firm, company_id, cache = cached_lane
-    await _twice(http, firm.admin, company_id)  # a miss, then a hit
-    body = {"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}}
+    _, _, prepared = await _twice(http, firm.admin, company_id, query=LIST)  # a miss, then a hit
+    assert prepared == 0  # a list is not a point read (R113)
+    body = {"query": LIST, "operationName": "Lane", "variables": {"id": company_id}}
     bearer = {"Authorization": f"Bearer {firm.admin}", "Origin": ORIGIN, "X-Request-Id": "hit-1"}
     statements.reset()
     with caplog.at_level(logging.INFO, logger="bureau.request"):
@@ -209,7 +211,7 @@ async def test_a_cache_hit_in_the_lane_is_the_app_s_answer(cached_lane: tuple[ht
     assert [s for s in statements.statements if "data_versions" not in s] == [], statements.statements
     assert len(statements.statements) == 1
     miss = await http.post("/graphql", json={**body, "variables": {"id": company_id}, "operationName": "Lane",
-                                             "query": QUERY + " "}, headers=bearer)  # another document: a miss
+                                             "query": LIST + " "}, headers=bearer)  # another document: a miss
     assert _headers(hit) == _headers(miss) and hit.headers["access-control-allow-origin"] == ORIGIN
     assert hit.json()["data"] == miss.json()["data"]
     assert hit.json()["extensions"]["requestId"] == hit.headers["x-request-id"] == "hit-1"
@@ -221,15 +223,37 @@ async def test_a_write_makes_the_lane_s_next_answer_fresh(api: Api,
                                                           cached_lane: tuple[httpx.AsyncClient, Firm, str, Any],
                                                           statements: StatementCounter) -> None:
     http, firm, company_id, _ = cached_lane
-    _, second, _ = await _twice(http, firm.admin, company_id)
+    _, second, _ = await _twice(http, firm.admin, company_id, query=LIST)
     await api.mutate("updateCompany", {"companyId": company_id, "name": "Renamed By R110"}, "company { id }",
                      token=firm.admin)
-    body = {"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}}
+    body = {"query": LIST, "operationName": "Lane", "variables": {"id": company_id}}
     statements.reset()
     fresh = await http.post("/graphql", json=body, headers={"Authorization": f"Bearer {firm.admin}"})
     assert fresh.json()["data"]["company"]["name"] == "Renamed By R110" != second.json()["data"]["company"]["name"]
     # The miss reads the versions once (the lane's key is the app's), then the data.
     assert sum("data_versions" in s for s in statements.statements) == 1, statements.statements
+
+
+async def test_with_the_cache_on_a_point_read_is_still_a_prepared_read(
+        api: Api, cached_lane: tuple[httpx.AsyncClient, Firm, str, Any], statements: StatementCounter) -> None:
+    """R113: one statement, the data's, not the versions': as cheap as a hit, no key, and fresh."""
+    http, firm, company_id, _ = cached_lane
+    first, second, prepared = await _twice(http, firm.admin, company_id)
+    assert prepared == 1 and second.json()["data"] == first.json()["data"]
+    assert _headers(second) == _headers(first)
+    await api.mutate("updateCompany", {"companyId": company_id, "name": "Renamed By R113"}, "company { id }",
+                     token=firm.admin)
+    body = {"query": QUERY, "operationName": "Lane", "variables": {"id": company_id}}
+    statements.reset()
+    fresh = await http.post("/graphql", json=body, headers={"Authorization": f"Bearer {firm.admin}"})
+    assert fresh.json()["data"]["company"]["name"] == "Renamed By R113"
+    # The write made the kept principal stale (R77): it is read again, then the data; never the versions.
+    assert [s for s in statements.statements if "data_versions" in s] == [], statements.statements
+    assert statements.statements[-1].startswith("SELECT CAST(json_build_object"), statements.statements
+    statements.reset()
+    again = await http.post("/graphql", json=body, headers={"Authorization": f"Bearer {firm.admin}"})
+    assert again.json()["data"] == fresh.json()["data"]
+    assert len(statements.statements) == 1 and "data_versions" not in statements.statements[0], statements.statements
 
 
 async def test_driver_statements_hold_half_the_pool_and_give_it_back(database_url: str) -> None:

@@ -17,7 +17,8 @@ from tests.api.test_query_budget_redis import REDIS, output, own_redis, prefix, 
 
 __all__ = ["own_redis"]  # the fixture, imported for pytest
 
-NAME = "query($id: ID!) { company(id: $id) { id name } }"
+# A list in it: a point read would be answered by its prepared read, fresh, not from the cache (R113).
+NAME = "query($id: ID!) { company(id: $id) { id name members(first: 1) { edges { node { id } } } } }"
 BUDGET = {"BUREAU_COST_LIMIT": "50000", "BUREAU_COST_BUCKET": "100000", "BUREAU_COST_RESTORE_RATE": "5000",
           "BUREAU_RESPONSE_CACHE": "on"}
 
