@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.util import find_tables
 
-from auth import principals
 from auth.principal import CompanyGrant, Grants, Principal
 from auth.principals import PrincipalCache
 from auth.tokens import AccessClaims, InvalidToken, TokenService
@@ -198,12 +197,9 @@ async def authenticate(tokens: TokenService, session: AsyncSession, authorizatio
         user_id = decode_as(claims.subject, "User")
         if user_id is None:
             raise InvalidToken("unknown subject")
-    if cache is not None:
-        kept = cache.get(token, now)
-        if kept is not None:
-            return kept
-    read_version = principals.version(user_id)  # before the read: a commit during it makes what it read stale
-    principal, until = await _read(session, claims, user_id, now)
-    if cache is not None:
-        cache.put(token, principal, read_version=read_version, now=now, until=until)
-    return principal
+    if cache is None:
+        return (await _read(session, claims, user_id, now))[0]
+    kept = cache.get(token, now)
+    if kept is not None:
+        return kept
+    return await cache.read_once(token, user_id, now, lambda: _read(session, claims, user_id, now))

@@ -14,13 +14,19 @@ outbox) leaves the kept principals as they are. Another process learns of a chan
 expires, BUREAU_PRINCIPAL_CACHE_SECONDS (5) after it was read: that is the window. An entry is
 also never used past the end of a membership it holds (R52, on the request's clock), nor before
 the moment it was read (a clock set back). 0 seconds keeps nothing.
+
+R114: requests of one token that miss at the same time (a dashboard's parallel queries, or every
+request in flight when an entry expires) share one read: the first reads, the others wait for it,
+each getting its own copy. Only while nothing it reads from has been committed in this process
+since the read began, as for keeping it; if the read fails or is cancelled, each reads for itself.
 """
 
+import asyncio
 import dataclasses
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -134,11 +140,25 @@ class _Entry:
     until: datetime | None  # the earliest end of a membership it holds
 
 
+Read = tuple[Principal, datetime | None]  # a principal and the earliest end of a membership it holds
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A read under way (R114): what it will give, and what it was begun at."""
+
+    answer: "asyncio.Future[Read | None]"  # None: it failed, or was cancelled
+    version: int
+    read_at: datetime
+
+
 class PrincipalCache:
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self.clock = clock  # tests move it
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._flights: dict[bytes, _Flight] = {}
+        self.shared_reads = 0  # requests that waited for another's read instead of reading
 
     @staticmethod
     def _key(token: str) -> bytes:
@@ -170,6 +190,33 @@ class PrincipalCache:
         self._entries.move_to_end(self._key(token))
         while len(self._entries) > MOST_PRINCIPALS:
             self._entries.popitem(last=False)
+
+    async def read_once(self, token: str, user_id: int | None, now: datetime,
+                        read: Callable[[], Awaitable[Read]]) -> Principal:
+        """The principal `read` gives, kept (`put`); or, while a read of the same token begun at the
+        same version is under way, a copy of what that one gives (R114)."""
+        if self.seconds <= 0:
+            return (await read())[0]
+        key, read_version = self._key(token), version(user_id)
+        flight = self._flights.get(key)
+        if flight is not None and flight.version == read_version and now >= flight.read_at:
+            # Shielded: a waiter cancelled (its client gone) must not cancel the read the others wait for.
+            shared = await asyncio.shield(flight.answer)
+            if shared is not None and (shared[1] is None or now < shared[1]):
+                self.shared_reads += 1
+                return detached(shared[0])
+        flight = _Flight(asyncio.get_running_loop().create_future(), read_version, now)
+        self._flights[key] = flight
+        answer: Read | None = None
+        try:
+            answer = await read()
+        finally:
+            flight.answer.set_result(answer)  # None, on an error or a cancellation: each waiter reads for itself
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        principal, until = answer
+        self.put(token, principal, read_version=read_version, now=now, until=until)
+        return principal
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -3,6 +3,7 @@ a deactivated membership or user loses access at once in this process, and withi
 BUREAU_PRINCIPAL_CACHE_SECONDS in another (simulated by a change committed outside any session of
 this process, as another server's would be)."""
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -223,3 +224,127 @@ def test_the_cache_uses_an_entry_only_while_nothing_changed() -> None:
     cache.seconds = 0
     keep()
     assert cache.get("t", now) is None and len(cache) == 0
+
+
+async def test_requests_that_miss_together_read_the_principal_once(api: Api, statements: StatementCounter) -> None:
+    """R114: a dashboard's parallel queries, or every request in flight when the entry expires."""
+    firm = await api.firm()
+    assert (await api.post("{ __typename }", token=firm.admin)).status_code == 200  # the signing keys are read
+    token = await api.token(firm.admin_email)
+    shared = api.runtime.principals.shared_reads
+    statements.reset()
+    answers = await asyncio.gather(*(api.post("{ __typename }", token=token) for _ in range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert statements.count == 1, statements.statements  # one read of the principal for all eight
+    assert api.runtime.principals.shared_reads == shared + 7
+
+
+class Reads:
+    """A principal read the test lets finish, counting the reads begun."""
+
+    def __init__(self, principal: Principal, until: datetime | None = None) -> None:
+        self.principal, self.until = principal, until
+        self.begun = 0
+        self.go = asyncio.Event()
+        self.fail: Exception | None = None
+
+    async def __call__(self) -> tuple[Principal, datetime | None]:
+        self.begun += 1
+        await self.go.wait()
+        if self.fail is not None:
+            raise self.fail
+        return self.principal, self.until
+
+
+def _principal(user_id: int = 7) -> Principal:
+    return Principal(client_id="c", scopes=frozenset({"firms:read"}), user_id=user_id)
+
+
+async def _started(reads: Reads, count: int) -> None:
+    for _ in range(100):
+        if reads.begun >= count:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{count} reads expected, {reads.begun} begun")
+
+
+async def test_waiters_get_copies_of_the_one_read() -> None:
+    cache, now = PrincipalCache(5, Clock()), datetime(2026, 12, 2, tzinfo=UTC)
+    reads = Reads(_principal())
+    tasks = [asyncio.create_task(cache.read_once("t", 7, now, reads)) for _ in range(3)]
+    await _started(reads, 1)
+    await asyncio.sleep(0)
+    reads.go.set()
+    got = await asyncio.gather(*tasks)
+    assert reads.begun == 1 and all(g == reads.principal for g in got)
+    assert len({id(g) for g in got}) == 3 and len({id(g.grants) for g in got}) == 3  # each its own copy
+    assert cache.get("t", now) == reads.principal  # and kept
+
+
+async def test_a_commit_during_the_read_is_not_waited_past() -> None:
+    """A request begun after a commit that changed the user's rows reads for itself."""
+    cache, now = PrincipalCache(5, Clock()), datetime(2026, 12, 2, tzinfo=UTC)
+    reads = Reads(_principal(8))
+    first = asyncio.create_task(cache.read_once("t", 8, now, reads))
+    await _started(reads, 1)
+    principals.changed(user_ids={8})
+    second = asyncio.create_task(cache.read_once("t", 8, now, reads))
+    await _started(reads, 2)
+    reads.go.set()
+    await asyncio.gather(first, second)
+    assert reads.begun == 2
+
+
+async def test_a_read_that_fails_or_is_cancelled_leaves_each_waiter_to_read() -> None:
+    cache, now = PrincipalCache(5, Clock()), datetime(2026, 12, 2, tzinfo=UTC)
+    reads = Reads(_principal())
+    reads.fail = RuntimeError("the database went away")
+    leader = asyncio.create_task(cache.read_once("t", 7, now, reads))
+    await _started(reads, 1)
+    waiter = asyncio.create_task(cache.read_once("t", 7, now, reads))
+    await asyncio.sleep(0)
+    reads.go.set()
+    with pytest.raises(RuntimeError):
+        await leader
+    with pytest.raises(RuntimeError):
+        await waiter  # it read for itself, and failed as itself
+    assert reads.begun == 2
+    reads.fail, reads.go = None, asyncio.Event()
+    leader = asyncio.create_task(cache.read_once("u", 7, now, reads))
+    await _started(reads, 3)
+    waiter = asyncio.create_task(cache.read_once("u", 7, now, reads))
+    await asyncio.sleep(0)
+    leader.cancel()  # its client went away
+    await asyncio.sleep(0)
+    reads.go.set()
+    assert await waiter == reads.principal and reads.begun == 4
+
+
+async def test_a_cancelled_waiter_does_not_cancel_the_read() -> None:
+    cache, now = PrincipalCache(5, Clock()), datetime(2026, 12, 2, tzinfo=UTC)
+    reads = Reads(_principal())
+    leader = asyncio.create_task(cache.read_once("t", 7, now, reads))
+    await _started(reads, 1)
+    waiter = asyncio.create_task(cache.read_once("t", 7, now, reads))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.sleep(0)
+    reads.go.set()
+    assert await leader == reads.principal and reads.begun == 1
+
+
+async def test_no_read_is_shared_past_a_membership_s_end_or_without_the_cache() -> None:
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    cache = PrincipalCache(5, Clock())
+    reads = Reads(_principal(), until=now + timedelta(seconds=1))
+    first = asyncio.create_task(cache.read_once("t", 7, now, reads))
+    await _started(reads, 1)
+    late = asyncio.create_task(cache.read_once("t", 7, now + timedelta(seconds=1), reads))  # its access ended
+    await asyncio.sleep(0)
+    reads.go.set()
+    await asyncio.gather(first, late)
+    assert reads.begun == 2
+    off, reads = PrincipalCache(0, Clock()), Reads(_principal())
+    reads.go.set()
+    await asyncio.gather(*(off.read_once("t", 7, now, reads) for _ in range(2)))
+    assert reads.begun == 2
