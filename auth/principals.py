@@ -211,7 +211,9 @@ class PrincipalCache:
         try:
             answer = await read()
         finally:
-            flight.answer.set_result(answer)  # None, on an error or a cancellation: each waiter reads for itself
+            # A copy of its own: this request may change its principal's grants before the waiters copy it.
+            # None, on an error or a cancellation: each waiter reads for itself.
+            flight.answer.set_result(None if answer is None else (detached(answer[0]), answer[1]))
             if self._flights.get(key) is flight:
                 del self._flights[key]
         principal, until = answer

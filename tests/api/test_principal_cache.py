@@ -19,6 +19,7 @@ from auth.principal import Principal
 from auth.principals import PrincipalCache
 from models import ids
 from models.db import Database
+from models.enums import FirmRole
 from resolvers.runtime import Runtime
 from settings import Settings
 from tests.api.client import Api, Firm, unique
@@ -279,6 +280,25 @@ async def test_waiters_get_copies_of_the_one_read() -> None:
     assert reads.begun == 1 and all(g == reads.principal for g in got)
     assert len({id(g) for g in got}) == 3 and len({id(g.grants) for g in got}) == 3  # each its own copy
     assert cache.get("t", now) == reads.principal  # and kept
+
+
+async def test_what_the_reader_does_with_its_principal_reaches_no_waiter() -> None:
+    cache, now = PrincipalCache(5, Clock()), datetime(2026, 12, 2, tzinfo=UTC)
+    reads = Reads(_principal())
+
+    async def reader() -> Principal:
+        principal = await cache.read_once("t", 7, now, reads)
+        principal.grants.firm_roles[99] = FirmRole.FIRM_ADMIN  # before it lets the waiters run
+        return principal
+
+    leader = asyncio.create_task(reader())
+    await _started(reads, 1)
+    waiters = [asyncio.create_task(cache.read_once("t", 7, now, reads)) for _ in range(2)]
+    await asyncio.sleep(0)
+    reads.go.set()
+    assert 99 in (await leader).grants.firm_roles
+    assert [99 in w.grants.firm_roles for w in await asyncio.gather(*waiters)] == [False, False]
+    assert reads.begun == 1
 
 
 async def test_a_commit_during_the_read_is_not_waited_past() -> None:
