@@ -156,11 +156,20 @@ def actual_cost(data: Any, mutation_fields: int = 0) -> int:
 
 
 def _returned(value: Any) -> int:
-    if isinstance(value, dict):
-        return sum(1 + _returned(inner) for inner in value.values())
-    if isinstance(value, list):
-        return sum(_returned(inner) for inner in value)
-    return 0
+    # Recursing into containers only, by exact type (graphql-core's data and orjson's are plain dicts
+    # and lists): a call and an isinstance per scalar were a fifth of a 100-member read's CPU.
+    kind = type(value)
+    if kind is dict:
+        count, inner_values = len(value), value.values()
+    elif kind is list:
+        count, inner_values = 0, value
+    else:
+        return 0
+    for inner in inner_values:
+        kind = type(inner)
+        if kind is dict or kind is list:
+            count += _returned(inner)
+    return count
 
 
 def mutation_fields(document: DocumentNode, operation_name: str | None) -> int:

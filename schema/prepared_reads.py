@@ -27,11 +27,11 @@ from sqlalchemy import Select
 
 from auth.budget import Budget
 from auth.principal import Principal
-from compiled.compiler import MISSING_TEXT, NOW
+from compiled.compiler import MISSING_TEXT, NOW, fields_in
 from models.db import Database, DriverStatement
 from models.outage import is_outage
 from observability import requests, tracing
-from schema.cost import actual_cost, answered_extensions, budget_key
+from schema.cost import answered_extensions, budget_key
 from settings import Settings
 
 log = logging.getLogger("bureau.compiled")
@@ -136,11 +136,10 @@ async def answer(prepared: Prepared, database: Database, now: datetime, principa
     if not isinstance(text, str) or MISSING_TEXT in text:
         await budget.give_back(key, prepared.requested)
         return None
-    data = orjson.loads(text)
-    actual = min(prepared.requested, actual_cost(data))
+    actual = min(prepared.requested, fields_in(text))
     available = throttle.available
     if prepared.requested > actual:  # as QueryCost: the points the query did not use come back
         available = await budget.give_back(key, prepared.requested - actual)
     requests.note_operation(*prepared.operation)
-    return orjson.dumps({"data": data, "extensions": answered_extensions(prepared.requested, actual, available,
-                                                                         budget)})
+    extensions = answered_extensions(prepared.requested, actual, available, budget)
+    return orjson.dumps({"data": orjson.loads(text), "extensions": extensions})

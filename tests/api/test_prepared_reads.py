@@ -6,8 +6,15 @@ import json
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from compiled.compiler import fields_in
+from models.db import Database
+from schema.cost import actual_cost
 from schema.prepared_reads import PREPARED
 from tests.api.test_compiled_reads import CORPUS, _variables, all_targets, targets
 from tests.api.test_permission_matrix import CALLERS, World, world  # noqa: F401 - the shared world fixture
@@ -95,3 +102,37 @@ async def test_a_point_read_is_known_as_one(world: World, name: str, query: str,
     assert "errors" not in first.json() and hits == 1
     newest = next(reversed(PREPARED._entries.values()))  # the one just answered
     assert newest.point is point
+
+
+# Pieces of what the count looks for, and any text at all (PostgreSQL's text holds no NUL).
+HOSTILE = st.lists(st.sampled_from(['" : ', '"', "\\", " : ", ":", " ", ",", "{}", "[", "\n", "é", "\u2028"])
+                   | st.characters(blacklist_characters="\x00"), max_size=8).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(values=st.lists(HOSTILE, max_size=4))
+@example(values=['" : ', '\\" : x', 'a\\', '\\\\" : "'])
+async def test_the_fields_of_an_answer_are_counted_on_its_text(database: Database, values: list[str]) -> None:
+    """R115: PostgreSQL's json_build_object text, whatever its strings hold, counts as its parsed data does."""
+    statement = sa.text("SELECT CAST(json_build_object('values', coalesce(json_agg(json_build_object("
+                        "'name', v, 'inner', json_build_object('same', v, 'none', NULL), 'empty', json_build_object(),"
+                        " 'list', json_build_array(v, json_build_object('in_list', v))) ORDER BY n), '[]'), 'count', "
+                        "count(*)) AS TEXT) FROM unnest(CAST(:values AS text[])) WITH ORDINALITY AS t(v, n)")
+    async with database.engine.connect() as connection:
+        text = await connection.scalar(statement, {"values": values})
+    assert fields_in(text) == actual_cost(orjson.loads(text)) == 2 + 7 * len(values), text
+
+
+async def test_a_name_that_looks_like_json_costs_what_strawberry_says(world: World) -> None:  # noqa: F811
+    """R115 through HTTP: a prepared read's actualQueryCost is strawberry's for a name full of quotes and colons."""
+    firm = world.firm
+    name = 'A "b" : \\" : {"c" : 1}, \\\\'
+    await world.api.mutate("updateCompany", {"companyId": world.company_id, "name": name}, "company { id }",
+                           token=firm.admin)
+    query = ("query($id: ID!) { company(id: $id) { id name agreement { id name companies(first: 3) { edges { node "
+             "{ id name } } } } } }")
+    first, second, hits = await twice(world, query, {"id": world.company_id}, firm.admin)
+    assert hits == 1 and comparable(second) == comparable(first)
+    assert second.json()["data"]["company"]["name"] == name
+    cost = second.json()["extensions"]["cost"]
+    assert cost["actualQueryCost"] < cost["requestedQueryCost"]  # counted, not the requested cost given back
