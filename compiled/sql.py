@@ -2,6 +2,9 @@
 resolver path writes: global IDs as models/ids.py encodes them, cursors as
 schema.types.common.encode_cursor does, timestamps as Python's datetime.isoformat()."""
 
+import base64
+import functools
+import itertools
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, Text, case, cast, func, literal_column
@@ -15,20 +18,42 @@ def text_literal(value: str) -> ColumnClause[Any]:
     return literal_column(f"'{value}'", String)
 
 
-def _base64(value: ColumnElement[Any]) -> ColumnElement[str]:
+DIGITS = "0123456789"
+
+
+@functools.cache
+def url_safe_as_is(prefix: str) -> bool:
+    """Whether standard base64 of `prefix` and any row id after it never holds `+` or `/`, so that it
+    is URL-safe base64 as it is. Three bytes of digits never encode to either (every six bits of
+    '0'..'9' are below 62, and a final chunk's zero padding only lowers them), so only the chunk in
+    which the prefix ends can: every way the digits of an id can complete it is tried."""
+    completing = -len(prefix.encode()) % 3
+    for count in range(completing + 1):
+        for digits in itertools.product(DIGITS, repeat=count):
+            encoded = base64.b64encode(f"{prefix}{''.join(digits)}".encode())
+            if b"+" in encoded or b"/" in encoded:
+                return False
+    return True
+
+
+def _base64(prefix: str, pk: ColumnElement[int]) -> ColumnElement[str]:
     # PostgreSQL breaks base64 lines at 76 characters; our inputs stay far below (at most 40 bytes).
-    return func.translate(func.encode(func.convert_to(value, text_literal("UTF8")), text_literal("base64")),
-                          text_literal("+/"), text_literal("-_"))
+    encoded = func.encode(func.convert_to(text_literal(prefix).op("||")(cast(pk, Text)), text_literal("UTF8")),
+                          text_literal("base64"))
+    # translate() was half of what an ID cost PostgreSQL (a microsecond each, 200 on a 100-member page).
+    if url_safe_as_is(prefix):
+        return encoded
+    return func.translate(encoded, text_literal("+/"), text_literal("-_"))
 
 
 def global_id(type_name: str, pk: ColumnElement[int]) -> ColumnElement[str]:
     """models.ids.encode: URL-safe base64 of "<Type>:<pk>" without padding."""
-    return func.rtrim(_base64(text_literal(f"{type_name}:").op("||")(cast(pk, Text))), text_literal("="))
+    return func.rtrim(_base64(f"{type_name}:", pk), text_literal("="))
 
 
 def cursor(pk: ColumnElement[int]) -> ColumnElement[str]:
     """schema.types.common.encode_cursor: URL-safe base64 of "cursor:<pk>", padding kept."""
-    return _base64(text_literal("cursor:").op("||")(cast(pk, Text)))
+    return _base64("cursor:", pk)
 
 
 def iso_timestamp(column: ColumnElement[Any]) -> ColumnElement[str]:
