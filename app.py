@@ -305,16 +305,30 @@ class GraphQLEndpoint:
             db = RequestDb(session, now)
             context = Context(principal=principal, db=db, runtime=self.runtime, persisted=self.graphql.persisted)
             scope.setdefault("state", {})["context"] = context
+            leads: str | None = None  # the cache key this request computes for others waiting (R117)
             if self.graphql.cache is not None and cacheable(principal):
                 read, receive = await self._read(request, receive, context)
                 if read is not None and only_queries(read.query):
                     # R110: the key the front door's lane computed for this very request, when it did.
                     context.cache_key = scope["state"].pop(CACHE_KEY, None) \
                         or await self._cache_key(session, principal, read, now)
-                    entry = await self.graphql.cache.get(context.cache_key)
+                    cache = self.graphql.cache
+                    entry = await cache.get(context.cache_key)
+                    if entry is None:  # R117: one request of this process computes a key at a time
+                        running = cache.flight(context.cache_key)
+                        if running is None:
+                            leads = context.cache_key
+                        else:
+                            await session.rollback()  # no connection held while waiting
+                            entry = await cache.landed(running)
                     cached = None if entry is None else await self._cached(principal, request, entry)
                     if cached is None:  # R84: a miss is kept until its answer would change with time
-                        context.cache_until = await next_change(session, visible_firms(principal), now)
+                        try:
+                            context.cache_until = await next_change(session, visible_firms(principal), now)
+                        except BaseException:
+                            if leads is not None:
+                                cache.land(leads)
+                            raise
                     else:
                         await db.close()
                         if context.persisted_register is not None:  # R74: a cached answer was let through
@@ -326,6 +340,9 @@ class GraphQLEndpoint:
             try:
                 await self.graphql(scope, receive, send)
             finally:
+                if leads is not None:  # R117: kept or not, its waiters go on (put() landed a kept one)
+                    assert self.graphql.cache is not None
+                    self.graphql.cache.land(leads)
                 await db.close()
                 # The context holds the request, whose scope holds the context: a cycle that kept every
                 # request's session and answer alive until the cyclic collector ran (R100).

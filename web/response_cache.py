@@ -20,6 +20,7 @@ first out, by bytes), and Redis's when REDIS_URL is set; while Redis cannot be r
 keeps to its own (fail open).
 """
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -265,6 +266,9 @@ class ResponseCache:
             self.redis = redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
         self._warned_at: float | None = None
         self._secret: bytes | None = None
+        # R117: the keys a request of this process is computing now, and what its waiters will get.
+        self._flights: dict[str, asyncio.Future[Entry | None]] = {}
+        self.shared_misses = 0  # requests answered by another's miss (tests, and a reader of the figures)
 
     async def secret(self, database: Database) -> bytes:
         """The HMAC key of every entry, the database's own (shared by every instance)."""
@@ -300,8 +304,32 @@ class ResponseCache:
         self.local.put(key, entry)
         return entry
 
+    def flight(self, key: str) -> "asyncio.Future[Entry | None] | None":
+        """R117, on a miss: the answer another request of this process is computing for `key`, to wait
+        for (`landed`); else None, and this request computes it and must `land` it when done."""
+        running = self._flights.get(key)
+        if running is None:
+            self._flights[key] = asyncio.get_running_loop().create_future()
+        return running
+
+    async def landed(self, running: "asyncio.Future[Entry | None]") -> Entry | None:
+        """What the computing request kept, if it is still fresh; None when it kept nothing (an error,
+        a budget that could not pay, a request cancelled), and then the waiter computes its own."""
+        entry = await asyncio.shield(running)  # a waiter cancelled does not cancel the others' wait
+        if entry is None or not entry.fresh(self._now()):
+            return None
+        self.shared_misses += 1
+        return entry
+
+    def land(self, key: str, entry: Entry | None = None) -> None:
+        """The computing request is done: its waiters get `entry` (put() lands a kept answer at once)."""
+        running = self._flights.pop(key, None)
+        if running is not None and not running.done():
+            running.set_result(entry)
+
     async def put(self, key: str, entry: Entry) -> None:
         self.local.put(key, entry)
+        self.land(key, entry)  # before Redis is written: the waiters need not wait for it
         if self.redis is None:
             return
         try:

@@ -2,7 +2,9 @@
 is answered without a data statement; every kind of write makes the next read fresh; no caller
 gets another's answer, no answer crosses firms; entries end after the TTL; a hit is charged."""
 
+import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -361,3 +363,63 @@ async def test_an_answer_is_kept_no_longer_than_until_it_changes_with_time(cache
         assert data_statements(statements.statements, bare) == [], "still cached a second before the end"
         now.advance(seconds=1)  # expires_at <= now: the seat is free, nobody called endSession
         assert await concurrent_in_use(api, firm, subscription_id) == 0
+
+
+async def test_misses_of_one_key_at_once_read_the_data_once(cached: Cached, statements: StatementCounter) -> None:
+    """R117: eight requests that miss together send the data statements of one; every one is answered
+    alike and charged as a hit is."""
+    api = cached.api
+    firm, _, company_id = await setup(api)
+    await invite(api, firm, company_id)
+    bare = await bare_statements(api, statements, firm.admin)
+    _, cold_statements = await read(api, statements, COMPANY, {"id": company_id}, firm.admin)
+    one_miss = data_statements(cold_statements, bare)
+    assert one_miss
+    await api.mutate("updateCompany", {"companyId": company_id, "name": unique("Herd ")}, "company { id }",
+                     token=firm.admin)  # a new version: the next reads all miss
+    await bare_statements(api, statements, firm.admin)
+    shared = cached.cache.shared_misses
+    # The first keeps its answer only once the seven others wait for it: else they could come late
+    # enough (a pool connection to wait for) to be hits, and prove nothing.
+    cache, waiting, all_wait = cached.cache, [0], asyncio.Event()
+    landed, put = cache.landed, cache.put
+
+    async def counted(running: Any) -> Any:
+        waiting[0] += 1
+        if waiting[0] == 7:
+            all_wait.set()
+        return await landed(running)
+
+    async def put_when_all_wait(key: str, entry: Any) -> None:
+        await asyncio.wait_for(all_wait.wait(), timeout=30)
+        await put(key, entry)
+
+    cache.landed, cache.put = counted, put_when_all_wait  # type: ignore[method-assign]
+    statements.reset()
+    try:
+        responses = await asyncio.wait_for(asyncio.gather(
+            *(api.post(COMPANY, {"id": company_id}, firm.admin) for _ in range(8))), timeout=60)
+    finally:
+        cache.landed, cache.put = landed, put  # type: ignore[method-assign]
+    bodies = [r.json() for r in responses]
+    assert all(r.status_code == 200 and "errors" not in b for r, b in zip(responses, bodies, strict=True))
+    assert len({json.dumps(b["data"]) for b in bodies}) == 1
+    assert all(b["extensions"]["cost"]["actualQueryCost"] == bodies[0]["extensions"]["cost"]["actualQueryCost"]
+               for b in bodies)
+    assert data_statements(list(statements.statements), bare * 8) == one_miss, "one miss read the data"
+    assert cached.cache.shared_misses == shared + 7 and cached.cache._flights == {}
+
+
+async def test_misses_of_an_answer_with_errors_each_read_their_own(cached: Cached) -> None:
+    """R117: what is not kept (an error while executing) leaves every waiter to answer for itself."""
+    api = cached.api
+    firm, _, company_id = await setup(api)
+    _, member_email = await invite(api, firm, company_id, role="ADMINISTRATOR")
+    member = await api.token(member_email)
+    refused = "query($id: ID!) { company(id: $id) { id firm { name resellerDiscountPercent } } }"
+    shared = cached.cache.shared_misses
+    responses = await asyncio.wait_for(asyncio.gather(
+        *(api.post(refused, {"id": company_id}, member) for _ in range(4))), timeout=60)
+    for response in responses:
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["FORBIDDEN"]
+    assert cached.cache.shared_misses == shared and cached.cache._flights == {}

@@ -1,9 +1,13 @@
 """The response cache's pieces without a server (R83): which documents may be kept, the store's
 bound in bytes, and entries that come back from Redis damaged."""
 
+import asyncio
+import dataclasses
+
 import pytest
 
-from web.response_cache import Entry, LocalStore, only_queries
+from settings import Settings
+from web.response_cache import Entry, LocalStore, ResponseCache, only_queries
 
 
 @pytest.mark.parametrize(("document", "kept"), [
@@ -101,3 +105,61 @@ def test_the_lane_decodes_a_body_as_the_app_does_and_keys_tell_values_apart() ->
     principal = Principal(client_id="c", scopes=frozenset())
     assert cache_key(b"s", principal, {}, date(2026, 12, 2), infinite) != cache_key(b"s", principal, {},
                                                                                    date(2026, 12, 2), null)
+
+
+def _cache(now: float = 1000.0) -> ResponseCache:
+    from datetime import UTC, datetime
+
+    return ResponseCache(dataclasses.replace(Settings(), response_cache=True, redis_url=None),
+                         lambda: datetime.fromtimestamp(now, UTC))
+
+
+async def test_the_first_miss_of_a_key_computes_it_and_the_others_wait() -> None:
+    """R117: one flight a key; a kept answer lands with put() at once, and the flight is over."""
+    cache = _cache()
+    assert cache.flight("k") is None  # this request computes it
+    running = cache.flight("k")
+    assert running is not None and cache.flight("k") is running and cache.flight("other") is None
+    waiters = [asyncio.create_task(cache.landed(running)) for _ in range(3)]
+    await asyncio.sleep(0)
+    kept = cache.entry(b'{"a":1}', 3, 2)
+    await cache.put("k", kept)
+    assert await asyncio.gather(*waiters) == [kept] * 3 and cache.shared_misses == 3
+    cache.land("k")  # the computing request's own end: nothing more to do
+    assert cache.flight("k") is None  # a new miss computes again
+
+
+async def test_a_miss_that_kept_nothing_leaves_each_waiter_to_compute_its_own() -> None:
+    cache = _cache()
+    cache.flight("k")
+    running = cache.flight("k")
+    assert running is not None
+    waiter = asyncio.create_task(cache.landed(running))
+    await asyncio.sleep(0)
+    cache.land("k")  # an error, a budget that could not pay, a cancelled request: nothing kept
+    assert await waiter is None and cache.shared_misses == 0
+
+
+async def test_a_cancelled_waiter_does_not_cancel_the_others() -> None:
+    cache = _cache()
+    cache.flight("k")
+    running = cache.flight("k")
+    assert running is not None
+    gone, staying = (asyncio.create_task(cache.landed(running)) for _ in range(2))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.sleep(0)
+    kept = cache.entry(b"{}", 1, 1)
+    cache.land("k", kept)
+    assert await staying is kept and gone.cancelled()
+
+
+async def test_an_answer_no_longer_fresh_is_not_handed_on() -> None:
+    cache = _cache()
+    cache.flight("k")
+    running = cache.flight("k")
+    assert running is not None
+    waiter = asyncio.create_task(cache.landed(running))
+    await asyncio.sleep(0)
+    cache.land("k", Entry(b"{}", 1, 1, 0.0, 999.0))  # expired at 999 by the cache's clock (1000)
+    assert await waiter is None
