@@ -305,7 +305,8 @@ class GraphQLEndpoint:
             db = RequestDb(session, now)
             context = Context(principal=principal, db=db, runtime=self.runtime, persisted=self.graphql.persisted)
             scope.setdefault("state", {})["context"] = context
-            leads: str | None = None  # the cache key this request computes for others waiting (R117)
+            # R117: the key this request computes for others waiting, and its flight
+            leads: tuple[str, asyncio.Future[Entry | None]] | None = None
             if self.graphql.cache is not None and cacheable(principal):
                 read, receive = await self._read(request, receive, context)
                 if read is not None and only_queries(read.query):
@@ -315,9 +316,9 @@ class GraphQLEndpoint:
                     cache = self.graphql.cache
                     entry = await cache.get(context.cache_key)
                     if entry is None:  # R117: one request of this process computes a key at a time
-                        running = cache.flight(context.cache_key)
-                        if running is None:
-                            leads = context.cache_key
+                        running, first = cache.flight(context.cache_key)
+                        if first:
+                            leads = context.cache_key, running
                         else:
                             await session.rollback()  # no connection held while waiting
                             entry = await cache.landed(running)
@@ -327,7 +328,7 @@ class GraphQLEndpoint:
                             context.cache_until = await next_change(session, visible_firms(principal), now)
                         except BaseException:
                             if leads is not None:
-                                cache.land(leads)
+                                cache.land(*leads)
                             raise
                     else:
                         await db.close()
@@ -342,7 +343,7 @@ class GraphQLEndpoint:
             finally:
                 if leads is not None:  # R117: kept or not, its waiters go on (put() landed a kept one)
                     assert self.graphql.cache is not None
-                    self.graphql.cache.land(leads)
+                    self.graphql.cache.land(*leads)
                 await db.close()
                 # The context holds the request, whose scope holds the context: a cycle that kept every
                 # request's session and answer alive until the cyclic collector ran (R100).

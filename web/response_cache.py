@@ -304,13 +304,14 @@ class ResponseCache:
         self.local.put(key, entry)
         return entry
 
-    def flight(self, key: str) -> "asyncio.Future[Entry | None] | None":
-        """R117, on a miss: the answer another request of this process is computing for `key`, to wait
-        for (`landed`); else None, and this request computes it and must `land` it when done."""
+    def flight(self, key: str) -> "tuple[asyncio.Future[Entry | None], bool]":
+        """R117, on a miss: the answer being computed for `key` in this process, and whether this
+        request computes it (the first to miss it: it must `land` it when done) or waits (`landed`)."""
         running = self._flights.get(key)
-        if running is None:
-            self._flights[key] = asyncio.get_running_loop().create_future()
-        return running
+        if running is not None:
+            return running, False
+        running = self._flights[key] = asyncio.get_running_loop().create_future()
+        return running, True
 
     async def landed(self, running: "asyncio.Future[Entry | None]") -> Entry | None:
         """What the computing request kept, if it is still fresh; None when it kept nothing (an error,
@@ -321,15 +322,21 @@ class ResponseCache:
         self.shared_misses += 1
         return entry
 
-    def land(self, key: str, entry: Entry | None = None) -> None:
-        """The computing request is done: its waiters get `entry` (put() lands a kept answer at once)."""
-        running = self._flights.pop(key, None)
-        if running is not None and not running.done():
+    def land(self, key: str, running: "asyncio.Future[Entry | None] | None" = None, entry: Entry | None = None) -> None:
+        """A computation of `key` is done: its waiters get `entry`. put() lands whichever flight the key
+        has; the computing request lands its own (`running`) when it ends, never a later one's."""
+        if running is None:
+            running = self._flights.get(key)
+        if running is None:
+            return
+        if self._flights.get(key) is running:
+            del self._flights[key]
+        if not running.done():
             running.set_result(entry)
 
     async def put(self, key: str, entry: Entry) -> None:
         self.local.put(key, entry)
-        self.land(key, entry)  # before Redis is written: the waiters need not wait for it
+        self.land(key, entry=entry)  # before Redis is written: the waiters need not wait for it
         if self.redis is None:
             return
         try:

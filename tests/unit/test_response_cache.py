@@ -117,49 +117,48 @@ def _cache(now: float = 1000.0) -> ResponseCache:
 async def test_the_first_miss_of_a_key_computes_it_and_the_others_wait() -> None:
     """R117: one flight a key; a kept answer lands with put() at once, and the flight is over."""
     cache = _cache()
-    assert cache.flight("k") is None  # this request computes it
-    running = cache.flight("k")
-    assert running is not None and cache.flight("k") is running and cache.flight("other") is None
+    own, first = cache.flight("k")
+    assert first  # this request computes it
+    running, first = cache.flight("k")
+    assert running is own and not first and cache.flight("other")[1]
     waiters = [asyncio.create_task(cache.landed(running)) for _ in range(3)]
     await asyncio.sleep(0)
     kept = cache.entry(b'{"a":1}', 3, 2)
     await cache.put("k", kept)
     assert await asyncio.gather(*waiters) == [kept] * 3 and cache.shared_misses == 3
-    cache.land("k")  # the computing request's own end: nothing more to do
-    assert cache.flight("k") is None  # a new miss computes again
+    assert cache.flight("k")[1]  # a new miss computes again
+    cache.land("k", own)  # the first computation's own end: a later flight is not its to land
+    assert not cache.flight("k")[1]
 
 
 async def test_a_miss_that_kept_nothing_leaves_each_waiter_to_compute_its_own() -> None:
     cache = _cache()
-    cache.flight("k")
-    running = cache.flight("k")
-    assert running is not None
+    own, _ = cache.flight("k")
+    running, _ = cache.flight("k")
     waiter = asyncio.create_task(cache.landed(running))
     await asyncio.sleep(0)
-    cache.land("k")  # an error, a budget that could not pay, a cancelled request: nothing kept
+    cache.land("k", own)  # an error, a budget that could not pay, a cancelled request: nothing kept
     assert await waiter is None and cache.shared_misses == 0
 
 
 async def test_a_cancelled_waiter_does_not_cancel_the_others() -> None:
     cache = _cache()
-    cache.flight("k")
-    running = cache.flight("k")
-    assert running is not None
+    own, _ = cache.flight("k")
+    running, _ = cache.flight("k")
     gone, staying = (asyncio.create_task(cache.landed(running)) for _ in range(2))
     await asyncio.sleep(0)
     gone.cancel()
     await asyncio.sleep(0)
     kept = cache.entry(b"{}", 1, 1)
-    cache.land("k", kept)
+    cache.land("k", own, kept)
     assert await staying is kept and gone.cancelled()
 
 
 async def test_an_answer_no_longer_fresh_is_not_handed_on() -> None:
     cache = _cache()
-    cache.flight("k")
-    running = cache.flight("k")
-    assert running is not None
+    own, _ = cache.flight("k")
+    running, _ = cache.flight("k")
     waiter = asyncio.create_task(cache.landed(running))
     await asyncio.sleep(0)
-    cache.land("k", Entry(b"{}", 1, 1, 0.0, 999.0))  # expired at 999 by the cache's clock (1000)
+    cache.land("k", own, Entry(b"{}", 1, 1, 0.0, 999.0))  # expired at 999 by the cache's clock (1000)
     assert await waiter is None
