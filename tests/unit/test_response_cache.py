@@ -114,6 +114,15 @@ def _cache(now: float = 1000.0) -> ResponseCache:
                          lambda: datetime.fromtimestamp(now, UTC))
 
 
+async def _one_waiting(cache: ResponseCache) -> "tuple[asyncio.Future[Entry | None], asyncio.Task[Entry | None]]":
+    """The flight of "k" its first miss computes, and a second miss waiting for it."""
+    own, _ = cache.flight("k")
+    running, _ = cache.flight("k")
+    waiter = asyncio.create_task(cache.landed(running))
+    await asyncio.sleep(0)
+    return own, waiter
+
+
 async def test_the_first_miss_of_a_key_computes_it_and_the_others_wait() -> None:
     """R117: one flight a key; a kept answer lands with put() at once, and the flight is over."""
     cache = _cache()
@@ -133,10 +142,7 @@ async def test_the_first_miss_of_a_key_computes_it_and_the_others_wait() -> None
 
 async def test_a_miss_that_kept_nothing_leaves_each_waiter_to_compute_its_own() -> None:
     cache = _cache()
-    own, _ = cache.flight("k")
-    running, _ = cache.flight("k")
-    waiter = asyncio.create_task(cache.landed(running))
-    await asyncio.sleep(0)
+    own, waiter = await _one_waiting(cache)
     cache.land("k", own)  # an error, a budget that could not pay, a cancelled request: nothing kept
     assert await waiter is None and cache.shared_misses == 0
 
@@ -156,9 +162,6 @@ async def test_a_cancelled_waiter_does_not_cancel_the_others() -> None:
 
 async def test_an_answer_no_longer_fresh_is_not_handed_on() -> None:
     cache = _cache()
-    own, _ = cache.flight("k")
-    running, _ = cache.flight("k")
-    waiter = asyncio.create_task(cache.landed(running))
-    await asyncio.sleep(0)
+    own, waiter = await _one_waiting(cache)
     cache.land("k", own, Entry(b"{}", 1, 1, 0.0, 999.0))  # expired at 999 by the cache's clock (1000)
     assert await waiter is None
