@@ -335,7 +335,7 @@ class GraphQLEndpoint:
                         if context.persisted_register is not None:  # R74: a cached answer was let through
                             await self.graphql.persisted.store(context.persisted_register, read.query)
                         await cached(scope, receive, send)
-                        REQUESTS.labels("ok").inc()
+                        observed_metrics.GRAPHQL_OK.inc()
                         LATENCY.observe(time.perf_counter() - started)
                         return
             try:
@@ -348,7 +348,7 @@ class GraphQLEndpoint:
                 # The context holds the request, whose scope holds the context: a cycle that kept every
                 # request's session and answer alive until the cyclic collector ran (R100).
                 scope["state"].pop("context", None)
-        REQUESTS.labels("ok").inc()
+        observed_metrics.GRAPHQL_OK.inc()
         LATENCY.observe(time.perf_counter() - started)
 
     async def _read(self, request: Request, receive: Receive, context: Context) -> tuple[Read | None, Receive]:

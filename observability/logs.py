@@ -14,6 +14,7 @@ import select
 import signal
 import sys
 import threading
+import time
 import uuid
 import weakref
 from datetime import UTC, datetime
@@ -120,6 +121,53 @@ def json_formatter() -> logging.Formatter:
     return JsonLines()
 
 
+def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
+    """`logger.log(level, message, extra=fields)`, written in the same bytes; R118: where the line can only
+    reach one JSON BufferedStream (`bureau serve`'s configuration), it is encoded and gathered at once.
+    logging's own path (a LogRecord, its filters, two locks and the formatter's walk of the record) was a
+    seventh of a small read's instructions, for the line every request writes (R91). Anything else (a
+    second handler, pytest's capture, a filter of someone else's, text lines, a value orjson does not write)
+    goes logging's way."""
+    if not logger.isEnabledFor(level):
+        return
+    handler = _only_json_handler(logger, level)
+    if handler is not None:
+        line = {"level": logging.getLevelName(level), "logger": logger.name, "message": message, **fields,
+                "time": datetime.fromtimestamp(time.time(), UTC)}
+        try:
+            encoded = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            pass  # JsonLines' own fallback writes it
+        else:
+            with handler.lock:  # type: ignore[union-attr]
+                if handler._fd is not None:  # not closed meanwhile
+                    handler._gather(encoded + b"\n", level)
+                    return
+    logger.log(level, message, extra=fields)
+
+
+def _only_json_handler(logger: logging.Logger, level: int) -> "BufferedStream | None":
+    """The handler a record of `logger` at `level` reaches, when it is the only one, a BufferedStream writing
+    JsonLines to a descriptor and filtering with nothing but RequestIdFilter (a no-op for a record that
+    names its request); else None. As Logger.handle and callHandlers decide it."""
+    if logger.filters:
+        return None
+    found: BufferedStream | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if found is not None or type(handler) is not BufferedStream:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if found is None or found._fd is None or level < found.level or type(found.formatter) is not JsonLines \
+            or any(type(f) is not RequestIdFilter for f in found.filters):
+        return None
+    return found
+
+
 FLUSH_SECONDS = 0.2
 # A write of at most PIPE_BUF bytes to a pipe is never split (POSIX): the workers of `bureau serve` share
 # one stderr, and a larger write could have another worker's line spliced into it.
@@ -168,19 +216,23 @@ class BufferedStream(logging.StreamHandler):  # type: ignore[type-arg]
         try:
             formatter = self.formatter
             line = (formatter.encode(record) if isinstance(formatter, JsonLines)
-                    else self.format(record).encode("utf-8", "backslashreplace")) + b"\n"
-            if len(self._gathered) + len(line) > CHUNK_BYTES:
-                self._write_gathered()
-            if len(line) > CHUNK_BYTES:
-                self._write(line)  # longer than any write kept whole: alone, as it always went
-            else:
-                self._gathered += line
-            if record.levelno >= self.flush_level:
-                self._write_gathered()
+                    else self.format(record).encode("utf-8", "backslashreplace"))
+            self._gather(line + b"\n", record.levelno)
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - logging's own contract: a failing handler reports and goes on
             self.handleError(record)
+
+    def _gather(self, line: bytes, levelno: int) -> None:
+        """`line`, with its line break, gathered or written (the caller holds the lock)."""
+        if len(self._gathered) + len(line) > CHUNK_BYTES:
+            self._write_gathered()
+        if len(line) > CHUNK_BYTES:
+            self._write(line)  # longer than any write kept whole: alone, as it always went
+        else:
+            self._gathered += line
+        if levelno >= self.flush_level:
+            self._write_gathered()
 
     def _write_gathered(self) -> None:
         if self._gathered:

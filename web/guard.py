@@ -2,7 +2,8 @@
 
 - a body larger than BUREAU_MAX_BODY_BYTES is refused with 413 REQUEST_TOO_LARGE as soon as
   its Content-Length says so, or as soon as the bytes counted pass the limit: never read whole;
-- a body that does not arrive within BUREAU_BODY_TIMEOUT seconds is refused with 408;
+- a body that does not arrive within BUREAU_BODY_TIMEOUT seconds is refused with 408 (one that had
+  arrived whole, as `bureau serve` tells, is read with no timer: R118);
 - a control character in the path, the query string or a form field is refused with 400
   INVALID_INPUT: no endpoint has a use for one, and PostgreSQL cannot store a NUL.
 
@@ -18,6 +19,11 @@ from starlette.types import Message, Receive, Scope
 
 from schema.input_checks import has_control_character
 from settings import Limits
+
+# R118: an ASGI scope extension of `bureau serve`'s protocol (web.serving): the whole body had arrived when
+# the request was handed on, so reading it cannot wait, and asyncio.timeout's timer (a twentieth of a small
+# read's instructions) has nothing to bound. Without it (another server, a body still arriving) it is bounded.
+BODY_RECEIVED = "bureau.body_received"
 
 
 class Refused(Exception):
@@ -43,24 +49,30 @@ async def read_body(scope: Scope, receive: Receive, limits: Limits) -> bytes:
             raise Refused(400, "BAD_REQUEST", "Content-Length is not a number.")
         if int(declared) > limit:
             raise too_large
-    chunks: list[bytes] = []
-    size = 0
+    if (scope.get("extensions") or {}).get(BODY_RECEIVED):
+        return await _receive_all(receive, limit, too_large)  # R118: it is in; no wait to bound
     try:
         async with asyncio.timeout(limits.body_timeout):
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":  # the client went away
-                    break
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise too_large
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
+            return await _receive_all(receive, limit, too_large)
     except TimeoutError:
         raise Refused(408, "REQUEST_TIMEOUT",
                       f"The request body did not arrive within {limits.body_timeout} seconds.") from None
+
+
+async def _receive_all(receive: Receive, limit: int, too_large: Refused) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

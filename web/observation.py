@@ -14,7 +14,7 @@ from opentelemetry import trace
 from starlette.types import Scope
 
 from observability import metrics
-from observability.logs import redact
+from observability.logs import log_fields, redact
 from observability.requests import RequestRecord
 
 log = logging.getLogger("bureau.request")
@@ -51,8 +51,9 @@ def report(scope: Scope, record: RequestRecord, status: int, seconds: float) -> 
         level = logging.WARNING
     else:
         level = logging.INFO
-    log.log(level, "%s %s %s %.1f ms", scope["method"], path, status, seconds * 1000, extra={
-        "request_id": record.request_id, "method": scope["method"], "path": path, "status": status,
+    method = scope["method"]
+    log_fields(log, level, f"{method} {path} {status} {seconds * 1000:.1f} ms", {
+        "request_id": record.request_id, "method": method, "path": path, "status": status,
         "duration_ms": round(seconds * 1000, 3), "operation": record.operation,
         "operation_type": record.operation_type, "client_id": record.client_id,
         "error_codes": record.errors, "user_error_codes": record.user_errors})

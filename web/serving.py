@@ -7,7 +7,8 @@ GuardedHttpTools closes a connection whose request headers are not complete with
 BUREAU_HEADER_TIMEOUT seconds of the connection opening or of its last answer (slowloris), and
 answers 431 once the headers pass BUREAU_MAX_HEADER_BYTES (httptools, unlike h11, has no bound of
 its own). It runs on httptools, uvicorn's C parser: h11's pure-Python one was a sixth of a small
-read's CPU. Slow bodies are web.guard's.
+read's CPU. Slow bodies are web.guard's; a request whose body is whole when it completes says so in its
+scope (web.guard.BODY_RECEIVED), so that web.guard reads it without a timer (R118).
 """
 
 import asyncio
@@ -20,6 +21,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from settings import Limits, Settings
+from web.guard import BODY_RECEIVED
 
 
 @functools.cache
@@ -70,6 +72,10 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_headers = True  # what comes next on the connection is the next request's headers
+        cycle = self.cycle
+        if cycle is not None and not cycle.more_body:  # the body is whole: receive() returns it at once
+            extensions: dict[str, Any] = cycle.scope.setdefault("extensions", {})  # type: ignore[assignment]
+            extensions[BODY_RECEIVED] = True
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
