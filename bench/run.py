@@ -536,6 +536,11 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=None, help="mutations timed per write (default 100, small 10)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
+    for option, names, known in (("contenders", args.contenders, list(CONTENDERS)),
+                                 ("workloads", args.workloads, [w.key for w in READS])):
+        unknown = [name for name in names.split(",") if name not in known]
+        if unknown:  # a typo would otherwise be a traceback, or a workload silently left out
+            parser.error(f"--{option}: unknown {', '.join(unknown)} (choose from {', '.join(known)})")
     args.duration = args.duration or (3 if args.small else 15)
     args.connections = args.connections or (4 if args.small else 16)
     args.writes = args.writes or (10 if args.small else 100)

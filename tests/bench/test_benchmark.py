@@ -42,3 +42,13 @@ def test_small_benchmark_runs_checks_answers_and_counts_statements(tmp_path: Pat
     assert set(results["statements"]["bureau"]) == {w.key for w in READS} | {"e", "f"}
     assert results["counts"]["memberships"] > 1000
     assert "| a | bureau-1 |" in done.stdout
+
+
+@pytest.mark.parametrize(("option", "value", "named"), [
+    ("--contenders", "bureau-1,postgraphile5-2", "postgraphile5-2"), ("--workloads", "a,e", "e")])
+def test_an_unknown_contender_or_workload_is_named_before_anything_runs(option: str, value: str,
+                                                                         named: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.run", option, value], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"unknown {named} (choose from" in done.stderr
