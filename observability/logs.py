@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,8 +122,8 @@ def json_formatter() -> logging.Formatter:
     return JsonLines()
 
 
-def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
-    """`logger.log(level, message, extra=fields)`, written in the same bytes; R118: where the line can only
+def log_fields(logger: logging.Logger, level: int, fields: dict[str, Any], msg: str, *args: object) -> None:
+    """`logger.log(level, msg, *args, extra=fields)`, written in the same bytes; R118: where the line can only
     reach one JSON BufferedStream (`bureau serve`'s configuration), it is encoded and gathered at once.
     logging's own path (a LogRecord, its filters, two locks and the formatter's walk of the record) was a
     seventh of a small read's instructions, for the line every request writes (R91). Anything else (a
@@ -132,7 +133,10 @@ def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[st
         return
     handler = _only_json_handler(logger, level)
     if handler is not None:
-        line = {"level": logging.getLevelName(level), "logger": logger.name, "message": message, **fields,
+        if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            args = args[0]  # type: ignore[assignment]  # as LogRecord takes a lone mapping: %(name)s
+        line = {"level": logging.getLevelName(level), "logger": logger.name,
+                "message": msg % args if args else msg, **fields,  # as LogRecord.getMessage makes it
                 "time": datetime.fromtimestamp(time.time(), UTC)}
         try:
             encoded = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS)
@@ -143,7 +147,7 @@ def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[st
                 if handler._fd is not None:  # not closed meanwhile
                     handler._gather(encoded + b"\n", level)
                     return
-    logger.log(level, message, extra=fields)
+    logger.log(level, msg, *args, extra=fields)
 
 
 def _only_json_handler(logger: logging.Logger, level: int) -> "BufferedStream | None":

@@ -52,8 +52,9 @@ def report(scope: Scope, record: RequestRecord, status: int, seconds: float) -> 
     else:
         level = logging.INFO
     method = scope["method"]
-    log_fields(log, level, f"{method} {path} {status} {seconds * 1000:.1f} ms", {
+    log_fields(log, level, {
         "request_id": record.request_id, "method": method, "path": path, "status": status,
         "duration_ms": round(seconds * 1000, 3), "operation": record.operation,
         "operation_type": record.operation_type, "client_id": record.client_id,
-        "error_codes": record.errors, "user_error_codes": record.user_errors})
+        "error_codes": record.errors, "user_error_codes": record.user_errors},
+        "%s %s %s %.1f ms", method, path, status, seconds * 1000)

@@ -75,11 +75,12 @@ def records_made(action: Callable[[], None]) -> int:
 
 
 def both_ways(log: logging.Logger, read: int, handler: BufferedStream, level: int, message: str,
-              fields: dict[str, Any], *, without_record: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+              fields: dict[str, Any], *args: object, without_record: bool = True) -> tuple[dict[str, Any],
+                                                                                          dict[str, Any]]:
     """The line log_fields writes (`without_record`: without a LogRecord) and the one logging's own path
     writes, without their times."""
-    assert records_made(lambda: log_fields(log, level, message, fields)) == (0 if without_record else 1)
-    log.log(level, message, extra=fields)
+    assert records_made(lambda: log_fields(log, level, fields, message, *args)) == (0 if without_record else 1)
+    log.log(level, message, *args, extra=fields)
     direct, through_logging = logged(read, handler)
     assert isinstance(direct.pop("time"), str) and isinstance(through_logging.pop("time"), str)
     return direct, through_logging
@@ -109,6 +110,17 @@ def test_the_direct_line_is_the_line_logging_writes(configured: tuple[int, Buffe
     assert list(direct) == list(through_logging)  # the same keys in the same order: the same bytes
 
 
+@pytest.mark.parametrize(("template", "args"), [
+    ("%s %s %s %.1f ms", ("POST", "/graphql", 200, 1.25)), ("%(a)s-%(b)d", ({"a": "x", "b": 2},)),
+    ("100%% %s", ("done",)), ("no arguments, 100%", ())])
+def test_arguments_are_formatted_as_logging_formats_them(configured: tuple[int, BufferedStream, logging.Logger],
+                                                        template: str, args: tuple[object, ...]) -> None:
+    read, handler, log = configured
+    with alone(handler):
+        direct, through_logging = both_ways(log, read, handler, logging.INFO, template, FIELDS, *args)
+    assert direct == through_logging
+
+
 def test_a_line_orjson_does_not_write_is_written_as_logging_writes_it(
         configured: tuple[int, BufferedStream, logging.Logger]) -> None:
     read, handler, log = configured
@@ -123,16 +135,16 @@ def test_the_direct_line_waits_in_the_buffer_and_a_warning_goes_at_once(
         configured: tuple[int, BufferedStream, logging.Logger]) -> None:
     read, handler, log = configured
     with alone(handler):
-        assert records_made(lambda: log_fields(log, logging.INFO, "first", FIELDS)) == 0
+        assert records_made(lambda: log_fields(log, logging.INFO, FIELDS, "first")) == 0
         assert drained(read) == b"", "written at once: a system call a line"
-        assert records_made(lambda: log_fields(log, logging.WARNING, "second", FIELDS)) == 0
+        assert records_made(lambda: log_fields(log, logging.WARNING, FIELDS, "second")) == 0
     assert [line["message"] for line in logged(read, handler)] == ["first", "second"]
 
 
 def test_a_level_below_the_logger_s_writes_nothing(configured: tuple[int, BufferedStream, logging.Logger]) -> None:
     read, handler, log = configured
     with alone(handler):
-        assert records_made(lambda: log_fields(log, logging.DEBUG, "quiet", FIELDS)) == 0
+        assert records_made(lambda: log_fields(log, logging.DEBUG, FIELDS, "quiet")) == 0
     assert logged(read, handler) == []
 
 
@@ -178,7 +190,7 @@ def test_any_other_configuration_takes_logging_s_own_path(configured: tuple[int,
             handler.close()
     try:
         with alone(handler, *([other] if change == "handler after it" else [])):
-            assert records_made(lambda: log_fields(log, logging.INFO, "routed", FIELDS)) == 1
+            assert records_made(lambda: log_fields(log, logging.INFO, FIELDS, "routed")) == 1
         if change != "closed":
             handler.flush()
         written = drained(read)
