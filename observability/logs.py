@@ -135,13 +135,13 @@ def log_fields(logger: logging.Logger, level: int, fields: dict[str, Any], msg: 
     if handler is not None:
         if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
             args = args[0]  # type: ignore[assignment]  # as LogRecord takes a lone mapping: %(name)s
-        line = {"level": logging.getLevelName(level), "logger": logger.name,
-                "message": msg % args if args else msg, **fields,  # as LogRecord.getMessage makes it
-                "time": datetime.fromtimestamp(time.time(), UTC)}
         try:
+            line = {"level": logging.getLevelName(level), "logger": logger.name,
+                    "message": msg % args if args else msg, **fields,  # as LogRecord.getMessage makes it
+                    "time": datetime.fromtimestamp(time.time(), UTC)}
             encoded = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS)
-        except TypeError:
-            pass  # JsonLines' own fallback writes it
+        except (TypeError, ValueError, KeyError):
+            pass  # logging's path: JsonLines' fallback writes it, or handleError reports a bad format
         else:
             with handler.lock:  # type: ignore[union-attr]
                 if handler._fd is not None:  # not closed meanwhile

@@ -131,6 +131,19 @@ def test_a_line_orjson_does_not_write_is_written_as_logging_writes_it(
         assert direct == through_logging
 
 
+def test_a_message_that_does_not_format_is_reported_as_logging_reports_it(
+        configured: tuple[int, BufferedStream, logging.Logger], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not raised into the request that logs it: logging's handleError reports it and the request goes on."""
+    read, handler, log = configured
+    reported: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    with alone(handler):
+        for template, args in (("%d ms", ("x",)), ("%(a", ({"a": 1},)), ("%(b)s", ({"a": 1},))):
+            assert records_made(lambda: log_fields(log, logging.INFO, FIELDS, template, *args)) == 1
+    assert [record.msg for record in reported] == ["%d ms", "%(a", "%(b)s"]
+    assert logged(read, handler) == []
+
+
 def test_the_direct_line_waits_in_the_buffer_and_a_warning_goes_at_once(
         configured: tuple[int, BufferedStream, logging.Logger]) -> None:
     read, handler, log = configured
