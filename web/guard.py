@@ -19,11 +19,7 @@ from starlette.types import Message, Receive, Scope
 
 from schema.input_checks import has_control_character
 from settings import Limits
-
-# R118: an ASGI scope extension of `bureau serve`'s protocol (web.serving): the whole body had arrived when
-# the request was handed on, so reading it cannot wait, and asyncio.timeout's timer (a twentieth of a small
-# read's instructions) has nothing to bound. Without it (another server, a body still arriving) it is bounded.
-BODY_RECEIVED = "bureau.body_received"
+from web.serving import BODY_RECEIVED
 
 
 class Refused(Exception):
@@ -50,7 +46,9 @@ async def read_body(scope: Scope, receive: Receive, limits: Limits) -> bytes:
         if int(declared) > limit:
             raise too_large
     if (scope.get("extensions") or {}).get(BODY_RECEIVED):
-        return await _receive_all(receive, limit, too_large)  # R118: it is in; no wait to bound
+        # R118: it is in, so reading it cannot wait, and asyncio.timeout's timer (a twentieth of a small
+        # read's instructions) has nothing to bound.
+        return await _receive_all(receive, limit, too_large)
     try:
         async with asyncio.timeout(limits.body_timeout):
             return await _receive_all(receive, limit, too_large)

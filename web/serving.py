@@ -8,7 +8,7 @@ BUREAU_HEADER_TIMEOUT seconds of the connection opening or of its last answer (s
 answers 431 once the headers pass BUREAU_MAX_HEADER_BYTES (httptools, unlike h11, has no bound of
 its own). It runs on httptools, uvicorn's C parser: h11's pure-Python one was a sixth of a small
 read's CPU. Slow bodies are web.guard's; a request whose body is whole when it completes says so in its
-scope (web.guard.BODY_RECEIVED), so that web.guard reads it without a timer (R118).
+scope (BODY_RECEIVED), so that web.guard reads it without a timer (R118).
 """
 
 import asyncio
@@ -21,7 +21,6 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from settings import Limits, Settings
-from web.guard import BODY_RECEIVED
 
 
 @functools.cache
@@ -29,6 +28,10 @@ def _limits() -> Limits:
     return Limits()  # once per worker process, from the environment the workers share
 
 
+# R118: an ASGI scope extension of this protocol's: the whole body had arrived when the request was handed
+# on, so that web.guard reads it with no timer. Without it (another server, a body still arriving) web.guard
+# bounds the read by BUREAU_BODY_TIMEOUT.
+BODY_RECEIVED = "bureau.body_received"
 HEADERS_END = b"\r\n\r\n"
 TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
              b"content-length: 34\r\nconnection: close\r\n\r\nRequest header fields are too large")

@@ -13,8 +13,8 @@ from uvicorn.server import ServerState
 
 from settings import Limits
 from web import guard
-from web.guard import BODY_RECEIVED, Refused, read_body
-from web.serving import GuardedHttpTools
+from web.guard import Refused, read_body
+from web.serving import BODY_RECEIVED, GuardedHttpTools
 
 LIMITS = dataclasses.replace(Limits(), body_timeout=1)
 

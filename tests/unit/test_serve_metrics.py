@@ -16,7 +16,11 @@ CLOSED = Settings(metrics_token=None, metrics_port=None, metrics_multiproc_dir=N
 
 @pytest.fixture(autouse=True)
 def restore_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)  # undone after the test, whatever it set
+    # Set first, so that monkeypatch records the variable's absence too: delenv of an unset variable records
+    # nothing, and the directory a test made (then removed) stayed in the environment of every later
+    # subprocess, whose prometheus-client then failed to open its files there.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
 
 
 @pytest.mark.parametrize(("workers", "metrics"), [(1, {"metrics_token": "t"}), (1, {"metrics_port": 9464}),
